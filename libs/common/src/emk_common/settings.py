@@ -1,0 +1,152 @@
+"""Settings from the environment, the same shape for every service.
+
+Infrastructure endpoints are shared, unprefixed variables (``KAFKA_BOOTSTRAP_SERVERS``,
+``MONGODB_URI``, ``S3_ENDPOINT`` …) so that one environment points every service at the
+same cluster. What belongs to one service carries its prefix (``IDENTITY_HTTP_PORT``,
+``IDENTITY_SIGNING_KEYS`` …); a prefixed variable also overrides a shared one, so a single
+service can be pointed elsewhere (``DOCUMENTS_MONGODB_URI``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+SERVICES = ("identity", "applications", "documents", "records", "notifications")
+DEFAULT_PORTS = {
+    "identity": 8001,
+    "applications": 8002,
+    "documents": 8003,
+    "records": 8004,
+    "notifications": 8005,
+}
+
+
+def decode_keyring(raw: str | dict[str, str]) -> dict[str, bytes]:
+    """Parse the one keyring format every service uses: JSON ``{kid: base64(key)}``.
+
+    URL-safe and standard base64 are both accepted, padding optional.
+    """
+    data = json.loads(raw) if isinstance(raw, str) else raw
+    if not isinstance(data, dict) or not data:
+        raise ValueError("a keyring is a non-empty JSON object {kid: base64 key}")
+    keys: dict[str, bytes] = {}
+    for kid, value in data.items():
+        if not isinstance(kid, str) or not kid or not isinstance(value, str):
+            raise ValueError("a keyring maps a non-empty key id to a base64 string")
+        padded = value + "=" * (-len(value) % 4)
+        keys[kid] = base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_"))
+    return keys
+
+
+def encode_keyring(keys: dict[str, bytes]) -> str:
+    return json.dumps(
+        {kid: base64.urlsafe_b64encode(key).decode().rstrip("=") for kid, key in keys.items()}
+    )
+
+
+class _PrefixFirstEnv(EnvSettingsSource):
+    """Reads ``<PREFIX><NAME>`` first and falls back to the unprefixed ``<NAME>``."""
+
+    def __call__(self) -> dict[str, Any]:
+        prefixed = super().__call__()
+        saved = self.env_prefix
+        self.env_prefix = ""
+        try:
+            shared = super().__call__()
+        finally:
+            self.env_prefix = saved
+        return {**shared, **prefixed}
+
+
+class ServiceSettings(BaseSettings):
+    """Base of every service's settings; a service subclasses it and sets ``service_name``."""
+
+    service_name: ClassVar[str] = "service"
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    # --- HTTP ---------------------------------------------------------------
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+    # Proxies whose X-Forwarded-For is trusted (the API gateway's addresses).
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    # --- infrastructure (shared, unprefixed names) --------------------------
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_topic_partitions: int = 3
+    kafka_topic_replication: int = 1
+    mongodb_uri: str = "mongodb://127.0.0.1:27017"
+    mongodb_database: str = ""
+    s3_endpoint: str = "http://127.0.0.1:9000"
+    s3_access_key: str = "emk-local"
+    s3_secret_key: str = "emk-local-secret"  # noqa: S105 - the local stand-in's default only
+    s3_region: str = "us-east-1"
+    s3_bucket: str = ""
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    emk_var_dir: Path = Path("var")
+    otel_exporter_otlp_endpoint: str | None = None
+    log_level: str = "INFO"
+
+    # --- delivery -----------------------------------------------------------
+    outbox_shards: int = 8
+    outbox_lease_seconds: float = 10.0
+    outbox_poll_seconds: float = 0.25
+    outbox_batch_size: int = 500
+    consumer_max_attempts: int = 5
+    consumer_backoff_seconds: float = 0.2
+    consumer_backoff_max_seconds: float = 5.0
+
+    # --- service-to-service tokens ------------------------------------------
+    # This service's Ed25519 signing keys as a keyring {kid: base64(raw 32-byte seed)}.
+    signing_keys: str = ""
+    signing_kid: str = ""
+    # Every service's public keys: {"identity": {kid: base64(raw public key)}, ...}.
+    service_public_keys: str = "{}"
+    # The services allowed to call this one's /internal API.
+    trusted_callers: list[str] = Field(default_factory=list)
+    service_token_ttl_seconds: int = 60
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        prefix = f"{cls.service_name.upper()}_"
+        return (init_settings, _PrefixFirstEnv(settings_cls, env_prefix=prefix))
+
+    @field_validator("mongodb_database")
+    @classmethod
+    def _default_database(cls, value: str) -> str:
+        return value or f"emk_{cls.service_name}"
+
+    @field_validator("s3_bucket")
+    @classmethod
+    def _default_bucket(cls, value: str) -> str:
+        return value or f"emk-{cls.service_name}"
+
+    @field_validator("http_port")
+    @classmethod
+    def _default_port(cls, value: int) -> int:
+        return value or DEFAULT_PORTS.get(cls.service_name, 8000)
+
+    def signing_keyring(self) -> dict[str, bytes]:
+        return decode_keyring(self.signing_keys) if self.signing_keys else {}
+
+    def public_keyrings(self) -> dict[str, dict[str, bytes]]:
+        raw = json.loads(self.service_public_keys or "{}")
+        return {service: decode_keyring(ring) for service, ring in raw.items()}
