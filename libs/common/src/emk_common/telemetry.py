@@ -1,0 +1,84 @@
+"""OpenTelemetry tracing: one provider per process, OTLP over HTTP when configured.
+
+With no endpoint, spans are still created (trace ids reach the logs and the event
+envelopes) but nothing is exported. OpenTelemetry lets the global provider be set only
+once per process; a second service in the same process (tests, ``make run`` variants)
+or a test that installed an in-memory exporter first gets the existing SDK provider.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI
+from opentelemetry import propagate, trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.asgi import get_host_port_url_tuple
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Span
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+__all__ = ["build_tracer_provider", "instrument_fastapi", "setup_telemetry"]
+
+_log = logging.getLogger(__name__)
+# Probes run every few seconds per replica; their spans would bury real traffic.
+_EXCLUDED_URLS = r"/healthz$,/readyz$"
+_TRACES_PATH = "/v1/traces"
+
+
+def build_tracer_provider(service_name: str, otlp_endpoint: str | None) -> TracerProvider:
+    """A provider tagged with ``service.name``, exporting to ``otlp_endpoint`` if given.
+
+    The endpoint is the collector's base URL, as in ``OTEL_EXPORTER_OTLP_ENDPOINT``
+    (``http://collector:4318``); the traces path is appended.
+    """
+    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
+    if otlp_endpoint:
+        endpoint = otlp_endpoint.rstrip("/")
+        if not endpoint.endswith(_TRACES_PATH):
+            endpoint += _TRACES_PATH
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    return provider
+
+
+def setup_telemetry(service_name: str, otlp_endpoint: str | None) -> TracerProvider:
+    """Install (once) and return the process's tracer provider; sets W3C propagation."""
+    propagate.set_global_textmap(TraceContextTextMapPropagator())
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        return current
+    provider = build_tracer_provider(service_name, otlp_endpoint)
+    trace.set_tracer_provider(provider)
+    installed = trace.get_tracer_provider()
+    if installed is not provider:
+        # Someone installed a non-SDK provider first; the global cannot be replaced.
+        # Ours still works for what is handed it explicitly (instrument_fastapi).
+        _log.warning("a global tracer provider %r is already set; not replacing it", installed)
+    return provider
+
+
+def instrument_fastapi(app: FastAPI, provider: TracerProvider) -> None:
+    """Trace every request of ``app`` except the health probes."""
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=provider,
+        excluded_urls=_EXCLUDED_URLS,
+        server_request_hook=_without_query_string,
+    )
+
+
+def _without_query_string(span: Span, scope: dict[str, Any]) -> None:
+    """Keep query strings out of span attributes: ``GET /books?snils=…`` carries a СНИЛС."""
+    if not span.is_recording() or not scope.get("query_string"):
+        return
+    attributes = getattr(span, "attributes", None) or {}
+    _, _, url = get_host_port_url_tuple(scope)  # type: ignore[no-untyped-call]
+    for key in ("http.url", "url.full"):
+        if key in attributes:
+            span.set_attribute(key, url)
+    if "url.query" in attributes:
+        span.set_attribute("url.query", "REDACTED")
