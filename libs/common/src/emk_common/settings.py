@@ -85,6 +85,12 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_topic_partitions: int = 3
     kafka_topic_replication: int = 1
+    # How long a fetch may wait at the broker for data. Apache Kafka answers a waiting fetch
+    # as soon as data arrives; Tansu answers only when the wait ends, so the local stack
+    # sets a short wait (at the cost of more idle fetches).
+    kafka_fetch_max_wait_ms: int = 500
+    # One consumer group per service (default: its name); replicas share it.
+    kafka_consumer_group: str = ""
     mongodb_uri: str = "mongodb://127.0.0.1:27017"
     mongodb_database: str = ""
     s3_endpoint: str = "http://127.0.0.1:9000"
@@ -133,6 +139,11 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _default_database(cls, value: str) -> str:
         return value or f"emk_{cls.service_name}"
+
+    @field_validator("kafka_consumer_group")
+    @classmethod
+    def _default_group(cls, value: str) -> str:
+        return value or cls.service_name
 
     @field_validator("s3_bucket")
     @classmethod

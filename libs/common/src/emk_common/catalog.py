@@ -1,0 +1,288 @@
+"""The event catalog: the contract between the services.
+
+Payloads carry ids, statuses, dates and codes — never a passport, СНИЛС, ОМС number,
+contact, one-time code or medical content. A consumer that needs such data asks the
+owner's ``/internal`` API with a service token.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from emk_common.events import EventData
+
+IDENTITY = "emk.identity"
+APPLICATIONS = "emk.applications"
+DOCUMENTS = "emk.documents"
+RECORDS = "emk.records"
+NOTIFICATIONS = "emk.notifications"
+NOTIFICATION_COMMANDS = "emk.notifications.commands"
+
+TOPICS = (IDENTITY, APPLICATIONS, DOCUMENTS, RECORDS, NOTIFICATIONS, NOTIFICATION_COMMANDS)
+
+
+def dlq_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+Role = Literal["citizen", "medical_worker", "operator", "employer", "admin"]
+Channel = Literal["sms", "email"]
+
+
+# --- identity ----------------------------------------------------------------------------
+
+
+class _Identity(EventData):
+    topic = IDENTITY
+    user_id: str
+
+
+class UserRegistered(_Identity):
+    name = "UserRegistered"
+    role: Role = "citizen"
+
+
+class ContactVerified(_Identity):
+    name = "ContactVerified"
+    channel: Channel
+
+
+class PersonalDataVerified(_Identity):
+    name = "PersonalDataVerified"
+
+
+class TwoFactorChanged(_Identity):
+    name = "TwoFactorChanged"
+    method: Literal["sms", "email", "totp"]
+    enabled: bool
+
+
+class AccountLocked(_Identity):
+    name = "AccountLocked"
+    until: datetime
+    reason: str
+
+
+class StaffAccountCreated(_Identity):
+    name = "StaffAccountCreated"
+    role: Role
+    organization_id: str | None = None
+    created_by: str
+
+
+# --- applications ------------------------------------------------------------------------
+
+
+class _Applications(EventData):
+    topic = APPLICATIONS
+    application_id: str
+    applicant_id: str
+
+
+class ApplicationDrafted(_Applications):
+    name = "ApplicationDrafted"
+
+
+class ApplicationSubmitted(_Applications):
+    name = "ApplicationSubmitted"
+    number: str
+    due_date: date
+
+
+class ApplicationStatusChanged(_Applications):
+    name = "ApplicationStatusChanged"
+    number: str | None = None
+    previous_status: str | None = None
+    status: str
+    changed_by: str | None = None
+    comment: str | None = None
+    fields: list[str] = Field(default_factory=list)
+    documents: list[str] = Field(default_factory=list)
+
+
+class ClarificationRequested(_Applications):
+    name = "ClarificationRequested"
+    number: str
+    answer_due: date
+    fields: list[str] = Field(default_factory=list)
+    documents: list[str] = Field(default_factory=list)
+
+
+class ApplicationApproved(_Applications):
+    name = "ApplicationApproved"
+    number: str
+
+
+class ApplicationRejected(_Applications):
+    name = "ApplicationRejected"
+    number: str | None = None
+    reason: str
+    fields: list[str] = Field(default_factory=list)
+    automatic: bool = False
+
+
+class DeadlineBreached(_Applications):
+    name = "DeadlineBreached"
+    number: str
+    due_date: date
+    deadline: Literal["review", "clarification_answer"]
+
+
+# --- documents ---------------------------------------------------------------------------
+
+
+class _Documents(EventData):
+    topic = DOCUMENTS
+    document_id: str
+    owner_id: str
+
+
+class DocumentUploaded(_Documents):
+    name = "DocumentUploaded"
+    kind: str
+    size: int
+    content_type: str
+    sha256: str
+
+
+class DocumentVerified(_Documents):
+    name = "DocumentVerified"
+    verified_by: str
+
+
+class DocumentRejected(_Documents):
+    name = "DocumentRejected"
+    rejected_by: str
+    reason: str
+
+
+# --- records -----------------------------------------------------------------------------
+
+
+class _Records(EventData):
+    topic = RECORDS
+    book_id: str
+    holder_id: str
+
+
+class MedicalBookIssued(_Records):
+    name = "MedicalBookIssued"
+    number: str
+
+
+class _Record(_Records):
+    record_id: str
+    record_version: int = 1
+
+
+class ExamRecorded(_Record):
+    name = "ExamRecorded"
+    next_due: date | None = None
+
+
+class VaccinationRecorded(_Record):
+    name = "VaccinationRecorded"
+    next_due: date | None = None
+
+
+class LabResultRecorded(_Record):
+    name = "LabResultRecorded"
+
+
+class RecordCorrected(_Record):
+    name = "RecordCorrected"
+    record_kind: Literal["exam", "vaccination", "lab_result", "certification"]
+
+
+class ExamDueSoon(_Records):
+    name = "ExamDueSoon"
+    due_kind: Literal["exam", "certification", "vaccination"]
+    due_date: date
+    days_before: int
+
+
+class BookValidityChanged(_Records):
+    name = "BookValidityChanged"
+    status: Literal["valid", "expiring", "expired", "suspended"]
+    valid_until: date | None = None
+
+
+# --- notifications -----------------------------------------------------------------------
+
+
+class _Notifications(EventData):
+    topic = NOTIFICATIONS
+    notification_id: str
+    user_id: str
+
+
+class NotificationSent(_Notifications):
+    name = "NotificationSent"
+    channel: Literal["sms", "email", "in_app"]
+    trigger_event_id: str
+
+
+class NotificationFailed(_Notifications):
+    name = "NotificationFailed"
+    channel: Literal["sms", "email", "in_app"]
+    trigger_event_id: str
+    attempts: int
+    error_code: str
+
+
+class SealedBox(BaseModel):
+    """An X25519 + HKDF + AES-GCM box sealed for the notifications service's key ``kid``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kid: str
+    ephemeral_public_key: str
+    nonce: str
+    ciphertext: str
+
+
+class DeliverOtp(EventData):
+    """A one-time code to deliver. The destination and the code are inside ``sealed``."""
+
+    topic = NOTIFICATION_COMMANDS
+    name = "DeliverOtp"
+    channel: Channel
+    purpose: Literal["contact_verification", "login"]
+    expires_at: datetime
+    sealed: SealedBox
+
+
+CATALOG: dict[str, type[EventData]] = {
+    cls.event_type(): cls
+    for cls in (
+        UserRegistered,
+        ContactVerified,
+        PersonalDataVerified,
+        TwoFactorChanged,
+        AccountLocked,
+        StaffAccountCreated,
+        ApplicationDrafted,
+        ApplicationSubmitted,
+        ApplicationStatusChanged,
+        ClarificationRequested,
+        ApplicationApproved,
+        ApplicationRejected,
+        DeadlineBreached,
+        DocumentUploaded,
+        DocumentVerified,
+        DocumentRejected,
+        MedicalBookIssued,
+        ExamRecorded,
+        VaccinationRecorded,
+        LabResultRecorded,
+        RecordCorrected,
+        ExamDueSoon,
+        BookValidityChanged,
+        NotificationSent,
+        NotificationFailed,
+        DeliverOtp,
+    )
+}

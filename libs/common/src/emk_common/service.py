@@ -1,0 +1,233 @@
+"""How every service is put together: one process, FastAPI over HTTP and FastStream over Kafka.
+
+A service's ``main.py`` builds a :class:`Runtime` (clients, broker, outbox, inbox,
+consumer), declares its handlers on ``runtime.consumer``, and calls :func:`create_app`
+with its routers. The lifespan then:
+
+1. creates the indexes the outbox, inbox and service need (MongoDB must answer);
+2. connects to Kafka in the background — the service serves while Kafka is away;
+3. runs the outbox relay, which publishes once Kafka is connected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI
+from faststream.specification.asyncapi.site import get_asyncapi_html
+from minio import Minio
+from opentelemetry.sdk.trace import TracerProvider
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from emk_common.events import Envelope
+from emk_common.health import health_router
+from emk_common.inbox import Inbox
+from emk_common.kafka import BrokerPublisher, EventConsumer, KafkaConnection, create_broker
+from emk_common.leases import ShardLeases
+from emk_common.logging import configure_logging
+from emk_common.mongo import mongo_client
+from emk_common.outbox import Outbox, OutboxRelay, ensure_outbox_index
+from emk_common.problems import install_problem_handlers
+from emk_common.s3 import ensure_bucket, s3_client
+from emk_common.settings import ServiceSettings
+from emk_common.telemetry import instrument_fastapi, setup_telemetry
+
+log = logging.getLogger(__name__)
+
+Doc = dict[str, Any]
+
+
+@dataclass
+class Runtime:
+    """Everything a service's handlers and routes reach for, made once per process."""
+
+    settings: ServiceSettings
+    tracer_provider: TracerProvider
+    mongo: AsyncMongoClient[Doc]
+    db: AsyncDatabase[Doc]
+    broker: KafkaBroker
+    kafka: KafkaConnection
+    outbox: Outbox
+    consumer: EventConsumer
+    produces: tuple[str, ...]
+    outbox_collections: tuple[str, ...]
+    s3: Minio | None = None
+    relay: OutboxRelay | None = None
+    startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    replica_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    def collection(self, name: str) -> AsyncCollection[Doc]:
+        return self.db[name]
+
+    def wake_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.wake()
+
+
+def create_runtime(
+    settings: ServiceSettings,
+    *,
+    produces: Sequence[str] = (),
+    outbox_collections: Sequence[str] = (),
+    uses_s3: bool = False,
+) -> Runtime:
+    configure_logging(settings.service_name, settings.log_level)
+    provider = setup_telemetry(settings.service_name, settings.otel_exporter_otlp_endpoint)
+    mongo = mongo_client(settings)
+    broker = create_broker(settings, provider)
+    consumer = EventConsumer(settings, Inbox(mongo, mongo[settings.mongodb_database]["inbox"]))
+    runtime = Runtime(
+        settings=settings,
+        tracer_provider=provider,
+        mongo=mongo,
+        db=mongo[settings.mongodb_database],
+        broker=broker,
+        kafka=KafkaConnection(broker, settings, produces),
+        outbox=Outbox(settings.outbox_shards),
+        consumer=consumer,
+        produces=tuple(produces),
+        outbox_collections=tuple(outbox_collections),
+        s3=s3_client(settings) if uses_s3 else None,
+    )
+    runtime.outbox = Outbox(settings.outbox_shards, waker=runtime.wake_relay)
+    for topic in produces:
+        broker.publisher(
+            topic,
+            title=f"{topic}:publish",
+            description=f"Events of the {settings.service_name} service (CloudEvents JSON).",
+            schema=Envelope,
+        )
+    return runtime
+
+
+def create_app(
+    runtime: Runtime,
+    *,
+    title: str,
+    description: str,
+    routers: Iterable[APIRouter] = (),
+    version: str = "1.0.0",
+) -> FastAPI:
+    runtime.consumer.subscribe(runtime.broker)
+    runtime.kafka.add_topics(runtime.consumer.topics)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await _prepare_storage(runtime)
+        tasks = [asyncio.create_task(runtime.kafka.run(), name="kafka-connect")]
+        if runtime.outbox_collections:
+            relay = _create_relay(runtime)
+            runtime.relay = relay
+            tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await runtime.broker.stop()
+            await runtime.mongo.close()
+
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+    instrument_fastapi(app, runtime.tracer_provider)
+    app.include_router(health_router(_readiness(runtime), {"kafka": runtime.kafka.state}))
+    app.include_router(_asyncapi_router(runtime, title, version))
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+async def _prepare_storage(runtime: Runtime) -> None:
+    for name in runtime.outbox_collections:
+        await ensure_outbox_index(runtime.db[name])
+    if runtime.s3 is not None:
+        await asyncio.to_thread(ensure_bucket, runtime.s3, runtime.settings.s3_bucket)
+    for hook in runtime.startup:
+        await hook()
+
+
+def _create_relay(runtime: Runtime) -> OutboxRelay:
+    settings = runtime.settings
+    leases = ShardLeases(
+        runtime.db["outbox_leases"],
+        runtime.db["outbox_members"],
+        owner=f"{settings.service_name}-{runtime.replica_id}",
+        shards=settings.outbox_shards,
+        lease_seconds=settings.outbox_lease_seconds,
+    )
+    return OutboxRelay(
+        [runtime.db[name] for name in runtime.outbox_collections],
+        leases,
+        BrokerPublisher(runtime.kafka),
+        batch_size=settings.outbox_batch_size,
+        poll_seconds=settings.outbox_poll_seconds,
+    )
+
+
+def _readiness(runtime: Runtime) -> dict[str, Callable[[], Awaitable[None]]]:
+    async def mongodb() -> None:
+        await runtime.mongo.admin.command("ping")
+
+    checks: dict[str, Callable[[], Awaitable[None]]] = {"mongodb": mongodb}
+    if runtime.s3 is not None:
+        s3 = runtime.s3
+
+        async def s3_bucket() -> None:
+            if not await asyncio.to_thread(s3.bucket_exists, runtime.settings.s3_bucket):
+                raise RuntimeError("bucket missing")
+
+        checks["s3"] = s3_bucket
+    return checks
+
+
+def _asyncapi_router(runtime: Runtime, title: str, version: str) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    spec = AsyncAPI(runtime.broker, title=f"{title} — events", version=version)
+
+    @router.get("/asyncapi.json")
+    async def asyncapi_json() -> JSONResponse:
+        return JSONResponse(spec.to_specification().to_jsonable())
+
+    @router.get("/asyncapi")
+    async def asyncapi_html() -> HTMLResponse:
+        return HTMLResponse(get_asyncapi_html(spec.to_specification()))
+
+    return router
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def serve(app: str, settings: ServiceSettings) -> None:
+    """Run one service process (``python -m <service>``)."""
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,  # our JSON logging, configured by create_runtime
+        access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or "127.0.0.1",
+    )
