@@ -1,0 +1,4 @@
+from emk_common.service import serve
+from notifications.settings import NotificationsSettings
+
+serve("notifications.main:app", NotificationsSettings())
