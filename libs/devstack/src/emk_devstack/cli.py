@@ -1,0 +1,166 @@
+"""emk-stack: run the local ЭМК stack in the foreground; Ctrl-C stops all of it.
+
+emk-stack run     the infrastructure and the five services (what "make run" does)
+emk-stack infra   the infrastructure only, to run services or pytest against it
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from emk_common.settings import SERVICES
+from emk_devstack.processes import StackError
+from emk_devstack.stack import HOST, S3_ACCESS_KEY, S3_SECRET_KEY, Ports, Stack
+
+READY_LINE = "stack ready; Ctrl-C stops it"
+_POLL_SECONDS = 0.25
+
+
+_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers
+
+
+class _Shutdown(BaseException):
+    """SIGINT or SIGTERM: stop everything and exit 0."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except _Shutdown:  # arrived while already returning; the stack has been stopped
+        return 0
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = _parser().parse_args(argv)
+    _on_shutdown_signals(_raise_shutdown)
+    try:
+        stack = Stack(Path(args.var_dir), Ports.fixed(), kafka_storage=args.kafka_storage)
+    except StackError as exc:
+        return _fail(str(exc))
+    try:
+        try:
+            if args.command == "run":
+                stack.start()
+            else:
+                stack.start_infra()
+        except StackError as exc:  # the stack has stopped what it had started
+            return _fail(str(exc))
+        _say(_table(stack, with_services=args.command == "run"))
+        env_file = _write_env_file(stack)
+        if args.command == "infra":
+            _say(_exports(stack.env))
+        _say(f"# the stack's environment: `source {env_file}` in another shell")
+        _say(READY_LINE)
+        return _supervise(stack)
+    except _Shutdown:
+        return 0
+    finally:
+        # A second Ctrl-C must not cut the stopping short and leave children behind.
+        _on_shutdown_signals(signal.SIG_IGN)
+        stack.stop()
+
+
+def _supervise(stack: Stack) -> int:
+    """Wait for a signal; if a child dies meanwhile, report it and exit 1."""
+    idle = threading.Event()
+    while True:
+        dead = stack.exited()
+        if dead:
+            for child in dead:
+                print(f"emk-stack: {child.describe_exit()}", file=sys.stderr, flush=True)
+            _say("stopping everything")
+            return 1
+        idle.wait(_POLL_SECONDS)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="emk-stack",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, summary in (
+        ("run", "infrastructure and the five services"),
+        ("infra", "infrastructure only (Kafka, MongoDB, S3, SMTP); prints its environment"),
+    ):
+        command = commands.add_parser(name, help=summary, description=summary)
+        command.add_argument(
+            "--var-dir",
+            default=os.environ.get("EMK_VAR_DIR") or "var",
+            help="where the stack keeps data, secrets, mail and logs "
+            "(default: $EMK_VAR_DIR or ./var)",
+        )
+        command.add_argument(
+            "--kafka-storage",
+            choices=("s3", "memory"),
+            default="s3",
+            help="where Tansu keeps the log: in S3 it survives a broker restart (default: s3)",
+        )
+    return parser
+
+
+def _table(stack: Stack, *, with_services: bool) -> str:
+    ports = stack.ports
+    rows: list[tuple[str, str]] = []
+    if with_services:
+        for service in SERVICES:
+            url = stack.service_url(service)
+            rows.append((service, f"{url}  docs {url}/docs  asyncapi {url}/asyncapi"))
+    rows += [
+        ("Kafka", f"{HOST}:{ports.kafka}  (Tansu, storage: {stack.kafka_storage})"),
+        ("MongoDB", f"mongodb://{HOST}:{ports.mongodb}  (SecantusDB, {stack.mongodb_dir})"),
+        ("S3", f"http://{HOST}:{ports.s3}  (moto, keys {S3_ACCESS_KEY} / {S3_SECRET_KEY})"),
+        ("SMTP", f"{HOST}:{ports.smtp}  (aiosmtpd)"),
+        ("mail", f"{stack.mail_dir}  (Maildir)"),
+        ("SMS", f"{stack.sms_spool}  (one JSON object a line)"),
+        ("logs", str(stack.logs_dir)),
+        ("admin", f"{stack.secrets.admin_email}  password {stack.secrets.admin_password}"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"  {name.ljust(width)}  {where}" for name, where in rows)
+
+
+def _exports(env: dict[str, str]) -> str:
+    return "\n".join(f"export {key}={shlex.quote(value)}" for key, value in sorted(env.items()))
+
+
+def _write_env_file(stack: Stack) -> Path:
+    path = stack.var_dir / "stack.env"
+    # It holds the keys: readable by the developer only.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(_exports(stack.env) + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def _on_shutdown_signals(handler: _Handler) -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handler)
+
+
+def _raise_shutdown(signum: int, frame: FrameType | None) -> None:
+    raise _Shutdown
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _fail(message: str) -> int:
+    print(f"emk-stack: {message}", file=sys.stderr, flush=True)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

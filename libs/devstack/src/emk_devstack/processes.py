@@ -1,0 +1,329 @@
+"""A small supervisor of child processes: start, wait until ready, stop in reverse order.
+
+Each child runs in its own session (so a Ctrl-C in the terminal reaches only the
+supervisor, which then stops the children in order) and, on Linux, is asked by the kernel
+to die with the supervisor (``PR_SET_PDEATHSIG``), so even a ``kill -9`` of the supervisor
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+POLL_INTERVAL = 0.05
+STOP_TIMEOUT = 5.0
+LOG_TAIL_LINES = 30
+
+Probe = Callable[[], bool]
+"""A readiness check: true once the child serves. It must return quickly (≤ ~1 s)."""
+
+
+class StackError(RuntimeError):
+    """The local stack could not do what was asked; the message says why, for a developer."""
+
+
+class StartupError(StackError):
+    """A child exited before it was ready, or did not become ready in time."""
+
+
+@dataclass
+class Child:
+    name: str
+    label: str
+    argv: list[str]
+    log_path: Path
+    process: subprocess.Popen[bytes]
+    started_at: float
+    # Where this run's output starts in the log file, which keeps earlier runs.
+    log_offset: int
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def returncode(self) -> int | None:
+        """The exit code once the child has exited, else None (reaps it if it has)."""
+        return self.process.poll()
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(self.log_offset)
+                text = log.read().decode("utf-8", errors="replace")
+        except OSError as exc:
+            return f"(cannot read {self.log_path}: {exc})"
+        tail = text.rstrip("\n").splitlines()[-lines:]
+        return "\n".join(tail) if tail else "(the log is empty)"
+
+    def describe_exit(self) -> str:
+        code = self.process.returncode
+        how = f"exited with code {code}"
+        if code is not None and code < 0:
+            try:
+                how = f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"was killed by signal {-code}"
+        return f"{self.label} {how}; last lines of {self.log_path}:\n" + _indent(self.log_tail())
+
+
+def tcp_accepts(host: str, port: int, timeout: float = 0.5) -> Probe:
+    def probe() -> bool:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                return True
+        except OSError:
+            return False
+
+    return probe
+
+
+# Local URLs only: never go through a proxy a developer may have configured.
+_direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http_ok(url: str, timeout: float = 1.0) -> Probe:
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"not an HTTP URL: {url}")
+
+    def probe() -> bool:
+        try:
+            with _direct.open(url, timeout=timeout) as response:
+                return int(response.status) == 200
+        except (OSError, http.client.HTTPException):
+            return False
+
+    return probe
+
+
+def all_of(*probes: Probe) -> Probe:
+    return lambda: all(probe() for probe in probes)
+
+
+class Supervisor:
+    """Children by name, in start order; stops them in reverse order."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self._children: dict[str, Child] = {}
+
+    @property
+    def children(self) -> list[Child]:
+        return list(self._children.values())
+
+    def get(self, name: str) -> Child | None:
+        return self._children.get(name)
+
+    def start(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        label: str | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> Child:
+        running = self._children.get(name)
+        if running is not None and running.returncode() is None:
+            raise StackError(f"{running.label} is already running (pid {running.pid})")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{name}.log"
+        with log_path.open("ab") as log:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            log.write(f"---- {stamp} {' '.join(argv)}\n".encode())
+            log.flush()
+            offset = log.tell()
+            process = _from_spawner_thread(
+                subprocess.Popen,
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+                start_new_session=True,
+                # Only a prctl call between fork and exec: safe with threads around.
+                preexec_fn=_die_with(os.getpid()),
+            )
+        child = Child(
+            name=name,
+            label=label or name,
+            argv=list(argv),
+            log_path=log_path,
+            process=process,
+            started_at=time.monotonic(),
+            log_offset=offset,
+        )
+        # Re-inserting moves a restarted child to the end: it is stopped first.
+        self._children.pop(name, None)
+        self._children[name] = child
+        return child
+
+    def wait_ready(self, child: Child, probe: Probe, *, timeout: float) -> float:
+        """Poll ``probe`` until it passes; returns the seconds since the child started."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if child.returncode() is not None:
+                raise StartupError(child.describe_exit())
+            # Checked again after the probe: a port answering while our child dies
+            # belongs to somebody else.
+            if probe() and child.returncode() is None:
+                return time.monotonic() - child.started_at
+            if time.monotonic() >= deadline:
+                raise StartupError(
+                    f"{child.label} was not ready within {timeout:g} s; "
+                    f"last lines of {child.log_path}:\n{_indent(child.log_tail())}"
+                )
+            time.sleep(POLL_INTERVAL)
+
+    def exited(self) -> list[Child]:
+        """Children that have exited although nobody stopped them."""
+        return [child for child in self._children.values() if child.returncode() is not None]
+
+    def stop(self, name: str, timeout: float = STOP_TIMEOUT) -> None:
+        child = self._children.pop(name, None)
+        if child is not None:
+            terminate(child.process, timeout)
+
+    def stop_all(
+        self, timeout: float = STOP_TIMEOUT, announce: Callable[[Child], None] | None = None
+    ) -> None:
+        """Stop every child, last started first; one that resists does not spare the rest."""
+        errors: list[Exception] = []
+        for child in reversed(self.children):
+            if announce is not None:
+                announce(child)
+            try:
+                self.stop(child.name, timeout)
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+
+def terminate(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM to the child's process group, SIGKILL after ``timeout``; reaps the child.
+
+    The child leads its own session, so its process group id is its pid.
+    """
+    group = process.pid
+    if process.poll() is None:
+        _signal_group(group, signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            _signal_group(group, signal.SIGKILL)
+            process.wait()
+    # Whatever the child left in its group got the SIGTERM too; it does not outlive it.
+    if _group_exists(group):
+        _signal_group(group, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while _group_exists(group) and time.monotonic() < deadline:
+            time.sleep(POLL_INTERVAL)
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True if a server could listen on ``host:port`` now.
+
+    SO_REUSEADDR, as servers set it, so that connections of a previous run still in
+    TIME_WAIT do not count as "in use"; a listening socket still does.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _signal_group(group: int, signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signum)
+
+
+def _group_exists(group: int) -> bool:
+    """True while a live process is in the group. Zombies do not count: an orphan's
+    zombie waits for init to reap it, which can take a while and harms nobody."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").is_file():
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        # "pid (comm) state ppid pgrp ...": comm may itself hold ") ".
+        state, _ppid, pgrp = stat[stat.rfind(")") + 2 :].split()[:3]
+        if int(pgrp) == group and state != "Z":
+            return True
+    return False
+
+
+def _from_spawner_thread(
+    popen: Callable[..., subprocess.Popen[bytes]], argv: list[str], **options: Any
+) -> subprocess.Popen[bytes]:
+    """``popen(argv, **options)`` from one thread that lives as long as the process.
+
+    The kernel sends PR_SET_PDEATHSIG when the *thread* that forked the child ends, so a
+    child started from a short-lived thread (``asyncio.to_thread``, a pool) would die
+    with it. The spawner thread ends only when the interpreter exits.
+    """
+    global _spawner
+    with _spawner_lock:
+        if _spawner is None or _spawner[0] != os.getpid():  # none yet, or we were forked
+            _spawner = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="emk-spawner"))
+        executor = _spawner[1]
+    started = executor.submit(popen, argv, **options)
+    try:
+        return started.result()
+    except BaseException:
+        # Interrupted (Ctrl-C) while the child was being started: it must not outlive us.
+        if not started.cancel() and started.exception() is None:
+            terminate(started.result())
+        raise
+
+
+_spawner: tuple[int, ThreadPoolExecutor] | None = None
+_spawner_lock = threading.Lock()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent_pid: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGTERM when the supervisor dies."""
+    if not sys.platform.startswith("linux"):
+        return None
+    # Looked up before fork: the child only makes the call.
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        # The supervisor may have died between fork and prctl: then nobody will signal us.
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+    return preexec
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"    {line}" for line in text.splitlines())

