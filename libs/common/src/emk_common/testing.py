@@ -17,7 +17,7 @@ async def eventually(
     interval: float = 0.05,
     what: str = "condition",
 ) -> T:
-    """Poll ``probe`` until it returns a truthy value; fail with ``what`` after ``within`` seconds."""
+    """Poll ``probe`` until it returns something truthy; after ``within`` seconds, fail."""
     deadline = time.monotonic() + within
     last: T | None = None
     while True:
