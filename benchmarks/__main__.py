@@ -1,0 +1,51 @@
+"""``make bench``: start the local servers on free ports, run every benchmark, write reports.
+
+Reports go to ``$EMK_VAR_DIR/bench/<name>.json`` (default ``./var/bench``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks import foundation
+from emk_devstack.stack import Ports, Stack
+
+
+def main() -> int:
+    var_dir = Path(os.environ.get("EMK_VAR_DIR", "var")).resolve()
+    reports = var_dir / "bench"
+    reports.mkdir(parents=True, exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory(prefix="emk-bench-") as scratch,
+        Stack(Path(scratch), Ports.free(), kafka_storage="memory") as stack,
+    ):
+        stack.start_infra()
+        os.environ.update(stack.env)
+        print("==> foundation: outbox → Kafka → inbox against raw and direct-publish baselines")
+        result = asyncio.run(foundation.run(stack.env["KAFKA_BOOTSTRAP_SERVERS"]))
+    report = {
+        "benchmark": "foundation",
+        "at": datetime.now(UTC).isoformat(),
+        "machine": {
+            "python": sys.version.split()[0],
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+        **result,
+    }
+    path = reports / "foundation.json"
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    print(json.dumps(report["targets"], indent=2, ensure_ascii=False))
+    print(f"==> report written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

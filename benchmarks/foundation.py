@@ -1,0 +1,279 @@
+"""Foundation benchmark: events through outbox → Kafka → inbox, against two baselines
+measured in the same run on the same servers:
+
+- ``raw``: an aiokafka produce → consume round trip, nothing else;
+- ``direct``: the unsafe way — commit the state change, then publish right after it
+  (an event is lost if the process dies in between), consumed through the same inbox.
+
+Targets: the outbox path's throughput ≥ 80% of ``direct``; its p50 latency within the
+state-change write time plus two raw broker round trips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from emk_common.events import Envelope, EventData
+from emk_common.service import create_app, create_runtime
+from emk_common.settings import ServiceSettings
+
+LATENCY_SAMPLES = 200
+THROUGHPUT_EVENTS = 2000
+WRITERS = 50
+
+
+class BenchSettings(ServiceSettings):
+    service_name: ClassVar[str] = "bench"
+
+
+def _event(topic: str) -> type[EventData]:
+    class BenchTicked(EventData):
+        aggregate_id: str
+        seq: int
+
+    BenchTicked.topic = topic
+    BenchTicked.name = "BenchTicked"
+    return BenchTicked
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50_ms": round(statistics.median(ordered) * 1000, 2),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 2),
+        "mean_ms": round(statistics.fmean(ordered) * 1000, 2),
+    }
+
+
+class Pipeline:
+    """A producer runtime (with its relay) and a consumer runtime, in this process."""
+
+    def __init__(self, bootstrap: str) -> None:
+        suffix = uuid.uuid4().hex[:8]
+        self.topic = f"emk.bench.{suffix}"
+        self.event = _event(self.topic)
+        self.bootstrap = bootstrap
+        self.done: dict[str, asyncio.Future[float]] = {}
+        common: dict[str, Any] = {
+            "kafka_consumer_group": f"bench-{suffix}",
+            "outbox_poll_seconds": 0.25,
+        }
+        self.producer = create_runtime(
+            BenchSettings(mongodb_database=f"bench_p_{suffix}", **common),
+            produces=[self.topic],
+            outbox_collections=["aggregates"],
+        )
+        self.consumer = create_runtime(
+            BenchSettings(mongodb_database=f"bench_c_{suffix}", **common)
+        )
+        effects = self.consumer.collection("effects")
+
+        @self.consumer.consumer.on(self.event, name="bench.effect")
+        async def effect(data: Any, envelope: Envelope, session: AsyncClientSession) -> None:
+            await effects.insert_one({"_id": envelope.id, "seq": data.seq}, session=session)
+            # Latency is measured to the handler applying the effect inside its inbox
+            # transaction; the commit that follows is one more MongoDB round trip.
+            waiter = self.done.pop(envelope.id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(time.perf_counter())
+
+        self.apps = [
+            create_app(self.producer, title="bench producer", description="bench"),
+            create_app(self.consumer, title="bench consumer", description="bench"),
+        ]
+        self.raw_producer: AIOKafkaProducer | None = None
+
+    async def __aenter__(self) -> Pipeline:
+        self._contexts = [app.router.lifespan_context(app) for app in self.apps]
+        for context in self._contexts:
+            await context.__aenter__()
+        await self.producer.kafka.wait_connected()
+        await self.consumer.kafka.wait_connected()
+        self.raw_producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        await self.raw_producer.start()
+        await self._warm_up()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.raw_producer is not None:
+            await self.raw_producer.stop()
+        for context in reversed(self._contexts):
+            await context.__aexit__(None, None, None)
+
+    async def _warm_up(self) -> None:
+        for _ in range(5):
+            await (await self.outbox_change("warm"))
+            await (await self.direct_change("warm"))
+
+    def _expect(self, envelope: Envelope) -> asyncio.Future[float]:
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.done[envelope.id] = future
+        return future
+
+    async def write_only(self, aggregate_id: str) -> float:
+        started = time.perf_counter()
+        envelope = Envelope.wrap(
+            self.event(aggregate_id=aggregate_id, seq=0), source="b", subject=aggregate_id
+        )
+        await self.producer.collection("plain").update_one(
+            {"_id": aggregate_id}, {"$inc": {"seq": 1}, "$set": {"last": envelope.id}}, upsert=True
+        )
+        return time.perf_counter() - started
+
+    async def outbox_change(self, aggregate_id: str) -> asyncio.Future[float]:
+        """Change the aggregate with its event in the outbox; the future resolves on delivery."""
+        envelope = Envelope.wrap(
+            self.event(aggregate_id=aggregate_id, seq=1), source="b", subject=aggregate_id
+        )
+        waiter = self._expect(envelope)
+        outbox = self.producer.outbox
+        update = outbox.update(aggregate_id, {"$inc": {"seq": 1}}, [envelope])
+        await self.producer.collection("aggregates").update_one(
+            {"_id": aggregate_id}, update, upsert=True
+        )
+        outbox.committed()
+        return waiter
+
+    async def direct_change(self, aggregate_id: str) -> asyncio.Future[float]:
+        """The unsafe way: commit, then publish; a crash in between loses the event."""
+        envelope = Envelope.wrap(
+            self.event(aggregate_id=aggregate_id, seq=1), source="b", subject=aggregate_id
+        )
+        waiter = self._expect(envelope)
+        await self.producer.collection("direct").update_one(
+            {"_id": aggregate_id}, {"$inc": {"seq": 1}}, upsert=True
+        )
+        await self.producer.broker.publish(
+            envelope.to_bytes(),
+            self.topic,
+            key=aggregate_id.encode(),
+            headers={"ce_id": envelope.id, "ce_type": envelope.type},
+        )
+        return waiter
+
+
+Change = Callable[[str], Awaitable["asyncio.Future[float]"]]
+
+
+async def raw_round_trips(bootstrap: str, samples: int) -> list[float]:
+    topic = f"emk.bench.raw.{uuid.uuid4().hex[:8]}"
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+    )
+    await producer.start()
+    await producer.send_and_wait(topic, b"warm")
+    await consumer.start()
+    await consumer.getone()
+    timings = []
+    try:
+        for i in range(samples):
+            started = time.perf_counter()
+            await producer.send_and_wait(topic, str(i).encode())
+            await consumer.getone()
+            timings.append(time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    return timings
+
+
+async def raw_throughput(bootstrap: str, events: int) -> float:
+    topic = f"emk.bench.rawtp.{uuid.uuid4().hex[:8]}"
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+    )
+    await producer.start()
+    await producer.send_and_wait(topic, b"warm")
+    await consumer.start()
+    await consumer.getone()
+    started = time.perf_counter()
+    sends = [await producer.send(topic, str(i).encode()) for i in range(events)]
+    await asyncio.gather(*sends)
+    received = 0
+    while received < events:
+        batch = await consumer.getmany(timeout_ms=1000)
+        received += sum(len(m) for m in batch.values())
+    elapsed = time.perf_counter() - started
+    await consumer.stop()
+    await producer.stop()
+    return events / elapsed
+
+
+async def sequential(change: Change, samples: int) -> list[float]:
+    """One change at a time: from the start of the write to the consumer's handler."""
+    timings = []
+    for i in range(samples):
+        started = time.perf_counter()
+        delivered = await change(f"seq-{i % 20}")
+        timings.append(await delivered - started)
+    return timings
+
+
+async def throughput(change: Change, events: int) -> float:
+    """Open loop: ``WRITERS`` concurrent writers issue every change, then all are awaited."""
+    numbers = iter(range(events))
+    started = time.perf_counter()
+    pending: list[asyncio.Future[float]] = []
+
+    async def writer(w: int) -> None:
+        for i in numbers:
+            pending.append(await change(f"agg-{w}-{i % 7}"))
+
+    await asyncio.gather(*(writer(w) for w in range(WRITERS)))
+    await asyncio.gather(*pending)
+    return events / (time.perf_counter() - started)
+
+
+async def run(bootstrap: str) -> dict[str, Any]:
+    raw_latency = await raw_round_trips(bootstrap, LATENCY_SAMPLES)
+    raw_tp = await raw_throughput(bootstrap, THROUGHPUT_EVENTS)
+    async with Pipeline(bootstrap) as pipe:
+        write = [await pipe.write_only(f"w-{i % 20}") for i in range(LATENCY_SAMPLES)]
+        outbox_latency = await sequential(pipe.outbox_change, LATENCY_SAMPLES)
+        direct_latency = await sequential(pipe.direct_change, LATENCY_SAMPLES)
+        outbox_tp = await throughput(pipe.outbox_change, THROUGHPUT_EVENTS)
+        direct_tp = await throughput(pipe.direct_change, THROUGHPUT_EVENTS)
+
+    write_p = percentiles(write)
+    raw_p = percentiles(raw_latency)
+    outbox_p = percentiles(outbox_latency)
+    latency_budget = write_p["p50_ms"] + 2 * raw_p["p50_ms"]
+    return {
+        "samples": {
+            "latency": LATENCY_SAMPLES,
+            "throughput_events": THROUGHPUT_EVENTS,
+            "writers": WRITERS,
+        },
+        "outbox": {"latency": outbox_p, "throughput_per_s": round(outbox_tp, 1)},
+        "baselines": {
+            "raw_kafka_round_trip": {"latency": raw_p, "throughput_per_s": round(raw_tp, 1)},
+            "direct_publish_after_commit": {
+                "latency": percentiles(direct_latency),
+                "throughput_per_s": round(direct_tp, 1),
+            },
+            "state_change_write": {"latency": write_p},
+        },
+        "targets": {
+            "throughput_vs_direct": {
+                "ratio": round(outbox_tp / direct_tp, 3),
+                "target": ">= 0.80",
+                "met": outbox_tp >= 0.8 * direct_tp,
+            },
+            "p50_latency_budget_ms": {
+                "outbox_p50_ms": outbox_p["p50_ms"],
+                "budget_ms": round(latency_budget, 2),
+                "rule": "state-change write p50 + 2 x raw broker round trip p50",
+                "met": outbox_p["p50_ms"] <= latency_budget,
+            },
+        },
+    }
