@@ -1,0 +1,59 @@
+# The two commands: `make run` and `make test`. Both install what is missing first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+
+# uv must use this machine's Python and never download one.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(shell command -v $(PYTHON))
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help install run infra test lint format bench
+
+help:
+	@echo "make run    - install what is missing, start the whole platform locally (Ctrl-C stops it)"
+	@echo "make test   - install, start the test infrastructure, run every test, stop it"
+	@echo "make lint   - ruff and mypy --strict"
+	@echo "make bench  - benchmarks; reports under \$$EMK_VAR_DIR/bench/"
+	@echo "make infra  - only the servers (Kafka, MongoDB, S3, SMTP), for running pytest by hand"
+
+$(UV):
+	@echo "==> installing uv $(UV_VERSION) into $(TOOLS)/ (with pip)"
+	@$(PYTHON) -m venv $(TOOLS) 2>/dev/null \
+		|| { rm -rf $(TOOLS); $(PYTHON) -m pip install --quiet --target $(TOOLS)/lib uv==$(UV_VERSION) \
+		     && mkdir -p $(TOOLS)/bin && ln -sf ../lib/bin/uv $(UV); }
+	@[ -x $(UV) ] || $(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml
+	@echo "==> installing the workspace into $(VENV)/ (uv sync --frozen)"
+	@$(UV) sync --frozen --quiet
+	@touch $@
+
+install: $(VENV)/.synced
+
+run: install
+	@$(BIN)/emk-stack run
+
+infra: install
+	@$(BIN)/emk-stack infra
+
+test: install
+	@$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	@$(BIN)/python -m benchmarks
