@@ -10,11 +10,13 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
+from emk_common.settings import SERVICES
 from emk_devstack.cli import READY_LINE
 from emk_devstack.processes import port_is_free
 from emk_devstack.stack import Ports
@@ -191,3 +193,36 @@ def test_infra_stops_everything_and_fails_when_a_server_dies(tmp_path: Path) -> 
     assert "SMTP (aiosmtpd) was killed by SIGKILL" in printed
     assert "smtp listening on" in printed  # the tail of its log
     assert [pid for pid in children if alive(pid)] == []
+
+
+def test_run_brings_up_all_five_services_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
+    ports = asdict(Ports.free())
+    process = subprocess.Popen(
+        [*emk_stack(), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=stack_env(tmp_path / "var", ports),
+        start_new_session=True,
+    )
+    try:
+        output = Output(process)
+        output.wait_for(READY_LINE, 2 * STARTUP_DEADLINE)
+        children = descendants(process.pid)
+        printed = "\n".join(output.lines)
+        for service in SERVICES:
+            url = f"http://127.0.0.1:{ports[service]}"
+            assert f"{url}/docs" in printed
+            with urllib.request.urlopen(f"{url}/readyz", timeout=10) as ready:  # noqa: S310
+                assert ready.status == 200
+        assert "admin@emk.local" in printed
+
+        process.send_signal(signal.SIGINT)
+        assert process.wait(STOP_DEADLINE) == 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    assert [pid for pid in children if alive(pid)] == []
+    assert [name for name, port in ports.items() if not port_is_free(port)] == []

@@ -28,16 +28,8 @@ class Inbox:
         self._client = client
         self._collection = collection
 
-    async def seen(self, handler: str, event_id: str) -> bool:
-        return (
-            await self._collection.find_one({"_id": _key(handler, event_id)}, {"_id": 1})
-            is not None
-        )
-
     async def apply_once(self, handler: str, event_id: str, effect: Effect) -> bool:
         """Run ``effect`` unless this handler already applied this event; True if it ran."""
-        if await self.seen(handler, event_id):
-            return False
         record = {
             "_id": _key(handler, event_id),
             "handler": handler,
@@ -46,17 +38,22 @@ class Inbox:
         }
 
         async def transaction(session: AsyncClientSession) -> None:
-            await self._collection.insert_one(record, session=session)
+            try:
+                await self._collection.insert_one(record, session=session)
+            except DuplicateKeyError:
+                raise _AlreadyAppliedError from None
             await effect(session)
 
         async with self._client.start_session() as session:
             try:
                 await session.with_transaction(transaction)
-            except DuplicateKeyError as exc:
-                if _key(handler, event_id) in str(exc.details or exc):
-                    return False
-                raise
+            except _AlreadyAppliedError:
+                return False
         return True
+
+
+class _AlreadyAppliedError(Exception):
+    """The inbox key exists: this handler applied this event before (the transaction aborts)."""
 
 
 def _key(handler: str, event_id: str) -> str:
