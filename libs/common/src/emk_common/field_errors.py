@@ -238,14 +238,21 @@ def _translate(error: Mapping[str, Any], from_request: bool) -> FieldError:
     )
 
 
+_CYRILLIC = re.compile("[а-яА-ЯёЁ]")
+
+
 def _reason(kind: str, msg: str, ctx: Mapping[str, Any]) -> tuple[str, str]:
-    if kind in _TRANSLATIONS:
-        code, build = _TRANSLATIONS[kind]
-        return code, build(ctx)
     if kind in ("value_error", "assertion_error"):
         for prefix in _VALUE_ERROR_PREFIXES:
             msg = msg.removeprefix(prefix)
         return "invalid", msg
+    if _CYRILLIC.search(msg):
+        # Already a message of ours (pydantic's own are English), even when our code happens
+        # to share a name with a pydantic error type, such as ``too_short``.
+        return kind, msg
+    if kind in _TRANSLATIONS:
+        code, build = _TRANSLATIONS[kind]
+        return code, build(ctx)
     if kind not in _BUILTIN_TYPES:
         # A PydanticCustomError from our own validators: its type is our code.
         return kind, msg
