@@ -249,6 +249,7 @@ class DeliverOtp(EventData):
 
     topic = NOTIFICATION_COMMANDS
     name = "DeliverOtp"
+    user_id: str
     channel: Channel
     purpose: Literal["contact_verification", "login"]
     expires_at: datetime

@@ -58,11 +58,18 @@ class Envelope(BaseModel):
         return self.type.rsplit(".", 2)[0]
 
     @classmethod
-    def wrap(cls, data: EventData, *, source: str, subject: str) -> Self:
-        """Wrap a payload, capturing the current trace context so the relay can re-attach it."""
+    def wrap(
+        cls, data: EventData, *, source: str, subject: str, event_id: str | None = None
+    ) -> Self:
+        """Wrap a payload, capturing the current trace context so the relay can re-attach it.
+
+        ``event_id`` is for a payload that must know its own envelope's id (a sealed box
+        binds it as associated data); otherwise a fresh uuid4 is used.
+        """
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
         return cls(
+            id=event_id or str(uuid.uuid4()),
             type=data.event_type(),
             source=source,
             subject=subject,

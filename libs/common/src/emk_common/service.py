@@ -228,6 +228,5 @@ def serve(app: str, settings: ServiceSettings) -> None:
         port=settings.http_port,
         log_config=None,  # our JSON logging, configured by create_runtime
         access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips=",".join(settings.trusted_proxies) or "127.0.0.1",
+        proxy_headers=False,  # X-Forwarded-For is read by emk_common.http.client_ip
     )

@@ -113,6 +113,25 @@ class ServiceSettings(BaseSettings):
     consumer_backoff_seconds: float = 0.2
     consumer_backoff_max_seconds: float = 5.0
 
+    # --- where the other services are (internal HTTP calls, JWKS) -------------
+    identity_url: str = "http://127.0.0.1:8001"
+    applications_url: str = "http://127.0.0.1:8002"
+    documents_url: str = "http://127.0.0.1:8003"
+    records_url: str = "http://127.0.0.1:8004"
+    notifications_url: str = "http://127.0.0.1:8005"
+
+    # --- users' access tokens (signed by identity, verified everywhere) -------
+    access_token_issuer: str = "emk-identity"  # noqa: S105 - a claim, not a secret
+    access_token_audience: str = "emk"  # noqa: S105 - a claim, not a secret
+    jwks_cache_seconds: float = 300.0
+
+    # --- data at rest -------------------------------------------------------
+    # Field encryption keyring {kid: base64(32 bytes)} and the active kid (default: the only one).
+    emk_field_keys: str = ""
+    emk_field_kid: str = ""
+    # The blind index's own key: base64(32 bytes), padding optional.
+    emk_blind_index_key: str = ""
+
     # --- service-to-service tokens ------------------------------------------
     # This service's Ed25519 signing keys as a keyring {kid: base64(raw 32-byte seed)}.
     signing_keys: str = ""

@@ -119,6 +119,7 @@ class Stack:
         }
         for service in SERVICES:
             env[f"{service.upper()}_HTTP_PORT"] = str(ports.of(service))
+            env[f"{service.upper()}_URL"] = self.service_url(service)
         env.update(self.secrets.env())
         return env
 
