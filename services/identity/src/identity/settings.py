@@ -2,10 +2,48 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
+
+from pydantic import Field
 
 from emk_common.settings import ServiceSettings
 
 
 class IdentitySettings(ServiceSettings):
     service_name: ClassVar[str] = "identity"
+
+    # Who may read a user's readiness and contacts (GET /internal/v1/users/{id}).
+    trusted_callers: list[str] = Field(
+        default_factory=lambda: ["applications", "documents", "records", "notifications"]
+    )
+
+    # One-time codes (contacts and login).
+    otp_ttl_seconds: int = 300
+    otp_max_attempts: int = 5
+    otp_resend_cooldown_seconds: int = 60
+    # Rate limits: hits per window, per client IP and per account.
+    register_per_ip_per_hour: int = 20
+    login_per_ip_per_minute: int = 30
+    verify_per_ip_per_minute: int = 60
+    verify_per_account_per_hour: int = 30
+    resend_per_account_per_hour: int = 10
+    # Password failures before a login is locked, and for how long.
+    lockout_threshold: int = 5
+    lockout_minutes: int = 15
+    lockout_window_minutes: int = 15
+    # Tokens.
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_days: int = 30
+    # argon2id (see identity.domain.passwords).
+    argon2_time_cost: int = 2
+    argon2_memory_kib: int = 19_456
+    argon2_parallelism: int = 1
+    # Sealing one-time codes for the notifications service.
+    notifications_otp_public_keys: str = ""
+    notifications_otp_kid: str = ""
+    # The first admin.
+    emk_bootstrap_admin_email: str = ""
+    emk_bootstrap_admin_password: str = ""
+    # Reference data of the local registry adapter.
+    registries_dir: Path = Path("deploy/local/registries")

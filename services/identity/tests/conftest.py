@@ -1,0 +1,110 @@
+"""Identity's API tests: the real app, in this process, on the real MongoDB and Kafka.
+
+Each module gets its own database and small limits. Clients come through a trusted proxy
+(the test's own address) with their own ``X-Forwarded-For``, so rate limits never leak
+between tests. Codes are caught at the courier (our own port) as they are sealed; the
+end-to-end suite reads them from the real SMS spool and Maildir instead.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from emk_common.events import Envelope
+from emk_devstack.stack import Stack
+from identity.delivery import CodeCourier
+
+
+@dataclass
+class Sent:
+    destination: str
+    code: str
+    purpose: str
+
+
+@dataclass
+class RecordingCourier:
+    """Wraps the real courier (the command is still sealed and sent) and keeps the code."""
+
+    inner: CodeCourier
+    sent: list[Sent] = field(default_factory=list)
+
+    def command(self, *, destination: str, code: str, purpose: str, **rest: Any) -> Envelope:
+        self.sent.append(Sent(destination, code, purpose))
+        return self.inner.command(destination=destination, code=code, purpose=purpose, **rest)
+
+    def last_code(self, destination: str) -> str:
+        return next(s.code for s in reversed(self.sent) if s.destination == destination)
+
+
+@dataclass
+class Identity:
+    app: FastAPI
+    courier: RecordingCourier
+
+    def client(self, ip: str = "203.0.113.10", peer: str = "127.0.0.1") -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=self.app, client=(peer, 50000))
+        return httpx.AsyncClient(
+            transport=transport, base_url="http://identity", headers={"X-Forwarded-For": ip}
+        )
+
+    @property
+    def passwords(self) -> Any:
+        return self.app.state.identity.accounts.passwords
+
+
+@pytest.fixture(scope="module")
+def identity_settings(stack: Stack | None) -> dict[str, Any]:
+    return {
+        "mongodb_database": f"identity_test_{uuid.uuid4().hex[:8]}",
+        "trusted_proxies": ["127.0.0.1"],
+        "lockout_threshold": 3,
+        "argon2_memory_kib": 8192,
+        "argon2_time_cost": 1,
+    }
+
+
+@pytest.fixture(scope="module")
+async def identity(identity_settings: dict[str, Any]) -> AsyncIterator[Identity]:
+    from identity.app import build
+    from identity.settings import IdentitySettings
+
+    app = build(IdentitySettings(**identity_settings))
+    accounts = app.state.identity.accounts
+    courier = RecordingCourier(accounts.courier)
+    accounts.courier = courier
+    async with app.router.lifespan_context(app):
+        yield Identity(app, courier)
+
+
+@pytest.fixture
+def ip() -> Iterator[str]:
+    """A fresh client address per test (documentation range; nothing is sent there)."""
+    return f"203.0.113.{uuid.uuid4().int % 250 + 1}"
+
+
+def person(**overrides: Any) -> dict[str, Any]:
+    """A valid registration with unique contacts and a correct random СНИЛС."""
+    from emk_identifiers import snils_check_number
+
+    number = uuid.uuid4().int
+    first_nine = f"{number % 900_000_000 + 100_000_000:09d}"
+    return {
+        "last_name": "Петрова",
+        "first_name": "Анна",
+        "middle_name": "Игоревна",
+        "birth_date": "1992-02-29",
+        "sex": "F",
+        "phone": f"+79{number % 1_000_000_000:09d}",
+        "email": f"anna.{uuid.uuid4().hex[:10]}@example.ru",
+        "password": "Тёплый-дождь-в-мае-7",
+        "snils": f"{first_nine}{snils_check_number(first_nine):02d}",
+        **overrides,
+    }

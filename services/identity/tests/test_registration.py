@@ -1,0 +1,153 @@
+"""Registration and contact confirmation: every bad input is a 422 naming its field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .conftest import Identity, person
+
+pytestmark = pytest.mark.integration
+
+REGISTER = "/api/v1/identity/register"
+VERIFY = "/api/v1/identity/contacts/verify"
+RESEND = "/api/v1/identity/contacts/resend"
+
+
+def fields(problem: dict[str, Any]) -> dict[str, str]:
+    return {e["field"]: e["code"] for e in problem["errors"]}
+
+
+async def test_every_wrong_field_is_named_in_one_answer(identity: Identity, ip: str) -> None:
+    bad = person(
+        last_name="Иванoв",  # a Latin "o"
+        first_name="Анна1",
+        birth_date="2090-01-01",
+        phone="+1 555 123 4567",
+        email="someone@mailinator.com",
+        snils="112-233-445 96",
+        password="qwerty",
+    )
+    async with identity.client(ip) as http:
+        response = await http.post(REGISTER, json=bad)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert fields(problem) == {
+        "last_name": "latin_letters",
+        "first_name": "digits",
+        "birth_date": "future",
+        "phone": "country",
+        "email": "disposable",
+        "snils": "checksum",
+        "password": "too_short",
+    }
+    assert all(any("а" <= c <= "я" for c in e["message"].lower()) for e in problem["errors"])
+
+
+async def test_missing_and_mistyped_fields_are_named(identity: Identity, ip: str) -> None:
+    async with identity.client(ip) as http:
+        response = await http.post(
+            REGISTER, json={"last_name": "Петрова", "birth_date": "17.05.1990", "sex": "X"}
+        )
+    assert response.status_code == 422
+    named = fields(response.json())
+    assert {"first_name", "phone", "email", "password", "snils", "birth_date", "sex"} <= set(named)
+    assert named["first_name"] == "missing"
+
+
+async def test_a_password_with_the_email_or_phone_in_it_is_refused(
+    identity: Identity, ip: str
+) -> None:
+    data = person()
+    data["password"] = data["email"].split("@")[0] + "-Зима-2026"
+    async with identity.client(ip) as http:
+        response = await http.post(REGISTER, json=data)
+    assert fields(response.json()) == {"password": "contains_personal"}
+
+
+async def test_a_second_account_with_the_same_contacts_is_refused(
+    identity: Identity, ip: str
+) -> None:
+    first = person()
+    async with identity.client(ip) as http:
+        assert (await http.post(REGISTER, json=first)).status_code == 201
+        again = await http.post(REGISTER, json=person(phone=first["phone"], snils=first["snils"]))
+    assert again.status_code == 409
+    assert fields(again.json()) == {"phone": "already_registered", "snils": "already_registered"}
+
+
+async def test_contacts_are_confirmed_by_their_codes(identity: Identity, ip: str) -> None:
+    data = person()
+    async with identity.client(ip) as http:
+        user_id = (await http.post(REGISTER, json=data)).json()["user_id"]
+        sms = identity.courier.last_code(data["phone"])
+        mail = identity.courier.last_code(data["email"])
+        assert sms != mail or len(identity.courier.sent) >= 2
+
+        one = await http.post(VERIFY, json={"user_id": user_id, "channel": "sms", "code": sms})
+        assert one.json()["status"] == "pending_contacts"
+        two = await http.post(VERIFY, json={"user_id": user_id, "channel": "email", "code": mail})
+        assert two.json() == {
+            "status": "pending_personal_data",
+            "status_label": "Заполните персональные данные",
+        }
+
+
+async def test_five_wrong_codes_burn_the_code_and_the_right_one_no_longer_works(
+    identity: Identity, ip: str
+) -> None:
+    data = person()
+    async with identity.client(ip) as http:
+        user_id = (await http.post(REGISTER, json=data)).json()["user_id"]
+        right = identity.courier.last_code(data["phone"])
+        wrong = "000000" if right != "000000" else "111111"
+        codes = []
+        for _ in range(5):
+            answer = await http.post(
+                VERIFY, json={"user_id": user_id, "channel": "sms", "code": wrong}
+            )
+            codes.append(fields(answer.json())["code"])
+        late = await http.post(VERIFY, json={"user_id": user_id, "channel": "sms", "code": right})
+    assert codes == ["wrong_code"] * 4 + ["exhausted"]
+    assert late.status_code == 422
+    assert fields(late.json()) == {"code": "exhausted"}
+
+
+async def test_a_new_code_waits_for_the_cooldown(identity: Identity, ip: str) -> None:
+    async with identity.client(ip) as http:
+        data = person()
+        user_id = (await http.post(REGISTER, json=data)).json()["user_id"]
+        response = await http.post(RESEND, json={"user_id": user_id, "channel": "sms"})
+    assert response.status_code == 429
+    assert 55 <= int(response.headers["Retry-After"]) <= 60
+
+
+async def test_an_unknown_account_is_not_found(identity: Identity, ip: str) -> None:
+    async with identity.client(ip) as http:
+        response = await http.post(
+            VERIFY, json={"user_id": "nobody", "channel": "sms", "code": "123456"}
+        )
+    assert response.status_code == 404
+
+
+async def test_registration_is_rate_limited_per_client_address(identity: Identity, ip: str) -> None:
+    limit = identity.app.state.identity.accounts.settings.register_per_ip_per_hour
+    async with identity.client(ip) as http:
+        statuses = [
+            (await http.post(REGISTER, json={"last_name": "x"})).status_code
+            for _ in range(limit + 1)
+        ]
+    assert statuses[:limit] == [422] * limit
+    assert statuses[-1] == 429
+
+
+async def test_forwarded_for_from_an_untrusted_peer_is_ignored(identity: Identity) -> None:
+    """A client that is not our proxy cannot pick its rate-limit bucket."""
+    limit = identity.app.state.identity.accounts.settings.register_per_ip_per_hour
+    statuses = []
+    for n in range(limit + 1):
+        async with identity.client(ip=f"203.0.113.{n}", peer="198.51.100.77") as http:
+            statuses.append((await http.post(REGISTER, json={"last_name": "x"})).status_code)
+    assert statuses[-1] == 429
