@@ -1,0 +1,63 @@
+"""Delivery channels behind ports: the operator's SMS gateway and mail relay in deployment,
+a JSON-lines spool file and a real SMTP server (aiosmtpd) locally."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import smtplib
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Protocol
+
+
+class SmsSender(Protocol):
+    async def send(self, to: str, text: str) -> None: ...
+
+
+class EmailSender(Protocol):
+    async def send(self, to: str, subject: str, text: str) -> None: ...
+
+
+class SmsSpool:
+    """Appends ``{"to", "text", "at"}`` lines to ``$EMK_VAR_DIR/sms.jsonl``.
+
+    One ``write`` of one line on an ``O_APPEND`` descriptor: replicas appending to the same
+    file never interleave their lines.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    async def send(self, to: str, text: str) -> None:
+        line = json.dumps(
+            {"to": to, "text": text, "at": datetime.now(UTC).isoformat()}, ensure_ascii=False
+        )
+        await asyncio.to_thread(self._append, (line + "\n").encode())
+
+    def _append(self, data: bytes) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(descriptor, data)
+        finally:
+            os.close(descriptor)
+
+
+class SmtpSender:
+    def __init__(self, host: str, port: int, sender: str, timeout: float) -> None:
+        self._host, self._port, self._sender, self._timeout = host, port, sender, timeout
+
+    async def send(self, to: str, subject: str, text: str) -> None:
+        message = EmailMessage()
+        message["From"] = self._sender
+        message["To"] = to
+        message["Subject"] = subject
+        message.set_content(text)
+        await asyncio.to_thread(self._deliver, message)
+
+    def _deliver(self, message: EmailMessage) -> None:
+        with smtplib.SMTP(self._host, self._port, timeout=self._timeout) as smtp:
+            smtp.send_message(message)
