@@ -53,6 +53,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack | None]:
 
 
 @pytest.fixture(scope="session")
+def platform(stack: Stack | None) -> Iterator[Stack]:
+    """The five services as real processes, started once for the session."""
+    if stack is None:
+        pytest.fail("end-to-end tests start the services themselves: run them on the local stack")
+    stack.start_services()
+    try:
+        yield stack
+    finally:
+        stack.stop_services()
+
+
+@pytest.fixture(scope="session")
 def kafka_bootstrap(stack: Stack | None) -> str:
     return os.environ["KAFKA_BOOTSTRAP_SERVERS"]
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
@@ -14,14 +12,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def services(stack: Stack | None) -> Iterator[dict[str, str]]:
-    if stack is None:
-        pytest.fail("the platform test starts the services itself: run it on the local stack")
-    stack.start_services()
-    try:
-        yield {name: stack.service_url(name) for name in SERVICES}
-    finally:
-        stack.stop_services()
+def services(platform: Stack) -> dict[str, str]:
+    return {name: platform.service_url(name) for name in SERVICES}
 
 
 @pytest.mark.parametrize("service", SERVICES)
