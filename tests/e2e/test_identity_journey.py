@@ -6,6 +6,7 @@ notifications service delivers to (through Kafka, sealed).
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,10 +15,10 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from emk_common.service_auth import ServiceTokenIssuer
-from emk_common.settings import decode_keyring
+from emk_common.settings import SERVICES, decode_keyring
 from emk_devstack.stack import Stack
 
-from .journey import Inbox, bearer, login, new_person
+from .journey import CODE, Inbox, bearer, login, new_person
 
 pytestmark = pytest.mark.integration
 
@@ -208,3 +209,26 @@ async def test_other_services_read_contacts_only_with_a_service_token(
     assert answer.status_code == 200, answer.text
     assert answer.json()["ready"] is True
     assert answer.json()["contacts"] == {"phone": person["phone"], "email": person["email"]}
+
+
+async def test_no_personal_data_or_code_reaches_any_log(
+    identity: httpx.AsyncClient, inbox: Inbox, platform: Stack
+) -> None:
+    person, _, _ = await register_ready_citizen(identity, inbox)
+    codes = [CODE.search(text).group(1) for text in inbox.sms_texts(person["phone"])]  # type: ignore[union-attr]
+    snils_digits = person["snils"].replace("-", "").replace(" ", "")
+    secrets = [
+        person["phone"],
+        person["phone"][2:],
+        person["email"],
+        snils_digits,
+        person["password"],
+    ]
+    patterns = [re.compile(re.escape(s)) for s in secrets]
+    patterns += [re.compile(rf"(?<!\d){code}(?!\d)") for code in codes]
+    logs = {
+        name: (platform.logs_dir / f"{name}.log").read_text(errors="replace") for name in SERVICES
+    }
+    assert all(logs.values())
+    leaks = {name: p.pattern for name, text in logs.items() for p in patterns if p.search(text)}
+    assert leaks == {}
