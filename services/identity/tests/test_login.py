@@ -10,8 +10,10 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from aiokafka import AIOKafkaConsumer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from emk_common.testing import eventually
 from identity.domain import totp
 
 from .conftest import Identity, person
@@ -114,8 +116,37 @@ async def test_repeated_failures_lock_a_login_known_or_not(identity: Identity, i
     stored = await users.get(user_id)
     assert stored is not None
     assert stored["locked_until"] is not None
-    types = [entry["type"] for entry in stored.get("_outbox", [])]
-    assert types == [] or "emk.identity.AccountLocked.v1" in types  # published already, or pending
+    locked_events = await _events_of(identity, "emk.identity.AccountLocked.v1")
+    assert user_id in {e["data"]["user_id"] for e in locked_events}
+    # Only real accounts have lock events: the unknown login left no trace on the topic.
+
+
+async def _events_of(identity: Identity, event_type: str) -> list[dict[str, Any]]:
+    """The events of one type on emk.identity, read from Kafka itself."""
+    settings = identity.app.state.identity.accounts.settings
+    consumer = AIOKafkaConsumer(
+        "emk.identity",
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=None,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    found: list[dict[str, Any]] = []
+    try:
+
+        async def wanted() -> list[dict[str, Any]]:
+            batch = await consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                for record in records:
+                    event = json.loads(record.value)
+                    if event["type"] == event_type:
+                        found.append(event)
+            return found
+
+        await eventually(wanted, within=20, what=event_type)
+    finally:
+        await consumer.stop()
+    return found
 
 
 async def test_a_wrong_second_factor_counts_and_five_end_the_challenge(
@@ -297,3 +328,31 @@ async def test_staff_creation_needs_an_admin(identity: Identity, ip: str) -> Non
         tokens = await sign_in(identity, http, data)
         answer = await http.post(f"{P}/staff", headers=auth(tokens["access_token"]), json={})
     assert answer.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("number", "code"), [("000001", "registry_mismatch"), ("999999", "registry_invalid")]
+)
+async def test_personal_data_is_checked_against_the_registry(
+    identity: Identity, ip: str, number: str, code: str
+) -> None:
+    """deploy/local/registries/passports.json lists 4509 000001 as Петров П. П. and 4509 999999
+    as invalid; this citizen is Петрова А. И."""
+    async with identity.client(ip) as http:
+        data, _ = await ready_citizen(identity, http)
+        tokens = await sign_in(identity, http, data)
+        body = {
+            "passport": {"series": "4509", "number": number, "issued_at": "2012-03-01",
+                         "issued_by": "ОВД района Арбат г. Москвы", "division_code": "770-002"},
+            "birth_place": "г. Москва",
+            "registration_address": {
+                "region_code": "77", "locality": "г. Москва", "street": "ул. Арбат", "house": "1",
+            },
+        }  # fmt: skip
+        answer = await http.put(
+            f"{P}/me/personal-data", headers=auth(tokens["access_token"]), json=body
+        )
+        me = await http.get(f"{P}/me", headers=auth(tokens["access_token"]))
+    assert answer.status_code == 422
+    assert [(e["field"], e["code"]) for e in answer.json()["errors"]] == [("passport.number", code)]
+    assert me.json()["status"] == "pending_personal_data"
