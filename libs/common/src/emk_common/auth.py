@@ -34,6 +34,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from emk_common.jwt_header import ALGORITHM as _ALGORITHM
+from emk_common.jwt_header import HeaderRejectedError, eddsa_key_id
 from emk_common.problems import Problem
 from emk_common.settings import ServiceSettings
 
@@ -53,7 +55,6 @@ __all__ = [
 Role = Literal["citizen", "medical_worker", "operator", "employer", "admin"]
 ROLES: frozenset[str] = frozenset(get_args(Role))
 
-_ALGORITHM = "EdDSA"
 _REQUIRED_CLAIMS = ["iss", "aud", "sub", "role", "iat", "exp", "jti"]
 _SIGN_IN = "Требуется вход в систему."
 _EXPIRED = "Сеанс истёк, войдите снова."
@@ -235,16 +236,9 @@ class AccessTokenVerifier:
 
     async def verify(self, token: str) -> Principal:
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError:
-            raise _refused("malformed token") from None
-        # Before any key is touched: "none" and HS256 keyed with the public key are the
-        # classic forgeries, and the algorithm is never the token's choice.
-        if header.get("alg") != _ALGORITHM:
-            raise _refused(f"algorithm {str(header.get('alg'))[:20]!r}")
-        kid = header.get("kid")
-        if not isinstance(kid, str) or not kid or len(kid) > 128:
-            raise _refused("no usable kid")
+            kid = eddsa_key_id(token)
+        except HeaderRejectedError as exc:
+            raise _refused(str(exc)) from None
         key = await self._keys.key(kid)
         if key is None:
             raise _refused(f"unknown key {kid!r}")

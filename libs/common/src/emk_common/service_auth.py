@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from emk_common.jwt_header import ALGORITHM as _ALGORITHM
+from emk_common.jwt_header import HeaderRejectedError, eddsa_key_id
 from emk_common.problems import Problem
 from emk_common.settings import ServiceSettings
 
@@ -36,7 +38,6 @@ __all__ = [
 ]
 
 SERVICE_TOKEN_TYPE = "service"  # noqa: S105 - a claim value, not a secret
-_ALGORITHM = "EdDSA"
 _REQUIRED_CLAIMS = ["iss", "sub", "aud", "iat", "exp", "jti"]
 _log = logging.getLogger(__name__)
 
@@ -151,15 +152,10 @@ class ServiceTokenVerifier:
     def verify(self, token: str) -> str:
         """Return the calling service's name; raise a 401 or 403 :class:`Problem`."""
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError:
-            raise _refused("malformed token") from None
-        # Checked before any key is touched: "none" and HS256-with-a-public-key are
-        # the classic forgeries, and the algorithm is never the token's choice.
-        if header.get("alg") != _ALGORITHM:
-            raise _refused(f"algorithm {str(header.get('alg'))[:20]!r}")
-        kid = header.get("kid")
-        caller, _, key_id = kid.partition(":") if isinstance(kid, str) else ("", "", "")
+            kid = eddsa_key_id(token)
+        except HeaderRejectedError as exc:
+            raise _refused(str(exc)) from None
+        caller, _, key_id = kid.partition(":")
         key = self._keys.get(caller, {}).get(key_id)
         if key is None:
             raise _refused(f"unknown key {str(kid)[:80]!r}")
