@@ -14,14 +14,14 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell command -v $(PYTHON))
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install run infra test lint format bench
+.PHONY: help install clamav run infra test lint format bench
 
 help:
 	@echo "make run    - install what is missing, start the whole platform locally (Ctrl-C stops it)"
 	@echo "make test   - install, start the test infrastructure, run every test, stop it"
 	@echo "make lint   - ruff and mypy --strict"
 	@echo "make bench  - benchmarks; reports under \$$EMK_VAR_DIR/bench/"
-	@echo "make infra  - only the servers (Kafka, MongoDB, S3, SMTP), for running pytest by hand"
+	@echo "make infra  - only the servers (Kafka, MongoDB, S3, SMTP, ClamAV), for running pytest by hand"
 
 $(UV):
 	@echo "==> installing uv $(UV_VERSION) into $(TOOLS)/ (with pip)"
@@ -35,7 +35,12 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/p
 	@$(UV) sync --frozen --quiet
 	@touch $@
 
-install: $(VENV)/.synced
+# clamd is the one server pip cannot install: Debian's clamav-daemon, through apt-get (as root).
+# Does nothing when clamd is there already.
+clamav:
+	@sh deploy/local/install-clamav.sh
+
+install: $(VENV)/.synced clamav
 
 run: install
 	@$(BIN)/emk-stack run

@@ -130,13 +130,15 @@ def test_infra_starts_prints_its_environment_and_stops_on_a_signal(
         output = Output(process)
         output.wait_for(READY_LINE, STARTUP_DEADLINE)
         children = descendants(process.pid)
-        infra_ports = [ports["kafka"], ports["mongodb"], ports["s3"], ports["smtp"]]
+        infra_ports = [ports[name] for name in ("kafka", "mongodb", "s3", "smtp", "clamd")]
 
-        assert len(children) >= 4
+        assert len(children) >= 5
         assert not any(port_is_free(port) for port in infra_ports)
         printed = "\n".join(output.lines)
         assert f"export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:{ports['kafka']}" in printed
         assert f"export MONGODB_URI=mongodb://127.0.0.1:{ports['mongodb']}" in printed
+        assert f"export CLAMD_PORT={ports['clamd']}" in printed
+        assert f"127.0.0.1:{ports['clamd']}  (clamd, signatures from " in printed
         assert "export EMK_BOOTSTRAP_ADMIN_EMAIL=admin@emk.local" in printed
         assert str(var_dir / "mail") in printed
         assert (var_dir / "stack.env").read_text().startswith("export ")
@@ -215,6 +217,7 @@ def test_run_brings_up_all_five_services_and_ctrl_c_leaves_nothing(tmp_path: Pat
             assert f"{url}/docs" in printed
             with urllib.request.urlopen(f"{url}/readyz", timeout=10) as ready:  # noqa: S310
                 assert ready.status == 200
+        assert f"127.0.0.1:{ports['clamd']}  (clamd" in printed
         assert "admin@emk.local" in printed
 
         process.send_signal(signal.SIGINT)

@@ -146,8 +146,8 @@ def test_stop_closes_every_port_and_leaves_no_process(tmp_path: Path) -> None:
     stack = Stack(tmp_path / "var", Ports.free(), kafka_storage="memory")
     stack.start_infra()
     children = stack.children
-    assert sorted(child.name for child in children) == ["kafka", "mongodb", "s3", "smtp"]
-    ports = [stack.ports.kafka, stack.ports.mongodb, stack.ports.s3, stack.ports.smtp]
+    assert sorted(child.name for child in children) == ["clamd", "kafka", "mongodb", "s3", "smtp"]
+    ports = [stack.ports.of(name) for name in ("kafka", "mongodb", "s3", "smtp", "clamd")]
     assert all(accepts(port) for port in ports)
 
     stack.stop()
@@ -177,6 +177,6 @@ def test_a_failed_start_stops_what_had_started(
     with pytest.raises(StartupError, match=r"Kafka \(Tansu\) exited with code 1"):
         stack.start_infra()
 
-    assert [child.name for child in started] == ["s3", "mongodb", "smtp", "kafka"]
+    assert [child.name for child in started] == ["s3", "mongodb", "smtp", "clamd", "kafka"]
     assert [child.pid for child in started if alive(child.pid)] == []
     assert stack.children == []

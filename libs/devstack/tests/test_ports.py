@@ -28,6 +28,7 @@ def test_fixed_ports_are_the_documented_ones() -> None:
         mongodb=27017,
         s3=9000,
         smtp=8025,
+        clamd=3310,
         identity=8001,
         applications=8002,
         documents=8003,
@@ -37,9 +38,11 @@ def test_fixed_ports_are_the_documented_ones() -> None:
 
 
 def test_each_fixed_port_can_be_overridden() -> None:
-    ports = Ports.fixed(environ={"EMK_PORT_KAFKA": "19092", "EMK_PORT_RECORDS": " 18004 "})
+    environ = {"EMK_PORT_KAFKA": "19092", "EMK_PORT_RECORDS": " 18004 ", "EMK_PORT_CLAMD": "3311"}
+    ports = Ports.fixed(environ=environ)
 
     assert ports.kafka == 19092
+    assert ports.clamd == 3311
     assert ports.records == 18004
     assert ports.mongodb == 27017
 
@@ -74,6 +77,18 @@ def test_the_stack_refuses_a_port_in_use_and_starts_nothing(
     assert stack.children == []
     assert messages == []
     assert not (tmp_path / "var" / "logs").exists()
+
+
+def test_the_clamd_port_is_checked_too(tmp_path: Path, listening: int) -> None:
+    ports = Ports(**{**asdict(Ports.free()), "clamd": listening})
+    stack = Stack(tmp_path / "var", ports, log=lambda _: None)
+
+    with pytest.raises(PortInUseError) as refused:
+        stack.start_infra()
+
+    assert f"port {listening} (ClamAV) is already in use" in str(refused.value)
+    assert "EMK_PORT_CLAMD" in str(refused.value)
+    assert stack.children == []
 
 
 def test_a_service_port_in_use_stops_the_whole_start_before_the_infra(

@@ -91,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for name, summary in (
         ("run", "infrastructure and the five services"),
-        ("infra", "infrastructure only (Kafka, MongoDB, S3, SMTP); prints its environment"),
+        ("infra", "infrastructure only (Kafka, MongoDB, S3, SMTP, ClamAV); prints its environment"),
     ):
         command = commands.add_parser(name, help=summary, description=summary)
         command.add_argument(
@@ -121,6 +121,7 @@ def _table(stack: Stack, *, with_services: bool) -> str:
         ("MongoDB", f"mongodb://{HOST}:{ports.mongodb}  (SecantusDB, {stack.mongodb_dir})"),
         ("S3", f"http://{HOST}:{ports.s3}  (moto, keys {S3_ACCESS_KEY} / {S3_SECRET_KEY})"),
         ("SMTP", f"{HOST}:{ports.smtp}  (aiosmtpd)"),
+        ("ClamAV", f"{HOST}:{ports.clamd}  (clamd, signatures from {stack.clamav_signatures})"),
         ("mail", f"{stack.mail_dir}  (Maildir)"),
         ("SMS", f"{stack.sms_spool}  (one JSON object a line)"),
         ("logs", str(stack.logs_dir)),

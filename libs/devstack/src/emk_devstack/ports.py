@@ -12,7 +12,7 @@ from emk_devstack.processes import StackError, port_is_free
 
 HOST = "127.0.0.1"
 # In start order; Kafka may keep its log in S3.
-INFRA = ("s3", "kafka", "mongodb", "smtp")
+INFRA = ("s3", "kafka", "mongodb", "smtp", "clamd")
 
 # What a port is for, in messages.
 PURPOSES = {
@@ -20,9 +20,10 @@ PURPOSES = {
     "mongodb": "MongoDB",
     "s3": "S3",
     "smtp": "SMTP",
+    "clamd": "ClamAV",
     **{service: f"{service} service" for service in SERVICES},
 }
-INFRA_DEFAULT_PORTS = {"kafka": 9092, "mongodb": 27017, "s3": 9000, "smtp": 8025}
+INFRA_DEFAULT_PORTS = {"kafka": 9092, "mongodb": 27017, "s3": 9000, "smtp": 8025, "clamd": 3310}
 
 
 class PortInUseError(StackError):
@@ -35,6 +36,7 @@ class Ports:
     mongodb: int
     s3: int
     smtp: int
+    clamd: int
     identity: int
     applications: int
     documents: int

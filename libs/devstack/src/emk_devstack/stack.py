@@ -1,7 +1,8 @@
-"""The local stack: Tansu, SecantusDB, moto S3, aiosmtpd and the five services on 127.0.0.1.
+"""The local stack on 127.0.0.1: Tansu, SecantusDB, moto S3, aiosmtpd, clamd and the five services.
 
-Real servers speaking the real wire protocols, all pip-installed, each a child process
-under one supervisor. Everything they write lives under ``$EMK_VAR_DIR``.
+Real servers speaking the real wire protocols, each a child process under one supervisor:
+all pip-installed but clamd, which is Debian's ``clamav-daemon`` (``make install`` installs
+it). Everything they write lives under ``$EMK_VAR_DIR``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from emk_common.settings import SERVICES
+from emk_devstack import clamav
 from emk_devstack.ports import HOST, INFRA, PURPOSES, PortInUseError, Ports
 from emk_devstack.processes import (
     Child,
@@ -41,7 +43,13 @@ S3_REGION = "us-east-1"
 TANSU_BUCKET = "tansu"
 
 KafkaStorage = Literal["memory", "s3"]
-SERVER_NAMES = {"kafka": "Tansu", "mongodb": "SecantusDB", "s3": "moto", "smtp": "aiosmtpd"}
+SERVER_NAMES = {
+    "kafka": "Tansu",
+    "mongodb": "SecantusDB",
+    "s3": "moto",
+    "smtp": "aiosmtpd",
+    "clamd": "clamd",
+}
 
 __all__ = ["HOST", "INFRA", "KafkaStorage", "PortInUseError", "Ports", "Stack"]
 
@@ -60,6 +68,7 @@ class Stack:
         kafka_storage: KafkaStorage = "s3",
         log: Callable[[str], None] | None = None,
         ready_timeout: float = 60.0,
+        clamav_signatures: Path | str | None = None,
     ) -> None:
         if kafka_storage not in ("memory", "s3"):
             raise ValueError(f"kafka_storage is 'memory' or 's3', not {kafka_storage!r}")
@@ -70,6 +79,8 @@ class Stack:
         self._log = log if log is not None else _print
         self._supervisor = Supervisor(self.logs_dir)
         self._secrets: StackSecrets | None = None
+        # The repo's deploy/local/clamav unless given; looked up when clamd starts.
+        self._clamav_signatures = None if clamav_signatures is None else Path(clamav_signatures)
 
     # --- where things are ----------------------------------------------------
 
@@ -88,6 +99,17 @@ class Stack:
     @property
     def mongodb_dir(self) -> Path:
         return self.var_dir / "mongodb"
+
+    @property
+    def clamav_dir(self) -> Path:
+        """clamd's config, signature database, temporary files and pid file."""
+        return self.var_dir / "clamav"
+
+    @property
+    def clamav_signatures(self) -> Path:
+        if self._clamav_signatures is None:
+            self._clamav_signatures = clamav.repo_signatures_dir()
+        return self._clamav_signatures
 
     @property
     def secrets(self) -> StackSecrets:
@@ -113,6 +135,8 @@ class Stack:
             "S3_REGION": S3_REGION,
             "SMTP_HOST": HOST,
             "SMTP_PORT": str(ports.smtp),
+            "CLAMD_HOST": HOST,
+            "CLAMD_PORT": str(ports.clamd),
             "EMK_VAR_DIR": str(self.var_dir),
             # Tansu answers a waiting fetch only when the wait ends (Kafka answers at once).
             "KAFKA_FETCH_MAX_WAIT_MS": "10",
@@ -163,6 +187,9 @@ class Stack:
 
     def start_infra(self) -> None:
         self.check_ports(INFRA)
+        # What is not pip-installed is checked before anything starts.
+        clamav.clamd_binary()
+        _ = self.clamav_signatures
         with self._stopping_on_failure():
             self.var_dir.mkdir(parents=True, exist_ok=True)
             # moto and SecantusDB take a moment to import: let them do it side by side.
@@ -170,9 +197,10 @@ class Stack:
             s3 = self._launch("s3")
             mongodb = self._launch("mongodb")
             smtp = self._launch("smtp")
+            clamd = self._launch("clamd")
             self._await(*s3)
             kafka = self._launch("kafka")
-            for launched in (kafka, mongodb, smtp):
+            for launched in (kafka, mongodb, smtp, clamd):
                 self._await(*launched)
 
     def start_services(self, names: Iterable[str] = SERVICES) -> None:
@@ -263,6 +291,10 @@ class Stack:
                 *("--maildir", str(self.mail_dir)),
             ]
             return argv, {}, listening
+        if name == "clamd":
+            config = clamav.write_config(self.clamav_dir, self.clamav_signatures, HOST, port)
+            argv = [clamav.clamd_binary(), f"--config-file={config}"]
+            return argv, {}, clamav.clamd_pongs(HOST, port)
         # A service: its own package's __main__ runs uvicorn on <SERVICE>_HTTP_PORT.
         return [sys.executable, "-m", name], {}, http_ok(f"{self.service_url(name)}/readyz")
 
