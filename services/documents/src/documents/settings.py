@@ -9,3 +9,14 @@ from emk_common.settings import ServiceSettings
 
 class DocumentsSettings(ServiceSettings):
     service_name: ClassVar[str] = "documents"
+
+    clamd_host: str = "127.0.0.1"
+    clamd_port: int = 3310
+    clamd_timeout_seconds: float = 30.0
+    # The master keyring {kid: base64 32 bytes} that wraps each object's data key.
+    master_keys: str = ""
+    master_kid: str = ""
+    # Documents waiting longer than this are overdue for operators (DOMAIN.md: 24 hours).
+    review_hours: int = 24
+    # Images decoded at once: a decode may take ~100 MB; the rest wait their turn.
+    concurrent_inspections: int = 2

@@ -1,0 +1,303 @@
+"""Documents: upload, read, review. Who may see what:
+
+- the owner (the citizen who uploaded it): metadata and content;
+- an operator: metadata and content, with a reason (``X-Access-Reason``);
+- an admin: metadata, never content;
+- anyone else: the document does not exist for them (404).
+
+Every read and decision is recorded in ``access_log`` (who, what, when, why).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pymongo import DESCENDING, ReturnDocument
+
+from documents.adapters.scanner import Scanner, ScannerUnavailableError
+from documents.adapters.storage import EncryptedStore
+from documents.domain.inspection import Inspection, RefusedError, detect, inspect, safe_filename
+from documents.settings import DocumentsSettings
+from emk_common import catalog
+from emk_common.auth import Principal
+from emk_common.events import Envelope, EventData
+from emk_common.problems import FieldError, Problem
+from emk_common.service import Runtime
+
+Kind = Literal[
+    "passport", "oms_policy", "medical_certificate", "vaccination_certificate", "benefit", "other"
+]
+KINDS: tuple[str, ...] = (
+    "passport",
+    "oms_policy",
+    "medical_certificate",
+    "vaccination_certificate",
+    "benefit",
+    "other",
+)
+STATUS_LABELS = {"pending_review": "На проверке", "verified": "Подтверждён", "rejected": "Отклонён"}
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+class Documents:
+    def __init__(
+        self, runtime: Runtime, settings: DocumentsSettings, store: EncryptedStore, scanner: Scanner
+    ) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.store = store
+        self.scanner = scanner
+        self.documents = runtime.collection("documents")
+        self.access_log = runtime.collection("access_log")
+        self._inspections = asyncio.Semaphore(settings.concurrent_inspections)
+
+    async def ensure_indexes(self) -> None:
+        await self.documents.create_index(
+            [("owner_id", 1), ("created_at", DESCENDING)], name="by_owner"
+        )
+        await self.documents.create_index([("status", 1), ("created_at", 1)], name="queue")
+        await self.access_log.create_index(
+            [("document_id", 1), ("at", DESCENDING)], name="by_document"
+        )
+
+    # --- upload ------------------------------------------------------------------------------
+
+    async def upload(
+        self, owner: Principal, kind: str, filename: str | None, data: bytes
+    ) -> dict[str, Any]:
+        if owner.role != "citizen":
+            raise Problem.forbidden("Документы загружает сам гражданин.")
+        if kind not in KINDS:
+            raise Problem.validation(
+                [
+                    FieldError(
+                        field="kind",
+                        code="choice",
+                        message=f"Вид документа: допустимые значения — {', '.join(KINDS)}.",
+                    )
+                ]
+            )
+        try:
+            detect(data[:16])  # refuse what we would never take before spending a scan on it
+            threat = await self.scanner.scan(data)
+        except RefusedError as refused:
+            raise _refusal(refused) from None
+        except ScannerUnavailableError as exc:
+            raise Problem.unavailable(
+                "Проверка файлов на вирусы временно недоступна, файл не сохранён. "
+                "Попробуйте позже.",
+                retry_after_seconds=30,
+            ) from exc
+        if threat is not None:
+            raise Problem.validation(
+                [
+                    FieldError(
+                        field="file",
+                        code="malware",
+                        message="В файле обнаружена вредоносная программа. Файл не сохранён.",
+                    )
+                ]
+            )
+        async with self._inspections:
+            try:
+                inspection: Inspection = await asyncio.to_thread(inspect, data)
+            except RefusedError as refused:
+                raise _refusal(refused) from None
+        document_id = uuid.uuid4().hex
+        wrapped_key = await self.store.put(document_id, data)
+        now = now_utc()
+        document = {
+            "_id": document_id,
+            "owner_id": owner.user_id,
+            "kind": kind,
+            "status": "pending_review",
+            "size": len(data),
+            "content_type": str(inspection.content_type),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "filename": safe_filename(filename, inspection.content_type),
+            "pages": inspection.pages,
+            "width": inspection.width,
+            "height": inspection.height,
+            "wrapped_key": wrapped_key,
+            "created_at": now,
+            "history": [
+                {"status": "pending_review", "at": now, "by": owner.user_id, "comment": None}
+            ],
+        }
+        event = catalog.DocumentUploaded(
+            document_id=document_id, owner_id=owner.user_id, kind=kind, size=len(data),
+            content_type=document["content_type"], sha256=document["sha256"],
+        )  # fmt: skip
+        envelope = Envelope.wrap(event, source="documents", subject=document_id)
+        await self.documents.insert_one(self.runtime.outbox.insert(document, [envelope]))
+        self.runtime.outbox.committed()
+        await self._record(owner, document, "upload", None)
+        return self.view(document)
+
+    # --- reading -----------------------------------------------------------------------------
+
+    async def visible(
+        self, who: Principal, document_id: str, *, reason: str | None, content: bool
+    ) -> dict[str, Any]:
+        document = await self.documents.find_one({"_id": document_id})
+        if document is None:
+            raise _not_found()
+        if who.role == "citizen":
+            if document["owner_id"] != who.user_id:
+                raise _not_found()
+        elif who.role == "operator":
+            if not reason:
+                raise Problem.validation(
+                    [
+                        FieldError(
+                            field="X-Access-Reason",
+                            code="missing",
+                            message=(
+                                "Укажите цель доступа к документу гражданина "
+                                "в заголовке X-Access-Reason."
+                            ),
+                        )
+                    ]
+                )
+        elif who.role == "admin":
+            if content:
+                raise Problem.forbidden("Администратор не просматривает содержимое документов.")
+        else:
+            raise _not_found()
+        await self._record(who, document, "read_content" if content else "read_metadata", reason)
+        return document
+
+    async def content(self, document: dict[str, Any]) -> bytes:
+        return await self.store.get(document["_id"], document["wrapped_key"])
+
+    async def list(
+        self, who: Principal, *, status: str | None, overdue: bool | None, limit: int, offset: int
+    ) -> dict[str, Any]:
+        query: dict[str, Any] = {}
+        if who.role == "citizen":
+            query["owner_id"] = who.user_id
+        elif who.role not in ("operator", "admin"):
+            raise Problem.forbidden("Список документов доступен владельцу и сотрудникам.")
+        if status:
+            query["status"] = status
+        if overdue is not None:
+            threshold = now_utc() - timedelta(hours=self.settings.review_hours)
+            query["status"] = "pending_review"
+            query["created_at"] = {"$lt": threshold} if overdue else {"$gte": threshold}
+        cursor = self.documents.find(query).sort("created_at", 1 if who.role != "citizen" else -1)
+        items = await cursor.skip(offset).limit(limit).to_list()
+        return {
+            "items": [self.view(d) for d in items],
+            "total": await self.documents.count_documents(query),
+        }
+
+    # --- review ------------------------------------------------------------------------------
+
+    async def decide(
+        self,
+        who: Principal,
+        document_id: str,
+        decision: Literal["verified", "rejected"],
+        reason: str | None,
+    ) -> dict[str, Any]:
+        if who.role != "operator":
+            raise Problem.forbidden("Проверять документы может только оператор.")
+        now = now_utc()
+        event: EventData
+        if decision == "verified":
+            event = catalog.DocumentVerified(
+                document_id=document_id, owner_id="", verified_by=who.user_id
+            )
+        else:
+            event = catalog.DocumentRejected(
+                document_id=document_id, owner_id="", rejected_by=who.user_id, reason=reason or ""
+            )
+        current = await self.documents.find_one({"_id": document_id}, {"owner_id": 1, "status": 1})
+        if current is None:
+            raise _not_found()
+        event = event.model_copy(update={"owner_id": current["owner_id"]})
+        envelope = Envelope.wrap(event, source="documents", subject=document_id)
+        update = self.runtime.outbox.update(
+            document_id,
+            {
+                "$set": {
+                    "status": decision,
+                    "decided_at": now,
+                    "decided_by": who.user_id,
+                    "reason": reason,
+                },
+                "$push": {
+                    "history": {"status": decision, "at": now, "by": who.user_id, "comment": reason}
+                },
+            },
+            [envelope],
+        )
+        document = await self.documents.find_one_and_update(
+            {"_id": document_id, "status": "pending_review"},
+            update,
+            return_document=ReturnDocument.AFTER,
+        )
+        if document is None:
+            raise Problem.conflict(
+                "Решение по документу уже принято.", current_state=current["status"]
+            )
+        self.runtime.outbox.committed()
+        await self._record(who, document, decision, reason)
+        return self.view(document)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def view(self, document: dict[str, Any]) -> dict[str, Any]:
+        overdue = document["status"] == "pending_review" and document[
+            "created_at"
+        ] < now_utc() - timedelta(hours=self.settings.review_hours)
+        return {
+            "id": document["_id"],
+            "owner_id": document["owner_id"],
+            "kind": document["kind"],
+            "status": document["status"],
+            "status_label": STATUS_LABELS[document["status"]],
+            "size": document["size"],
+            "content_type": document["content_type"],
+            "sha256": document["sha256"],
+            "filename": document["filename"],
+            "created_at": document["created_at"],
+            "overdue": overdue,
+            "reason": document.get("reason"),
+            "history": document["history"],
+        }
+
+    async def _record(
+        self, who: Principal, document: dict[str, Any], action: str, reason: str | None
+    ) -> None:
+        await self.access_log.insert_one(
+            {
+                "document_id": document["_id"],
+                "owner_id": document["owner_id"],
+                "actor_id": who.user_id,
+                "actor_role": who.role,
+                "action": action,
+                "reason": reason,
+                "at": now_utc(),
+            }
+        )
+
+
+def _not_found() -> Problem:
+    return Problem.not_found("Документ не найден.")
+
+
+def _refusal(refused: RefusedError) -> Problem:
+    status = {"too_large": 413, "unsupported_type": 415}.get(refused.code, 422)
+    if status == 422:
+        return Problem.validation(
+            [FieldError(field="file", code=refused.code, message=refused.message)]
+        )
+    return Problem(status, code=refused.code, detail=refused.message)

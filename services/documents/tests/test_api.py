@@ -1,0 +1,286 @@
+"""Uploads, downloads, review and access — through the app, on the real servers."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+from pypdf import PdfWriter
+from pypdf.generic import DecodedStreamObject, NameObject
+
+from emk_devstack.stack import Stack
+
+from . import samples
+from .conftest import DocumentsApp, Person, citizen, started
+
+pytestmark = pytest.mark.integration
+
+URL = "/api/v1/documents"
+OPERATOR = Person("operator-1", "operator")
+ADMIN = Person("admin-1", "admin")
+
+
+async def upload(
+    http: httpx.AsyncClient,
+    who: Person,
+    data: bytes,
+    name: str = "scan.pdf",
+    kind: str = "passport",
+) -> httpx.Response:
+    return await http.post(
+        URL, headers=who.headers, files={"file": (name, data)}, data={"kind": kind}
+    )
+
+
+def pdf_of_size(total: int) -> bytes:
+    """A valid PDF of exactly ``total`` bytes (a page whose content stream is padding)."""
+
+    def build(padding: int) -> bytes:
+        writer = PdfWriter()
+        page = writer.add_blank_page(width=420, height=595)
+        stream = DecodedStreamObject()
+        stream.set_data(b"%" + b"0" * padding)
+        page[NameObject("/Contents")] = writer._add_object(stream)
+        out = io.BytesIO()
+        writer.write(out)
+        return out.getvalue()
+
+    padding = 1000
+    for _ in range(10):  # offsets and lengths gain digits as the padding grows: converge
+        data = build(padding)
+        if len(data) == total:
+            return data
+        padding += total - len(data)
+    raise AssertionError(f"could not build a PDF of {total} bytes")
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "content_type"),
+    [
+        (samples.pdf(2), "Паспорт.pdf", "application/pdf"),
+        (samples.image("JPEG"), "photo.jpeg", "image/jpeg"),
+        (samples.image("PNG"), "scan.png", "image/png"),
+        (samples.image("PNG"), "looks-like.pdf", "image/png"),  # a PNG named .pdf is a PNG
+    ],
+)
+async def test_a_citizen_uploads_and_gets_the_same_bytes_back(
+    documents: DocumentsApp, data: bytes, name: str, content_type: str
+) -> None:
+    owner = citizen()
+    async with documents.client() as http:
+        created = await upload(http, owner, data, name)
+        assert created.status_code == 201, created.text
+        body = created.json()
+        assert body["status"] == "pending_review"
+        assert body["status_label"] == "На проверке"
+        assert (body["content_type"], body["size"]) == (content_type, len(data))
+        assert body["sha256"] == hashlib.sha256(data).hexdigest()
+        assert (
+            body["filename"].rsplit(".", 1)[1]
+            == {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}[content_type]
+        )
+        back = await http.get(f"{URL}/{body['id']}/content", headers=owner.headers)
+    assert back.status_code == 200
+    assert back.content == data
+    assert back.headers["content-type"] == content_type
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "code"),
+    [
+        (samples.EXE, 415, "unsupported_type"),
+        (samples.docx(), 415, "unsupported_type"),
+        (samples.gif(), 415, "unsupported_type"),
+        (b"", 422, "empty"),
+        (samples.pdf(password="1234"), 422, "encrypted_pdf"),
+        (b"%PDF-1.7\nnot a pdf at all", 422, "broken_pdf"),
+        (samples.image("JPEG", (640, 480)), 422, "too_small"),
+        (samples.png_bomb(), 422, "decompression_bomb"),
+        (samples.pdf(payload=samples.eicar()), 422, "malware"),
+    ],
+)
+async def test_bad_files_are_refused_and_nothing_is_stored(
+    documents: DocumentsApp, data: bytes, status: int, code: str
+) -> None:
+    owner = citizen()
+    async with documents.client() as http:
+        refused = await upload(http, owner, data, "document.pdf")
+        listed = await http.get(URL, headers=owner.headers)
+    assert refused.status_code == status, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    problem = refused.json()
+    codes = [e["code"] for e in problem.get("errors", [])] or [problem["type"].rsplit("/", 1)[1]]
+    assert code.replace("_", "-") in [c.replace("_", "-") for c in codes]
+    assert listed.json()["total"] == 0
+
+
+async def test_exactly_five_megabytes_is_taken_and_one_byte_more_is_not(
+    documents: DocumentsApp,
+) -> None:
+    owner = citizen()
+    async with documents.client() as http:
+        exact = await upload(http, owner, pdf_of_size(5_242_880))
+        over = await upload(http, owner, pdf_of_size(5_242_881))
+    assert exact.status_code == 201, exact.text
+    assert over.status_code == 413
+    assert "5 МБ" in over.json()["detail"]
+
+
+async def test_a_gigabyte_body_is_refused_without_being_read(documents: DocumentsApp) -> None:
+    owner = citizen()
+    sent = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal sent
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="x.pdf"\r\n\r\n%PDF-'
+        chunk = b"0" * (1024 * 1024)
+        for _ in range(1024):  # 1 GB, produced only as far as it is read
+            sent += len(chunk)
+            yield chunk
+
+    headers = {**owner.headers, "Content-Type": "multipart/form-data; boundary=b"}
+    async with documents.client() as http:
+        declared = await http.post(
+            URL, headers={**headers, "Content-Length": str(1024**3)}, content=body()
+        )
+        assert declared.status_code == 413
+        assert sent <= 1024 * 1024  # refused from the declared length, before reading
+        sent = 0
+        chunked = await http.post(URL, headers=headers, content=body())
+    assert chunked.status_code == 413
+    assert sent <= 7 * 1024 * 1024  # stopped just past 5 MB
+
+
+async def test_a_path_in_the_file_name_is_dropped(documents: DocumentsApp) -> None:
+    async with documents.client() as http:
+        created = await upload(http, citizen(), samples.pdf(), "../../../etc/cron.d/evil.pdf")
+    assert created.json()["filename"] == "evil.pdf"
+
+
+async def test_the_bucket_holds_only_ciphertext(documents: DocumentsApp) -> None:
+    data = samples.pdf(3)
+    async with documents.client() as http:
+        created = (await upload(http, citizen(), data)).json()
+    runtime = documents.runtime
+    stored = runtime.s3.get_object(runtime.settings.s3_bucket, created["id"]).read()
+    assert data[:200] not in stored
+    assert b"%PDF" not in stored
+    assert hashlib.sha256(stored).hexdigest() != created["sha256"]
+
+
+async def test_someone_elses_document_does_not_exist_for_you(documents: DocumentsApp) -> None:
+    async with documents.client() as http:
+        created = (await upload(http, citizen(), samples.pdf())).json()
+        stranger = citizen()
+        employer = Person("employer-1", "employer")
+        for who in (stranger, employer):
+            assert (
+                await http.get(f"{URL}/{created['id']}", headers=who.headers)
+            ).status_code == 404
+            assert (
+                await http.get(f"{URL}/{created['id']}/content", headers=who.headers)
+            ).status_code == 404
+        assert (await http.get(f"{URL}/{created['id']}")).status_code == 401
+
+
+async def test_staff_see_what_their_role_allows_and_every_read_is_logged(
+    documents: DocumentsApp,
+) -> None:
+    owner = citizen()
+    async with documents.client() as http:
+        created = (await upload(http, owner, samples.pdf())).json()
+        doc = f"{URL}/{created['id']}"
+        no_reason = await http.get(f"{doc}/content", headers=OPERATOR.headers)
+        assert no_reason.status_code == 422
+        assert no_reason.json()["errors"][0]["field"] == "X-Access-Reason"
+        reason = {"X-Access-Reason": quote("проверка заявления")}
+        assert (
+            await http.get(f"{doc}/content", headers={**OPERATOR.headers, **reason})
+        ).status_code == 200
+        assert (await http.get(doc, headers=ADMIN.headers)).status_code == 200
+        assert (await http.get(f"{doc}/content", headers=ADMIN.headers)).status_code == 403
+    log = (
+        await documents.runtime.collection("access_log")
+        .find({"document_id": created["id"]}, {"_id": 0, "actor_id": 1, "action": 1, "reason": 1})
+        .to_list()
+    )
+    assert {
+        "actor_id": OPERATOR.user_id,
+        "action": "read_content",
+        "reason": "проверка заявления",
+    } in log
+    assert {"actor_id": ADMIN.user_id, "action": "read_metadata", "reason": None} in log
+
+
+async def test_an_operator_decides_once_and_events_follow(documents: DocumentsApp) -> None:
+    owner = citizen()
+    async with documents.client() as http:
+        first = (await upload(http, owner, samples.pdf())).json()
+        second = (await upload(http, owner, samples.pdf())).json()
+        verified = await http.post(f"{URL}/{first['id']}/verify", headers=OPERATOR.headers)
+        assert verified.json()["status"] == "verified"
+        again = await http.post(
+            f"{URL}/{first['id']}/reject", headers=OPERATOR.headers, json={"reason": "нечитаемо"}
+        )
+        assert again.status_code == 409
+        no_reason = await http.post(
+            f"{URL}/{second['id']}/reject", headers=OPERATOR.headers, json={}
+        )
+        assert no_reason.status_code == 422
+        rejected = await http.post(
+            f"{URL}/{second['id']}/reject",
+            headers=OPERATOR.headers,
+            json={"reason": "Скан нечитаем"},
+        )
+        assert (rejected.json()["status"], rejected.json()["reason"]) == (
+            "rejected",
+            "Скан нечитаем",
+        )
+        by_citizen = await http.post(f"{URL}/{second['id']}/verify", headers=owner.headers)
+        assert by_citizen.status_code == 403
+
+
+async def test_documents_waiting_over_a_day_are_overdue_for_operators(
+    documents: DocumentsApp,
+) -> None:
+    owner = citizen()
+    async with documents.client() as http:
+        old = (await upload(http, owner, samples.pdf())).json()
+        fresh = (await upload(http, owner, samples.pdf())).json()
+        await documents.runtime.collection("documents").update_one(
+            {"_id": old["id"]}, {"$set": {"created_at": datetime.now(UTC) - timedelta(hours=25)}}
+        )
+        queue = (
+            await http.get(URL, headers=OPERATOR.headers, params={"overdue": "true", "limit": 100})
+        ).json()
+    ids = [item["id"] for item in queue["items"]]
+    assert old["id"] in ids
+    assert fresh["id"] not in ids
+    assert all(item["overdue"] for item in queue["items"])
+
+
+async def test_with_the_scanner_away_an_upload_is_refused_not_stored(stack: Stack | None) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    suffix = uuid.uuid4().hex[:8]
+    settings: dict[str, Any] = {
+        "mongodb_database": f"documents_noscan_{suffix}", "s3_bucket": f"documents-{suffix}",
+        "clamd_port": port, "clamd_timeout_seconds": 2,
+    }  # fmt: skip
+    async for app in started(settings):
+        owner = citizen()
+        async with app.client() as http:
+            refused = await upload(http, owner, samples.pdf())
+            listed = await http.get(URL, headers=owner.headers)
+        assert refused.status_code == 503
+        assert "Retry-After" in refused.headers
+        assert listed.json()["total"] == 0
