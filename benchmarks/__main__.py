@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import foundation, identity
+from benchmarks import documents, foundation, identity
 from emk_devstack.stack import Ports, Stack
 
 
@@ -36,6 +36,8 @@ def write(reports: Path, name: str, result: dict[str, Any]) -> None:
 
 
 def main() -> int:
+    """``python -m benchmarks [foundation] [identity] [documents]`` — all when none is named."""
+    wanted = set(sys.argv[1:]) or {"foundation", "identity", "documents"}
     var_dir = Path(os.environ.get("EMK_VAR_DIR", "var")).resolve()
     reports = var_dir / "bench"
     reports.mkdir(parents=True, exist_ok=True)
@@ -45,18 +47,26 @@ def main() -> int:
     ):
         stack.start_infra()
         os.environ.update(stack.env)
-        print("==> foundation: outbox → Kafka → inbox against raw and direct-publish baselines")
-        result = asyncio.run(foundation.run(stack.env["KAFKA_BOOTSTRAP_SERVERS"]))
-        write(reports, "foundation", result)
-        print(json.dumps(result["targets"], indent=2, ensure_ascii=False))
+        if "foundation" in wanted:
+            print("==> foundation: outbox → Kafka → inbox against raw and direct-publish baselines")
+            result = asyncio.run(foundation.run(stack.env["KAFKA_BOOTSTRAP_SERVERS"]))
+            write(reports, "foundation", result)
+            print(json.dumps(result["targets"], indent=2, ensure_ascii=False))
 
         # The bench logs in far more often than a person; lift the per-address limit.
         os.environ["IDENTITY_LOGIN_PER_IP_PER_MINUTE"] = "1000000"
-        stack.start_services(["identity", "notifications"])
-        print("==> identity: logins per second; token verification against the same endpoint open")
-        result = asyncio.run(identity.run(stack))
-        write(reports, "identity", result)
-        print(json.dumps(result, indent=2, ensure_ascii=False))
+        stack.start_services(["identity", "notifications"])  # tokens for every bench below
+        if "identity" in wanted:
+            print("==> identity: logins per second; token verification vs the same endpoint open")
+            result = asyncio.run(identity.run(stack))
+            write(reports, "identity", result)
+            print(json.dumps(result, indent=2, ensure_ascii=False))
+        if "documents" in wanted:
+            stack.start_services(["documents"])
+            print("==> documents: 5 MB uploads and downloads vs raw clamd + S3; peak memory")
+            result = asyncio.run(documents.run(stack))
+            write(reports, "documents", result)
+            print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
 
 

@@ -86,32 +86,35 @@ class Documents:
             )
         try:
             detect(data[:16])  # refuse what we would never take before spending a scan on it
-            threat = await self.scanner.scan(data)
         except RefusedError as refused:
             raise _refusal(refused) from None
+        document_id = uuid.uuid4().hex
+        # Hashing and encrypting touch no parser: they run while clamd scans. Parsing waits
+        # for a clean verdict, and nothing is stored before every check has passed.
+        sealing = asyncio.create_task(
+            asyncio.to_thread(_digest_and_seal, self.store, document_id, data)
+        )
+        try:
+            threat = await self.scanner.scan(data)
+            if threat is not None:
+                raise Problem.validation([_MALWARE])
+            async with self._inspections:
+                inspection: Inspection = await asyncio.to_thread(inspect, data)
         except ScannerUnavailableError as exc:
+            sealing.cancel()
             raise Problem.unavailable(
                 "Проверка файлов на вирусы временно недоступна, файл не сохранён. "
                 "Попробуйте позже.",
                 retry_after_seconds=30,
             ) from exc
-        if threat is not None:
-            raise Problem.validation(
-                [
-                    FieldError(
-                        field="file",
-                        code="malware",
-                        message="В файле обнаружена вредоносная программа. Файл не сохранён.",
-                    )
-                ]
-            )
-        async with self._inspections:
-            try:
-                inspection: Inspection = await asyncio.to_thread(inspect, data)
-            except RefusedError as refused:
-                raise _refusal(refused) from None
-        document_id = uuid.uuid4().hex
-        wrapped_key = await self.store.put(document_id, data)
+        except RefusedError as refused:
+            sealing.cancel()
+            raise _refusal(refused) from None
+        except Problem:
+            sealing.cancel()
+            raise
+        sha256, blob, wrapped_key = await sealing
+        await self.store.put_sealed(document_id, blob)
         now = now_utc()
         document = {
             "_id": document_id,
@@ -120,7 +123,7 @@ class Documents:
             "status": "pending_review",
             "size": len(data),
             "content_type": str(inspection.content_type),
-            "sha256": hashlib.sha256(data).hexdigest(),
+            "sha256": sha256,
             "filename": safe_filename(filename, inspection.content_type),
             "pages": inspection.pages,
             "width": inspection.width,
@@ -171,11 +174,17 @@ class Documents:
                 raise Problem.forbidden("Администратор не просматривает содержимое документов.")
         else:
             raise _not_found()
-        await self._record(who, document, "read_content" if content else "read_metadata", reason)
+        if not content:  # content() logs its read alongside the S3 read
+            await self._record(who, document, "read_metadata", reason)
         return document
 
-    async def content(self, document: dict[str, Any]) -> bytes:
-        return await self.store.get(document["_id"], document["wrapped_key"])
+    async def content(self, who: Principal, document: dict[str, Any], reason: str | None) -> bytes:
+        """The plaintext; the read is logged while the bytes come from S3."""
+        data, _ = await asyncio.gather(
+            self.store.get(document["_id"], document["wrapped_key"]),
+            self._record(who, document, "read_content", reason),
+        )
+        return data
 
     async def list(
         self, who: Principal, *, status: str | None, overdue: bool | None, limit: int, offset: int
@@ -288,6 +297,20 @@ class Documents:
                 "at": now_utc(),
             }
         )
+
+
+_MALWARE = FieldError(
+    field="file",
+    code="malware",
+    message="В файле обнаружена вредоносная программа. Файл не сохранён.",
+)
+
+
+def _digest_and_seal(
+    store: EncryptedStore, document_id: str, data: bytes
+) -> tuple[str, bytes, str]:
+    blob, wrapped = store.seal(document_id, data)
+    return hashlib.sha256(data).hexdigest(), blob, wrapped
 
 
 def _not_found() -> Problem:

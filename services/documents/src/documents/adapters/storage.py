@@ -31,14 +31,23 @@ class EncryptedStore:
     def _wrap_context(self, document_id: str) -> str:
         return f"documents.data_key:{document_id}"
 
-    async def put(self, document_id: str, data: bytes) -> str:
-        """Store ``data`` encrypted; returns the wrapped data key to keep with the metadata."""
+    def seal(self, document_id: str, data: bytes) -> tuple[bytes, str]:
+        """Encrypt under a fresh data key (blocking, CPU only): the blob and the wrapped key."""
         key = AESGCM.generate_key(bit_length=256)
         nonce = os.urandom(NONCE)
         blob = nonce + AESGCM(key).encrypt(nonce, data, document_id.encode())
         wrapped = self._master.encrypt(
             base64.b64encode(key).decode(), context=self._wrap_context(document_id)
         )
+        return blob, wrapped
+
+    async def put(self, document_id: str, data: bytes) -> str:
+        """Store ``data`` encrypted; returns the wrapped data key to keep with the metadata."""
+        blob, wrapped = await asyncio.to_thread(self.seal, document_id, data)
+        await self.put_sealed(document_id, blob)
+        return wrapped
+
+    async def put_sealed(self, document_id: str, blob: bytes) -> None:
         await asyncio.to_thread(
             self._s3.put_object,
             self._bucket,
@@ -47,14 +56,15 @@ class EncryptedStore:
             len(blob),
             content_type="application/octet-stream",
         )
-        return wrapped
 
     async def get(self, document_id: str, wrapped_key: str) -> bytes:
         key = base64.b64decode(
             self._master.decrypt(wrapped_key, context=self._wrap_context(document_id))
         )
         blob = await asyncio.to_thread(self._read, document_id)
-        return AESGCM(key).decrypt(blob[:NONCE], blob[NONCE:], document_id.encode())
+        return await asyncio.to_thread(
+            AESGCM(key).decrypt, blob[:NONCE], blob[NONCE:], document_id.encode()
+        )
 
     def _read(self, document_id: str) -> bytes:
         response = self._s3.get_object(self._bucket, document_id)
