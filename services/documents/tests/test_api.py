@@ -284,3 +284,36 @@ async def test_with_the_scanner_away_an_upload_is_refused_not_stored(stack: Stac
         assert refused.status_code == 503
         assert "Retry-After" in refused.headers
         assert listed.json()["total"] == 0
+
+
+async def test_stored_segments_cannot_be_altered_truncated_or_moved(
+    documents: DocumentsApp,
+) -> None:
+    from emk_common.crypto import DecryptionError
+
+    data = samples.pdf(2) + b"%" + b"7" * (2_500_000)  # three segments
+    async with documents.client() as http:
+        created = (await upload(http, citizen(), data)).json()
+    store = documents.app.state.documents.store
+    stored = await documents.runtime.collection("documents").find_one({"_id": created["id"]})
+    assert await store.get(created["id"], stored["wrapped_key"], stored["size"]) == data
+    s3, bucket = documents.runtime.s3, documents.runtime.settings.s3_bucket
+    blob = s3.get_object(bucket, created["id"]).read()
+
+    def put(name: str, body: bytes) -> None:
+        s3.put_object(bucket, name, io.BytesIO(body), len(body))
+
+    flipped = bytearray(blob)
+    flipped[len(blob) // 2] ^= 1
+    put(created["id"], bytes(flipped))
+    with pytest.raises(DecryptionError):
+        await store.get(created["id"], stored["wrapped_key"], stored["size"])
+
+    put(created["id"], blob[: -(1024 * 1024)])  # the last segment dropped
+    with pytest.raises((DecryptionError, ValueError)):
+        await store.get(created["id"], stored["wrapped_key"], stored["size"] - 1024 * 1024)
+
+    other = uuid.uuid4().hex  # the same ciphertext under another document's name
+    put(other, blob)
+    with pytest.raises(DecryptionError):
+        await store.get(other, stored["wrapped_key"], stored["size"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -178,13 +179,12 @@ class Documents:
             await self._record(who, document, "read_metadata", reason)
         return document
 
-    async def content(self, who: Principal, document: dict[str, Any], reason: str | None) -> bytes:
-        """The plaintext; the read is logged while the bytes come from S3."""
-        data, _ = await asyncio.gather(
-            self.store.get(document["_id"], document["wrapped_key"]),
-            self._record(who, document, "read_content", reason),
-        )
-        return data
+    async def content(
+        self, who: Principal, document: dict[str, Any], reason: str | None
+    ) -> AsyncIterator[bytes]:
+        """The plaintext as it streams from S3; the read is logged before the first byte."""
+        await self._record(who, document, "read_content", reason)
+        return self.store.stream(document["_id"], document["wrapped_key"], document["size"])
 
     async def list(
         self, who: Principal, *, status: str | None, overdue: bool | None, limit: int, offset: int
