@@ -356,3 +356,12 @@ async def test_personal_data_is_checked_against_the_registry(
     assert answer.status_code == 422
     assert [(e["field"], e["code"]) for e in answer.json()["errors"]] == [("passport.number", code)]
     assert me.json()["status"] == "pending_personal_data"
+
+
+async def test_made_up_key_ids_do_not_each_cost_a_database_read(identity: Identity, ip: str) -> None:
+    keys = identity.app.state.identity.keys
+    await keys.reload()
+    loaded_at = keys._loaded_at
+    for n in range(50):
+        assert await keys.key(f"invented-{n}") is None
+    assert keys._loaded_at == loaded_at  # no reload within the interval

@@ -44,11 +44,13 @@ class SigningKeys:
         *,
         token_ttl: timedelta,
         reload_seconds: float = 30.0,
+        unknown_kid_reload_seconds: float = 5.0,
     ) -> None:
         self._collection = collection
         self._vault = vault
         self._token_ttl = token_ttl
         self._reload_seconds = reload_seconds
+        self._unknown_kid_reload = unknown_kid_reload_seconds
         self._active: _Key | None = None
         self._published: dict[str, Ed25519PublicKey] = {}
         self._loaded_at = 0.0
@@ -113,7 +115,9 @@ class SigningKeys:
     async def key(self, kid: str) -> Ed25519PublicKey | None:
         """The key source for verifying our own tokens (same as the JWKS, without HTTP)."""
         await self._fresh()
-        if kid not in self._published:
+        # A key made by another replica a moment ago is worth one reload; a flood of made-up
+        # kids is not worth one database query each.
+        if kid not in self._published and time.monotonic() - self._loaded_at > self._unknown_kid_reload:
             await self.reload()
         return self._published.get(kid)
 
