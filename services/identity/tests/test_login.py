@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -130,7 +131,8 @@ async def _events_of(identity: Identity, event_type: str) -> list[dict[str, Any]
         group_id=None,
         auto_offset_reset="earliest",
     )
-    await consumer.start()
+    async with asyncio.timeout(10):
+        await consumer.start()
     found: list[dict[str, Any]] = []
     try:
 
@@ -145,7 +147,8 @@ async def _events_of(identity: Identity, event_type: str) -> list[dict[str, Any]
 
         await eventually(wanted, within=20, what=event_type)
     finally:
-        await consumer.stop()
+        async with asyncio.timeout(10):
+            await consumer.stop()
     return found
 
 
@@ -358,7 +361,9 @@ async def test_personal_data_is_checked_against_the_registry(
     assert me.json()["status"] == "pending_personal_data"
 
 
-async def test_made_up_key_ids_do_not_each_cost_a_database_read(identity: Identity, ip: str) -> None:
+async def test_made_up_key_ids_do_not_each_cost_a_database_read(
+    identity: Identity, ip: str
+) -> None:
     keys = identity.app.state.identity.keys
     await keys.reload()
     loaded_at = keys._loaded_at

@@ -21,7 +21,14 @@ async def eventually(
     deadline = time.monotonic() + within
     last: T | None = None
     while True:
-        last = await probe()
+        try:
+            # The deadline holds even when one probe hangs (a stuck network call).
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic()) + interval):
+                last = await probe()
+        except TimeoutError:
+            raise AssertionError(
+                f"{what}: a probe was still running after {within:.0f} s"
+            ) from None
         if last:
             return last
         if time.monotonic() >= deadline:

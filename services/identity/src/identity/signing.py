@@ -117,7 +117,10 @@ class SigningKeys:
         await self._fresh()
         # A key made by another replica a moment ago is worth one reload; a flood of made-up
         # kids is not worth one database query each.
-        if kid not in self._published and time.monotonic() - self._loaded_at > self._unknown_kid_reload:
+        if (
+            kid not in self._published
+            and time.monotonic() - self._loaded_at > self._unknown_kid_reload
+        ):
             await self.reload()
         return self._published.get(kid)
 
