@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
+import json
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -13,9 +15,11 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer
 from pypdf import PdfWriter
 from pypdf.generic import DecodedStreamObject, NameObject
 
+from emk_common.testing import eventually
 from emk_devstack.stack import Stack
 
 from . import samples
@@ -317,3 +321,56 @@ async def test_stored_segments_cannot_be_altered_truncated_or_moved(
     put(other, blob)
     with pytest.raises(DecryptionError):
         await store.get(other, stored["wrapped_key"], stored["size"])
+
+
+async def test_only_citizens_upload_and_the_kind_is_required(documents: DocumentsApp) -> None:
+    async with documents.client() as http:
+        by_operator = await upload(http, OPERATOR, samples.pdf())
+        no_kind = await http.post(
+            URL, headers=citizen().headers, files={"file": ("a.pdf", samples.pdf())}
+        )
+        bad_kind = await upload(http, citizen(), samples.pdf(), kind="selfie")
+    assert by_operator.status_code == 403
+    assert (no_kind.status_code, no_kind.json()["errors"][0]["field"]) == (422, "kind")
+    assert [(e["field"], e["code"]) for e in bad_kind.json()["errors"]] == [("kind", "choice")]
+
+
+async def test_decisions_are_published_with_the_owner(documents: DocumentsApp) -> None:
+    owner = citizen()
+    async with documents.client() as http:
+        created = (await upload(http, owner, samples.pdf())).json()
+        await http.post(f"{URL}/{created['id']}/verify", headers=OPERATOR.headers)
+
+    async def published() -> list[dict[str, Any]]:
+        doc = await documents.runtime.collection("documents").find_one({"_id": created["id"]})
+        return [] if doc is None or doc.get("_outbox") else [doc]
+
+    await eventually(published, what="the relay to publish the decision")
+    records = await _topic_events(documents, "emk.documents.DocumentVerified.v1")
+    assert {
+        "document_id": created["id"],
+        "owner_id": owner.user_id,
+        "verified_by": OPERATOR.user_id,
+    } in [r["data"] for r in records]
+
+
+async def _topic_events(documents: DocumentsApp, event_type: str) -> list[dict[str, Any]]:
+    consumer = AIOKafkaConsumer(
+        "emk.documents",
+        bootstrap_servers=documents.runtime.settings.kafka_bootstrap_servers,
+        group_id=None,
+        auto_offset_reset="earliest",
+    )
+    async with asyncio.timeout(10):
+        await consumer.start()
+    try:
+        batch = await consumer.getmany(timeout_ms=3000)
+        return [
+            e
+            for records in batch.values()
+            for r in records
+            if (e := json.loads(r.value))["type"] == event_type
+        ]
+    finally:
+        async with asyncio.timeout(10):
+            await consumer.stop()

@@ -73,8 +73,10 @@ class Documents:
     async def upload(
         self, owner: Principal, kind: str, filename: str | None, data: bytes
     ) -> dict[str, Any]:
-        if owner.role != "citizen":
-            raise Problem.forbidden("Документы загружает сам гражданин.")
+        if not kind:
+            raise Problem.validation(
+                [FieldError(field="kind", code="missing", message="Укажите вид документа.")]
+            )
         if kind not in KINDS:
             raise Problem.validation(
                 [
@@ -218,20 +220,22 @@ class Documents:
     ) -> dict[str, Any]:
         if who.role != "operator":
             raise Problem.forbidden("Проверять документы может только оператор.")
-        now = now_utc()
-        event: EventData
-        if decision == "verified":
-            event = catalog.DocumentVerified(
-                document_id=document_id, owner_id="", verified_by=who.user_id
-            )
-        else:
-            event = catalog.DocumentRejected(
-                document_id=document_id, owner_id="", rejected_by=who.user_id, reason=reason or ""
-            )
         current = await self.documents.find_one({"_id": document_id}, {"owner_id": 1, "status": 1})
         if current is None:
             raise _not_found()
-        event = event.model_copy(update={"owner_id": current["owner_id"]})
+        now, owner_id = now_utc(), current["owner_id"]
+        event: EventData = (
+            catalog.DocumentVerified(
+                document_id=document_id, owner_id=owner_id, verified_by=who.user_id
+            )
+            if decision == "verified"
+            else catalog.DocumentRejected(
+                document_id=document_id,
+                owner_id=owner_id,
+                rejected_by=who.user_id,
+                reason=reason or "",
+            )
+        )
         envelope = Envelope.wrap(event, source="documents", subject=document_id)
         update = self.runtime.outbox.update(
             document_id,
