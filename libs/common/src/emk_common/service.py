@@ -58,7 +58,6 @@ class Runtime:
     db: AsyncDatabase[Doc]
     broker: KafkaBroker
     kafka: KafkaConnection
-    outbox: Outbox
     consumer: EventConsumer
     produces: tuple[str, ...]
     outbox_collections: tuple[str, ...]
@@ -66,6 +65,11 @@ class Runtime:
     relay: OutboxRelay | None = None
     startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     replica_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    # Repositories keep this from import time; a commit wakes whichever relay runs later.
+    outbox: Outbox = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outbox = Outbox(self.settings.outbox_shards, waker=self.wake_relay)
 
     def collection(self, name: str) -> AsyncCollection[Doc]:
         return self.db[name]
@@ -94,13 +98,11 @@ def create_runtime(
         db=mongo[settings.mongodb_database],
         broker=broker,
         kafka=KafkaConnection(broker, settings, produces),
-        outbox=Outbox(settings.outbox_shards),
         consumer=consumer,
         produces=tuple(produces),
         outbox_collections=tuple(outbox_collections),
         s3=s3_client(settings) if uses_s3 else None,
     )
-    runtime.outbox = Outbox(settings.outbox_shards, waker=runtime.wake_relay)
     for topic in produces:
         broker.publisher(
             topic,

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import uuid
 from dataclasses import asdict
@@ -233,12 +234,15 @@ class Login:
 
 
 def _locked(seconds: float) -> Problem:
-    minutes = max(1, int(seconds // 60) + (1 if seconds % 60 else 0))
-    problem = Problem.rate_limited(seconds)
-    problem.detail = (
-        f"Вход временно заблокирован из-за неудачных попыток. Попробуйте через {minutes} мин."
+    wait = max(1, math.ceil(seconds))
+    return Problem(
+        429,
+        detail=(
+            "Вход временно заблокирован из-за неудачных попыток. "
+            f"Попробуйте через {math.ceil(wait / 60)} мин."
+        ),
+        headers={"Retry-After": str(wait)},
     )
-    return problem
 
 
 def _wrong_code(verdict: Verdict, remaining: int = 0) -> Problem:
