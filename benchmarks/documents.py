@@ -21,7 +21,7 @@ import httpx
 import urllib3
 from minio import Minio
 
-from benchmarks.identity import _register, _sms_code
+from benchmarks.identity import register_citizen, sms_code
 from emk_devstack.stack import Stack
 
 SIZE = 5 * 1024 * 1024 - 64 * 1024  # a scan just under the limit
@@ -60,18 +60,18 @@ def _peak_rss_mb(pid: int) -> float:
 
 async def _token(stack: Stack) -> str:
     async with httpx.AsyncClient(base_url=stack.service_url("identity"), timeout=30) as http:
-        person = await _register(http)
+        person = await register_citizen(http)
         seen = 0
         if stack.sms_spool.exists():
             seen = sum(1 for x in stack.sms_spool.read_text().splitlines() if person["phone"] in x)
-        await _sms_code(stack.sms_spool, person["phone"], seen)  # the contact code
+        await sms_code(stack.sms_spool, person["phone"], seen)  # the contact code
         challenge = (
             await http.post(
                 "/api/v1/identity/login",
                 json={"login": person["email"], "password": person["password"]},
             )
         ).json()
-        code = await _sms_code(stack.sms_spool, person["phone"], seen + 1)
+        code = await sms_code(stack.sms_spool, person["phone"], seen + 1)
         tokens = (
             await http.post(
                 "/api/v1/identity/login/verify",

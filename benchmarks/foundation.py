@@ -16,7 +16,8 @@ import os
 import statistics
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -203,9 +204,13 @@ class Delivery:
 Change = Callable[[str], Awaitable[Delivery]]
 
 
-async def raw_round_trips(bootstrap: str, samples: int) -> list[float]:
+@asynccontextmanager
+async def _raw_pair(
+    bootstrap: str, *, linger_ms: int = 0
+) -> AsyncIterator[tuple[AIOKafkaProducer, AIOKafkaConsumer, str]]:
+    """A bare producer and consumer on a fresh topic, warmed up by one message."""
     topic = f"emk.bench.raw.{uuid.uuid4().hex[:8]}"
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=linger_ms)
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -214,47 +219,39 @@ async def raw_round_trips(bootstrap: str, samples: int) -> list[float]:
         fetch_max_wait_ms=fetch_max_wait_ms(),
     )
     await producer.start()
-    await producer.send_and_wait(topic, b"warm")
-    await consumer.start()
-    await consumer.getone()
-    timings = []
     try:
+        await producer.send_and_wait(topic, b"warm")
+        await consumer.start()
+        try:
+            await consumer.getone()
+            yield producer, consumer, topic
+        finally:
+            await consumer.stop()
+    finally:
+        await producer.stop()
+
+
+async def raw_round_trips(bootstrap: str, samples: int) -> list[float]:
+    timings = []
+    async with _raw_pair(bootstrap) as (producer, consumer, topic):
         for i in range(samples):
             started = time.perf_counter()
             await producer.send_and_wait(topic, str(i).encode())
             await consumer.getone()
             timings.append(time.perf_counter() - started)
-    finally:
-        await consumer.stop()
-        await producer.stop()
     return timings
 
 
 async def raw_throughput(bootstrap: str, events: int) -> float:
-    topic = f"emk.bench.rawtp.{uuid.uuid4().hex[:8]}"
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=fetch_max_wait_ms(),
-    )
-    await producer.start()
-    await producer.send_and_wait(topic, b"warm")
-    await consumer.start()
-    await consumer.getone()
-    started = time.perf_counter()
-    sends = [await producer.send(topic, str(i).encode()) for i in range(events)]
-    await asyncio.gather(*sends)
-    received = 0
-    while received < events:
-        batch = await consumer.getmany(timeout_ms=1000)
-        received += sum(len(m) for m in batch.values())
-    elapsed = time.perf_counter() - started
-    await consumer.stop()
-    await producer.stop()
-    return events / elapsed
+    async with _raw_pair(bootstrap, linger_ms=2) as (producer, consumer, topic):
+        started = time.perf_counter()
+        sends = [await producer.send(topic, str(i).encode()) for i in range(events)]
+        await asyncio.gather(*sends)
+        received = 0
+        while received < events:
+            batch = await consumer.getmany(timeout_ms=1000)
+            received += sum(len(m) for m in batch.values())
+        return events / (time.perf_counter() - started)
 
 
 async def sequential(change: Change, samples: int) -> tuple[list[float], list[float]]:

@@ -47,7 +47,7 @@ def _snils() -> str:
     return f"{first_nine}{snils_check_number(first_nine):02d}"
 
 
-async def _register(http: httpx.AsyncClient) -> dict[str, str]:
+async def register_citizen(http: httpx.AsyncClient) -> dict[str, str]:
     person = {
         "last_name": "Нагрузкина", "first_name": "Вера", "birth_date": "1991-01-01", "sex": "F",
         "phone": f"+79{uuid.uuid4().int % 1_000_000_000:09d}",
@@ -59,7 +59,7 @@ async def _register(http: httpx.AsyncClient) -> dict[str, str]:
     return person
 
 
-async def _sms_code(spool: Path, phone: str, seen: int) -> str:
+async def sms_code(spool: Path, phone: str, seen: int) -> str:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if spool.exists():
@@ -76,7 +76,7 @@ async def _sms_code(spool: Path, phone: str, seen: int) -> str:
 
 async def logins(stack: Stack) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=stack.service_url("identity"), timeout=30) as http:
-        person = await _register(http)
+        person = await register_citizen(http)
         body = {"login": person["email"], "password": person["password"]}
         await http.post("/api/v1/identity/login", json=body)  # warm up
         queue = iter(range(LOGINS))
@@ -92,13 +92,13 @@ async def logins(stack: Stack) -> dict[str, Any]:
         spool = stack.sms_spool
         # Codes of the burst are still on their way; let them all land before sampling.
         expected = 1 + 1 + LOGINS  # the contact code, the warm-up, the burst
-        await _sms_code(spool, person["phone"], expected - 1)
+        await sms_code(spool, person["phone"], expected - 1)
         latencies = []
         for _ in range(TWO_FACTOR_SAMPLES):
             seen = sum(1 for x in spool.read_text().splitlines() if f'"{person["phone"]}"' in x)
             t0 = time.perf_counter()
             challenge = (await http.post("/api/v1/identity/login", json=body)).json()
-            code = await _sms_code(spool, person["phone"], seen)
+            code = await sms_code(spool, person["phone"], seen)
             verified = await http.post(
                 "/api/v1/identity/login/verify",
                 json={"challenge_id": challenge["challenge_id"], "code": code},

@@ -150,3 +150,15 @@ async def test_eventually_keeps_its_deadline_when_a_probe_hangs() -> None:
     with pytest.raises(AssertionError, match="still running"):
         await eventually(stuck, within=0.3, what="a stuck probe")
     assert asyncio.get_running_loop().time() - started < 2
+
+
+def test_a_failure_summary_never_quotes_the_data() -> None:
+    from pydantic import ValidationError
+
+    from emk_common.kafka import _safe_message
+
+    with pytest.raises(ValidationError) as caught:
+        catalog.ContactVerified.model_validate({"user_id": "u1", "channel": "+79991234567"})
+    summary = _safe_message(caught.value)
+    assert "+79991234567" not in summary
+    assert summary == "channel: literal_error"

@@ -245,11 +245,14 @@ class EventConsumer:
             except Exception as exc:
                 attempt += 1
                 if attempt >= settings.consumer_max_attempts:
-                    log.exception(
-                        "handler %s failed %d times on event %s; dead-lettering",
+                    # The same safe summary as the DLQ header: an exception's text can quote data.
+                    log.error(
+                        "handler %s failed %d times on event %s; dead-lettering: %s: %s",
                         reg.name,
                         attempt,
                         envelope.id,
+                        type(exc).__name__,
+                        _safe_message(exc),
                     )
                     await self._dead_letter(broker, record, exc, handler=reg.name)
                     return
