@@ -2,29 +2,7 @@
 
 from __future__ import annotations
 
-from emk_common import catalog
-from emk_common.service import create_app, create_runtime
-from emk_common.settings import decode_keyring
-from notifications.adapters.channels import SmsSpool, SmtpSender
-from notifications.handlers.otp import OtpDelivery
+from notifications.app import build
 from notifications.settings import NotificationsSettings
 
-settings = NotificationsSettings()
-runtime = create_runtime(
-    settings, produces=[catalog.NOTIFICATIONS], outbox_collections=["deliveries"]
-)
-otp = OtpDelivery(
-    runtime,
-    settings,
-    decode_keyring(settings.otp_private_keys) if settings.otp_private_keys else {},
-    SmsSpool(settings.emk_var_dir / "sms.jsonl"),
-    SmtpSender(
-        settings.smtp_host, settings.smtp_port, settings.mail_from, settings.smtp_timeout_seconds
-    ),
-)
-runtime.consumer.on(catalog.DeliverOtp, name="notifications.deliver_otp")(otp.handle)
-app = create_app(
-    runtime,
-    title="ЭМК — notifications",
-    description="SMS, e-mail and in-app notifications, preferences and reminders.",
-)
+app = build(NotificationsSettings())
