@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Identity, person
+from .conftest import Identity, new_ip, person
 
 pytestmark = pytest.mark.integration
 
@@ -147,8 +147,8 @@ async def test_forwarded_for_from_an_untrusted_peer_is_ignored(identity: Identit
     """A client that is not our proxy cannot pick its rate-limit bucket."""
     limit = identity.app.state.identity.accounts.settings.register_per_ip_per_hour
     statuses = []
-    for n in range(limit + 1):
-        async with identity.client(ip=f"203.0.113.{n}", peer="198.51.100.77") as http:
+    for _ in range(limit + 1):
+        async with identity.client(ip=new_ip(), peer="198.51.100.77") as http:
             statuses.append((await http.post(REGISTER, json={"last_name": "x"})).status_code)
     assert statuses[-1] == 429
 
@@ -157,11 +157,11 @@ async def test_code_attempts_are_limited_per_account_across_addresses(identity: 
     """Changing address does not buy more guesses at one account's codes."""
     limit = identity.app.state.identity.accounts.settings.verify_per_account_per_hour
     data = person()
-    async with identity.client("203.0.113.200") as http:
+    async with identity.client(new_ip()) as http:
         user_id = (await http.post(REGISTER, json=data)).json()["user_id"]
     statuses = []
-    for n in range(limit + 1):
-        async with identity.client(f"198.51.100.{n % 250 + 1}") as http:
+    for _ in range(limit + 1):
+        async with identity.client(new_ip()) as http:
             guess = {"user_id": user_id, "channel": "email", "code": "000000"}
             statuses.append((await http.post(VERIFY, json=guess)).status_code)
     assert set(statuses[:limit]) == {422}
