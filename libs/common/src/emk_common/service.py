@@ -64,6 +64,8 @@ class Runtime:
     s3: Minio | None = None
     relay: OutboxRelay | None = None
     startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Loops that run while the service serves (schedulers, dispatchers); cancelled on stop.
+    background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     replica_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     # Repositories keep this from import time; a commit wakes whichever relay runs later.
     outbox: Outbox = field(init=False)
@@ -132,6 +134,10 @@ def create_app(
             relay = _create_relay(runtime)
             runtime.relay = relay
             tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+        tasks.extend(
+            asyncio.create_task(loop(), name=getattr(loop, "__qualname__", "background"))
+            for loop in runtime.background
+        )
         app.state.runtime = runtime
         try:
             yield
