@@ -1,0 +1,157 @@
+"""HTTP routes of the applications service (prefix ``/api/v1/applications``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from applications import views
+from applications.domain.employer import DraftIn
+from applications.domain.statuses import Status
+from applications.lifecycle import Applications
+from emk_common.auth import CurrentPrincipal, Principal, require_roles
+
+router = APIRouter(prefix="/api/v1/applications", tags=["applications"])
+Citizen = Annotated[Principal, Depends(require_roles("citizen"))]
+Operator = Annotated[Principal, Depends(require_roles("operator"))]
+RawReason = Annotated[str | None, Header(alias="X-Access-Reason", max_length=1500)]
+
+
+def get_applications(request: Request) -> Applications:
+    applications: Applications = request.app.state.applications
+    return applications
+
+
+def authorization(request: Request) -> str:
+    """The caller's own bearer token, to ask identity and documents on their behalf."""
+    return request.headers.get("authorization", "")
+
+
+def access_reason(raw: RawReason = None) -> str | None:
+    # HTTP headers are ASCII: Russian text comes percent-encoded UTF-8.
+    return unquote(raw).strip()[:500] or None if raw else None
+
+
+AppsDep = Annotated[Applications, Depends(get_applications)]
+Authorization = Annotated[str, Depends(authorization)]
+Reason = Annotated[str | None, Depends(access_reason)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Attachment(Body):
+    document_id: str = Field(min_length=1, max_length=64)
+    kind: str = Field(min_length=1, max_length=64)
+
+
+class Answer(Body):
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class ClarificationRequest(Body):
+    comment: str = Field(min_length=3, max_length=2000)
+    fields: list[str] = Field(default_factory=list, max_length=50)
+    documents: list[str] = Field(default_factory=list, max_length=10)
+
+
+class Rejection(Body):
+    reason: str = Field(min_length=3, max_length=2000)
+    fields: list[str] = Field(default_factory=list, max_length=50)
+
+
+@router.post("", status_code=201)
+async def create(
+    body: DraftIn, who: Citizen, token: Authorization, applications: AppsDep
+) -> dict[str, Any]:
+    """A draft, by a citizen whose account is ready (asked of identity now)."""
+    return await views.detail(applications, await applications.create(who, token, body))
+
+
+@router.get("")
+async def list_applications(
+    who: CurrentPrincipal,
+    applications: AppsDep,
+    status: Status | None = None,
+    overdue: bool | None = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    """A citizen's own («Мои обращения», newest first) or the operators' queue (oldest due
+    first, filters ``status`` and ``overdue``); ``total`` comes from counters."""
+    return await views.listing(
+        applications, who, status=status, overdue=overdue, cursor=cursor, limit=limit
+    )
+
+
+@router.get("/{application_id}")
+async def read(
+    application_id: str, who: CurrentPrincipal, reason: Reason, applications: AppsDep
+) -> dict[str, Any]:
+    application = await applications.visible(who, application_id, reason)
+    return await views.detail(applications, application)
+
+
+@router.patch("/{application_id}")
+async def edit(
+    application_id: str, body: DraftIn, who: Citizen, applications: AppsDep
+) -> dict[str, Any]:
+    return await views.detail(applications, await applications.edit(who, application_id, body))
+
+
+@router.post("/{application_id}/documents")
+async def attach(
+    application_id: str,
+    body: Attachment,
+    who: Citizen,
+    token: Authorization,
+    applications: AppsDep,
+) -> dict[str, Any]:
+    application = await applications.attach(who, token, application_id, body.document_id, body.kind)
+    return await views.detail(applications, application)
+
+
+@router.post("/{application_id}/submit")
+async def submit(application_id: str, who: Citizen, applications: AppsDep) -> dict[str, Any]:
+    return await views.detail(applications, await applications.submit(who, application_id))
+
+
+@router.post("/{application_id}/resubmit")
+async def resubmit(
+    application_id: str, who: Citizen, applications: AppsDep, body: Answer | None = None
+) -> dict[str, Any]:
+    comment = body.comment if body else None
+    application = await applications.resubmit(who, application_id, comment)
+    return await views.detail(applications, application)
+
+
+@router.post("/{application_id}/take")
+async def take(application_id: str, who: Operator, applications: AppsDep) -> dict[str, Any]:
+    return await views.detail(applications, await applications.take(who, application_id))
+
+
+@router.post("/{application_id}/request-clarification")
+async def request_clarification(
+    application_id: str, body: ClarificationRequest, who: Operator, applications: AppsDep
+) -> dict[str, Any]:
+    application = await applications.request_clarification(
+        who, application_id, body.comment, body.fields, body.documents
+    )
+    return await views.detail(applications, application)
+
+
+@router.post("/{application_id}/approve")
+async def approve(application_id: str, who: Operator, applications: AppsDep) -> dict[str, Any]:
+    return await views.detail(applications, await applications.approve(who, application_id))
+
+
+@router.post("/{application_id}/reject")
+async def reject(
+    application_id: str, body: Rejection, who: Operator, applications: AppsDep
+) -> dict[str, Any]:
+    application = await applications.reject(who, application_id, body.reason, body.fields)
+    return await views.detail(applications, application)

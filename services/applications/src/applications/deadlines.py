@@ -1,0 +1,88 @@
+"""The deadline scheduler: rejects applications whose clarification went unanswered and
+raises ``DeadlineBreached`` for overdue ones — once each, with several replicas and
+across restarts.
+
+Every application carries ``next_timer_at``, the next instant anything may be due
+(indexed, so a tick reads only due applications). A replica claims one with a lease
+(``timer_claim``: owner and until), decides with the pure domain, and writes the effect,
+its events and the cleared claim in one write conditional on the version it read. A
+second replica cannot claim a held application, and should a lease lapse mid-work, the
+conditional write still lets only one effect through; a fired timer leaves nothing due,
+so firing again does nothing. Time comes from a clock port the tests drive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import timedelta
+
+from applications.domain import application as domain
+from applications.lifecycle import Clock
+from applications.store import ApplicationStore
+
+log = logging.getLogger(__name__)
+
+
+class Deadlines:
+    def __init__(
+        self,
+        store: ApplicationStore,
+        clock: Clock,
+        *,
+        owner: str,
+        poll_seconds: float,
+        claim_seconds: float,
+        recount_seconds: float,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.owner = owner
+        self.poll_seconds = poll_seconds
+        self.claim = timedelta(seconds=claim_seconds)
+        self.recount_seconds = recount_seconds
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        last_recount = 0.0
+        while True:
+            try:
+                await self.tick()
+                if time.monotonic() - last_recount >= self.recount_seconds:
+                    await self.store.recount()
+                    last_recount = time.monotonic()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # MongoDB away: try again next round
+                log.warning("deadline tick failed: %s", type(exc).__name__)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+    async def tick(self) -> int:
+        """Fires every due timer; returns how many applications changed."""
+        fired = 0
+        while True:
+            now = self.clock.now()
+            application = await self.store.claim_due(now, self.claim, self.owner)
+            if application is None:
+                return fired
+            step = domain.fire_timers(application, now)
+            written = await self.store.apply(application, step, domain.SYSTEM, now)
+            if written is None:
+                continue  # changed meanwhile: its timer is recomputed by that change
+            due_again = written.get("next_timer_at")
+            if not step.events and due_again is not None and due_again <= now:
+                log.error("timer of %s due again after firing", application["_id"])
+                return fired  # never spin; the next round looks again
+            if step.events:
+                fired += 1
+                log.info(
+                    "deadline fired",
+                    extra={"application_id": application["_id"], "status": written["status"]},
+                )

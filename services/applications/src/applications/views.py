@@ -1,0 +1,144 @@
+"""What the API shows of an application, and its lists («Мои обращения», the queue)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from applications.domain.employer import DOCUMENT_LABELS
+from applications.domain.queue import lane_for
+from applications.domain.statuses import LABELS, OPEN, Status
+from applications.lifecycle import Applications
+from applications.store import Doc
+from emk_common.auth import Principal
+from emk_common.problems import FieldError, Problem
+
+
+async def detail(applications: Applications, application: Doc) -> dict[str, Any]:
+    attached: dict[str, Any] = application.get("documents") or {}
+    statuses = await applications.store.document_statuses_of(
+        d["document_id"] for d in attached.values()
+    )
+    status = Status(application["status"])
+    return {
+        "id": application["_id"],
+        "number": application.get("number"),
+        "status": str(status),
+        "status_label": LABELS[status],
+        "applicant_id": application["applicant_id"],
+        "employer": {
+            k: v for k, v in (application.get("employer") or {}).items() if k != "registry_checked"
+        },
+        "employer_checked_in_registry": bool(
+            (application.get("employer") or {}).get("registry_checked")
+        ),
+        "oms_policy": applications.oms_policy(application),
+        "consent": application.get("consent"),
+        "documents": [
+            {
+                "kind": kind,
+                "kind_label": DOCUMENT_LABELS.get(kind, kind),
+                "document_id": entry["document_id"],
+                "status": statuses.get(entry["document_id"], "pending_review"),
+                "attached_at": entry["attached_at"],
+            }
+            for kind, entry in sorted(attached.items())
+        ],
+        "submitted_at": application.get("submitted_at"),
+        "due_date": application.get("due_date"),
+        "overdue": bool(application.get("overdue")),
+        "answer_due": application.get("answer_due"),
+        "clarification": application.get("clarification"),
+        "rejection": application.get("rejection"),
+        "assignee_id": application.get("assignee_id"),
+        "created_at": application["created_at"],
+        "last_changed_at": application["last_changed_at"],
+        "history": [
+            {k: entry.get(k) for k in ("status", "status_label", "at", "by", "by_role", "comment")}
+            for entry in application.get("history", [])
+        ],
+    }
+
+
+def summary(application: Doc) -> dict[str, Any]:
+    status = Status(application["status"])
+    return {
+        "id": application["_id"],
+        "number": application.get("number"),
+        "status": str(status),
+        "status_label": LABELS[status],
+        "employer_name": (application.get("employer") or {}).get("name"),
+        "due_date": application.get("due_date"),
+        "overdue": bool(application.get("overdue")),
+        "assignee_id": application.get("assignee_id"),
+        "submitted_at": application.get("submitted_at"),
+        "created_at": application["created_at"],
+        "last_changed_at": application["last_changed_at"],
+    }
+
+
+async def listing(
+    applications: Applications,
+    who: Principal,
+    *,
+    status: Status | None,
+    overdue: bool | None,
+    cursor: str | None,
+    limit: int,
+) -> dict[str, Any]:
+    """A page of «Мои обращения» (a citizen's own, newest first) or of the operators' queue
+    (oldest due first), with the total from counters and the cursor of the next page."""
+    after = _decode(cursor)
+    store = applications.store
+    if who.role == "citizen":
+        rows = await store.own_page(who.user_id, after, limit + 1)
+        if status is not None or overdue is not None:
+            raise Problem.validation(
+                [_error("status", "not_allowed", "Фильтры доступны только в очереди оператора.")]
+            )
+        total = await store.total(f"applicant:{who.user_id}")
+        next_key = rows[limit - 1]["_id"] if len(rows) > limit else None
+    elif who.role == "operator":
+        if status is Status.DRAFT:
+            raise Problem.validation(
+                [_error("status", "choice", "Черновики не попадают в очередь оператора.")]
+            )
+        if overdue is not None and status is not None and status not in OPEN:
+            raise Problem.validation(
+                [
+                    _error(
+                        "overdue", "not_allowed", "Просрочка считается только у заявлений в работе."
+                    )
+                ]
+            )
+        lane = lane_for(status, overdue)
+        rows = await store.queue_page(lane, after, limit + 1)
+        total = await store.total(lane)
+        next_key = rows[limit - 1]["queue_key"] if len(rows) > limit else None
+    else:
+        raise Problem.forbidden("Список заявлений доступен заявителю и операторам.")
+    return {
+        "items": [summary(r) for r in rows[:limit]],
+        "total": total,
+        "next_cursor": _encode(next_key) if next_key else None,
+    }
+
+
+def _encode(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str | None) -> str | None:
+    if not cursor:
+        return None
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise Problem.validation(
+            [_error("cursor", "invalid", "Неверный курсор страницы: начните список с начала.")]
+        ) from None
+
+
+def _error(field: str, code: str, message: str) -> FieldError:
+    return FieldError(field=field, code=code, message=message)

@@ -1,0 +1,227 @@
+"""Applications' API tests: the real app in this process, on the real MongoDB and Kafka.
+
+Tokens are signed here with a key the app trusts (``StaticKeys``, our own port), and
+identity and documents are replaced by a fake of our own ``Upstream`` port that answers as
+they would for the token's owner. The end-to-end suite (``tests/e2e``) runs the same
+journey against the real identity and documents services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from aiokafka import AIOKafkaConsumer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import FastAPI
+
+from applications.adapters.upstream import OwnDocument
+from applications.app import build
+from applications.settings import ApplicationsSettings
+from emk_common import catalog
+from emk_common.auth import AccessTokenVerifier, StaticKeys
+from emk_common.events import Envelope
+from emk_common.testing import eventually
+from emk_devstack.stack import Stack
+
+KEY = Ed25519PrivateKey.generate()
+KID = "test-key"
+
+# A valid employer the local ЕГРЮЛ does not know: accepted on its checksums alone.
+EMPLOYER: dict[str, Any] = {
+    "name": "ООО «Ромашка»",
+    "inn": "7734567893",
+    "ogrn": "1027700123450",
+    "legal_address": {
+        "region_code": "77",
+        "locality": "г. Москва",
+        "street": "ул. Тверская",
+        "house": "7",
+    },
+    "org_type": "head_office",
+    "ownership": "private",
+    "position": "Повар",
+}
+OMS = "7700000000000008"
+DRAFT: dict[str, Any] = {"employer": EMPLOYER, "oms_policy": OMS, "consent_personal_data": True}
+
+
+def token(user_id: str, role: str) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": "emk-identity", "aud": "emk", "sub": user_id, "role": role, "iat": now,
+        "exp": now + 600, "jti": uuid.uuid4().hex, "sid": uuid.uuid4().hex,
+    }  # fmt: skip
+    return jwt.encode(claims, KEY, algorithm="EdDSA", headers={"kid": KID})
+
+
+@dataclass
+class Person:
+    user_id: str
+    role: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token(self.user_id, self.role)}"}
+
+
+def person(role: str = "citizen") -> Person:
+    return Person(uuid.uuid4().hex, role)
+
+
+@dataclass
+class FakeUpstream:
+    """Identity and documents as they answer the caller: own account, own documents."""
+
+    ready: set[str] = field(default_factory=set)
+    documents: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    calls: int = 0
+
+    @staticmethod
+    def caller(authorization: str) -> str:
+        claims = jwt.decode(
+            authorization.removeprefix("Bearer "), options={"verify_signature": False}
+        )
+        return str(claims["sub"])
+
+    async def account_status(self, authorization: str) -> str:
+        self.calls += 1
+        return "ready" if self.caller(authorization) in self.ready else "pending_personal_data"
+
+    async def own_document(self, authorization: str, document_id: str) -> OwnDocument | None:
+        self.calls += 1
+        found = self.documents.get(document_id)
+        if found is None or found[0] != self.caller(authorization):
+            return None
+        return OwnDocument(document_id=document_id, kind=found[1], status=found[2])
+
+    def upload(self, owner: Person, kind: str, status: str = "pending_review") -> str:
+        document_id = uuid.uuid4().hex
+        self.documents[document_id] = (owner.user_id, kind, status)
+        return document_id
+
+    async def close(self) -> None:
+        return None
+
+
+class Clock:
+    """The service's time, moved by the test."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.current = now or datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+@dataclass
+class ApplicationsApp:
+    app: FastAPI
+    upstream: FakeUpstream
+    clock: Clock
+
+    def client(self, who: Person | None = None) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app),
+            base_url="http://applications",
+            headers=who.headers if who else None,
+            timeout=30,
+        )
+
+    def ready_citizen(self) -> Person:
+        citizen = person()
+        self.upstream.ready.add(citizen.user_id)
+        return citizen
+
+    @property
+    def store(self) -> Any:
+        return self.app.state.applications.store
+
+
+async def started(clock: Clock, **overrides: Any) -> AsyncIterator[ApplicationsApp]:
+    suffix = uuid.uuid4().hex[:8]
+    settings = ApplicationsSettings(
+        mongodb_database=f"applications_test_{suffix}",
+        # Its own group: the platform's applications service must not share its partitions.
+        kafka_consumer_group=f"applications-test-{suffix}",
+        scheduler_poll_seconds=3600,  # the tests drive the scheduler themselves
+        **overrides,
+    )
+    app = build(settings, clock=clock)
+    upstream = FakeUpstream()
+    app.state.applications.upstream = upstream
+    app.state.access_verifier = AccessTokenVerifier(
+        StaticKeys({KID: KEY.public_key()}), issuer="emk-identity", audience="emk"
+    )
+    async with app.router.lifespan_context(app):
+        yield ApplicationsApp(app, upstream, clock)
+
+
+@pytest.fixture(scope="module")
+async def service(stack: Stack | None) -> AsyncIterator[ApplicationsApp]:
+    async for running in started(Clock()):
+        yield running
+
+
+class Published:
+    """Every envelope on ``emk.applications``, read back from Kafka as a consumer would."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._consumer = AIOKafkaConsumer(
+            catalog.APPLICATIONS,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=10,
+            # The topic may be created only when the service starts: look again soon.
+            metadata_max_age_ms=500,
+        )
+        self._seen: list[Envelope] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Published:
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._collect())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self._consumer.stop()
+
+    async def _collect(self) -> None:
+        async for record in self._consumer:
+            self._seen.append(Envelope.from_bytes(record.value))
+
+    def of(self, subject: str, name: str | None = None) -> list[Envelope]:
+        return [
+            e
+            for e in self._seen
+            if e.subject == subject and (name is None or e.type.endswith(f".{name}.v1"))
+        ]
+
+    async def wait(self, subject: str, name: str, count: int = 1) -> list[Envelope]:
+        async def enough() -> list[Envelope] | None:
+            found = self.of(subject, name)
+            return found if len(found) >= count else None
+
+        found = await eventually(enough, within=30, what=f"{count} × {name} of {subject}")
+        assert found is not None
+        return found
+
+
+@pytest.fixture(scope="module")
+async def published(kafka_bootstrap: str) -> AsyncIterator[Published]:
+    async with Published(kafka_bootstrap) as tap:
+        yield tap
