@@ -17,6 +17,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -32,6 +33,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from emk_common.events import Envelope
 from emk_common.health import health_router
+from emk_common.idempotency import COLLECTION as IDEMPOTENCY_KEYS
+from emk_common.idempotency import IdempotencyStore, install_idempotency
 from emk_common.inbox import Inbox
 from emk_common.kafka import BrokerPublisher, EventConsumer, KafkaConnection, create_broker
 from emk_common.leases import ShardLeases
@@ -125,10 +128,15 @@ def create_app(
 ) -> FastAPI:
     runtime.consumer.subscribe(runtime.broker)
     runtime.kafka.add_topics(runtime.consumer.topics)
+    idempotency = IdempotencyStore(
+        runtime.db[IDEMPOTENCY_KEYS],
+        ttl=timedelta(hours=runtime.settings.idempotency_ttl_hours),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await _prepare_storage(runtime)
+        await idempotency.ensure_indexes()
         tasks = [asyncio.create_task(runtime.kafka.run(), name="kafka-connect")]
         if runtime.outbox_collections:
             relay = _create_relay(runtime)
@@ -151,6 +159,8 @@ def create_app(
 
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
     app.state.runtime = runtime
+    # Before the problem handlers: inside their 500 guard, it sees a route's exception first.
+    install_idempotency(app, idempotency)
     install_problem_handlers(app)
     instrument_fastapi(app, runtime.tracer_provider)
     app.include_router(health_router(_readiness(runtime), {"kafka": runtime.kafka.state}))

@@ -80,6 +80,8 @@ class ServiceSettings(BaseSettings):
     http_port: int = 0
     # Proxies whose X-Forwarded-For is trusted (the API gateway's addresses).
     trusted_proxies: list[str] = Field(default_factory=list)
+    # How long the answer to a POST/PATCH with an Idempotency-Key is replayed to retries.
+    idempotency_ttl_hours: float = Field(default=24.0, gt=0)
 
     # --- infrastructure (shared, unprefixed names) --------------------------
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
