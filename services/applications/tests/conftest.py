@@ -225,3 +225,8 @@ class Published:
 async def published(kafka_bootstrap: str) -> AsyncIterator[Published]:
     async with Published(kafka_bootstrap) as tap:
         yield tap
+
+
+@pytest.fixture(autouse=True)
+def _on_the_stack(stack: Stack | None) -> None:
+    """Every test here runs on the real servers, whether or not it asks for ``service``."""

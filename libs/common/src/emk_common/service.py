@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Any
@@ -68,7 +68,7 @@ class Runtime:
     relay: OutboxRelay | None = None
     startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Loops that run while the service serves (schedulers, dispatchers); cancelled on stop.
-    background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     replica_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     # Repositories keep this from import time; a commit wakes whichever relay runs later.
     outbox: Outbox = field(init=False)

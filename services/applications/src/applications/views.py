@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any
 
 from applications.domain.employer import DOCUMENT_LABELS
@@ -129,12 +130,20 @@ def _encode(key: str) -> str:
     return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
 
 
+# An application id, or a queue key ``due date|id`` (see domain/queue.py).
+_CURSOR = re.compile(r"(\d{4}-\d{2}-\d{2}\|)?[0-9a-f]{32}")
+
+
 def _decode(cursor: str | None) -> str | None:
     if not cursor:
         return None
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError):
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+        if _CURSOR.fullmatch(key) is None:
+            raise ValueError(key)
+        return key
+    except (binascii.Error, ValueError):
         raise Problem.validation(
             [_error("cursor", "invalid", "Неверный курсор страницы: начните список с начала.")]
         ) from None
