@@ -38,11 +38,14 @@ async def test_the_queue_is_oldest_due_first_paged_by_cursor_and_counted() -> No
             drafts = await http.get("/api/v1/applications?status=draft")
             unknown = await http.get("/api/v1/applications?status=lost")
     assert pages == [ids[0:2], ids[2:4], ids[4:5]]
-    assert [i["id"] for i in in_review["items"]] == [ids[1]] and in_review["total"] == 1
+    assert [i["id"] for i in in_review["items"]] == [ids[1]]
+    assert in_review["total"] == 1
     assert submitted_only["total"] == 4
     assert in_review["items"][0]["status_label"] == "В обработке"
-    assert bad.status_code == 422 and fields(bad.json()) == {"cursor"}
-    assert drafts.status_code == 422 and fields(drafts.json()) == {"status"}
+    assert bad.status_code == 422
+    assert fields(bad.json()) == {"cursor"}
+    assert drafts.status_code == 422
+    assert fields(drafts.json()) == {"status"}
     assert unknown.status_code == 422
 
 
@@ -61,7 +64,8 @@ async def test_a_citizen_sees_only_their_own_newest_first(service: ApplicationsA
     assert [i["id"] for i in one["items"] + rest["items"]] == [second["id"], first["id"]]
     assert rest["next_cursor"] is None
     assert filtered.status_code == 422
-    assert mine["items"][0]["last_changed_at"] and mine["items"][0]["number"]
+    assert mine["items"][0]["last_changed_at"]
+    assert mine["items"][0]["number"]
 
 
 async def test_lists_are_for_applicants_and_operators(service: ApplicationsApp) -> None:
@@ -108,7 +112,8 @@ async def test_an_admin_declares_a_peak_period_and_the_deadline_follows() -> Non
         application = await submitted(service)
     assert bad.status_code == 422
     assert fields(bad.json()) == {"peak_periods.0.end", "overrides.1.date"}
-    assert saved.status_code == 200 and read.json()["updated_by"] == admin.user_id
+    assert saved.status_code == 200
+    assert read.json()["updated_by"] == admin.user_id
     assert forbidden.status_code == 403
     # 15 working days from 12.01, with 13.01 declared a day off: 14.01 … 03.02.
     assert application["due_date"] == "2026-02-03"
