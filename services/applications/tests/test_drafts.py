@@ -193,3 +193,22 @@ async def test_the_employer_is_checked_against_the_registry(service: Application
     assert [e["code"] for e in crossed.json()["errors"]] == ["registry_mismatch"]
     assert closed.status_code == 422
     assert fields(closed.json()) == {"employer.inn"}
+
+
+async def test_a_repeated_post_with_the_same_idempotency_key_creates_one_draft(
+    service: ApplicationsApp,
+) -> None:
+    citizen = service.ready_citizen()
+    async with service.client(citizen) as http:
+        key = {"Idempotency-Key": "5f0c2a8e-draft-1"}
+        first = await http.post("/api/v1/applications", json=DRAFT, headers=key)
+        again = await http.post("/api/v1/applications", json=DRAFT, headers=key)
+        other = await http.post(
+            "/api/v1/applications", json={**DRAFT, "oms_policy": None}, headers=key
+        )
+    assert first.status_code == 201
+    assert again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert other.status_code == 422
+    assert await service.store.applications.count_documents({"applicant_id": citizen.user_id}) == 1
