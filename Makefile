@@ -14,13 +14,14 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell command -v $(PYTHON))
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install clamav run infra test lint format bench
+.PHONY: help install clamav run infra demo test lint format bench
 
 help:
 	@echo "make run    - install what is missing, start the whole platform locally (Ctrl-C stops it)"
 	@echo "make test   - install, start the test infrastructure, run every test, stop it"
 	@echo "make lint   - ruff and mypy --strict"
 	@echo "make bench  - benchmarks; reports under \$$EMK_VAR_DIR/bench/"
+	@echo "make demo   - the whole citizen and operator journey through the APIs of a running make run"
 	@echo "make infra  - only the servers (Kafka, MongoDB, S3, SMTP, ClamAV), for running pytest by hand"
 
 $(UV):
@@ -47,6 +48,10 @@ run: install
 
 infra: install
 	@$(BIN)/emk-stack infra
+
+# The whole journey through the HTTP APIs of a running `make run` (in another terminal).
+demo: install
+	@$(BIN)/python -m emk_devstack.demo
 
 test: install
 	@$(BIN)/python -m pytest
