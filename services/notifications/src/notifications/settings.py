@@ -13,7 +13,22 @@ class NotificationsSettings(ServiceSettings):
     # X25519 keyring {kid: base64 raw private key} that opens sealed one-time codes.
     otp_private_keys: str = ""
     mail_from: str = "ЭМК <noreply@emk.local>"
-    # Delivery attempts per message before it is reported failed, and the pause between them.
+    # Delivery attempts per message before it is reported failed (one-time codes and
+    # status changes alike), and the pause between a one-time code's attempts.
     delivery_max_attempts: int = 3
     delivery_backoff_seconds: float = 0.5
     smtp_timeout_seconds: float = 10.0
+
+    # Status-change deliveries are retried later, not in a loop: the first retry waits
+    # delivery_retry_seconds, each next one twice as long, never more than the maximum.
+    delivery_retry_seconds: float = 30.0
+    delivery_retry_max_seconds: float = 900.0
+    # A replica holds a claimed delivery this long; it must outlast the slowest send
+    # (identity's answer plus SMTP's timeout), or another replica could send it again.
+    delivery_lease_seconds: float = 60.0
+    # The dispatcher is woken in-process by new deliveries; it also polls (other replicas'
+    # deliveries, retries that fall due) this often, and sends this many side by side.
+    dispatch_poll_seconds: float = 1.0
+    dispatch_concurrency: int = 8
+    # Contacts are asked of identity at send time, never stored here.
+    identity_timeout_seconds: float = 5.0

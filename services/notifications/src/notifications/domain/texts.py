@@ -1,0 +1,214 @@
+"""What a citizen reads when their application changes status: in-app, SMS and e-mail.
+
+Pure functions of the event's facts (number, status, comment, fields, documents): no I/O.
+The SMS is one short line; the e-mail and the in-app notification say everything,
+including, for a clarification or a rejection, what to fix.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from emk_common.catalog import ApplicationStatusChanged
+
+STATUS_LABELS: Mapping[str, str] = {
+    "draft": "Черновик",
+    "submitted": "Принято",
+    "in_review": "В обработке",
+    "clarification_requested": "Требуется уточнение",
+    "approved": "Одобрено",
+    "rejected": "Отклонено",
+    "issued": "Готово к выдаче",
+}
+
+FIELD_LABELS: Mapping[str, str] = {
+    "employer.name": "Наименование работодателя",
+    "employer.inn": "ИНН работодателя",
+    "employer.ogrn": "ОГРН/ОГРНИП работодателя",
+    "employer.legal_address": "Юридический адрес работодателя",
+    "employer.hr_phone": "Телефон отдела кадров",
+    "employer.hr_email": "E-mail отдела кадров",
+    "employer.org_type": "Тип организации",
+    "employer.ownership": "Форма собственности",
+    "employer.department": "Подразделение",
+    "employer.position": "Должность",
+    "oms_policy": "Полис ОМС",
+    "consent_personal_data": "Согласие на обработку персональных данных",
+}
+
+DOCUMENT_LABELS: Mapping[str, str] = {
+    "passport": "Скан паспорта",
+    "oms_policy": "Скан полиса ОМС",
+    "medical_certificate": "Заключение медицинского осмотра",
+}
+
+# The statuses after which the applicant has something to fix.
+WITH_FIXES = frozenset({"clarification_requested", "rejected"})
+
+_NEXT_STEP: Mapping[str, str] = {
+    "draft": "Заполните черновик и отправьте заявление в личном кабинете.",
+    "submitted": "Заявление принято к рассмотрению. Мы сообщим, когда статус изменится.",
+    "in_review": "Специалист рассматривает заявление. Мы сообщим о решении.",
+    "clarification_requested": (
+        "Исправьте указанное и отправьте заявление повторно в личном кабинете."
+    ),
+    "approved": "Мы сообщим, когда медицинская книжка будет готова к выдаче.",
+    "rejected": "Вы можете подать новое заявление, исправив указанное.",
+    "issued": "Медицинская книжка готова к выдаче.",
+}
+_COMMENT_HEADING = {"clarification_requested": "Комментарий специалиста", "rejected": "Причина"}
+# An SMS names at most this many things to fix, and stays within this length.
+SMS_FIXES = 3
+SMS_MAX_CHARS = 160
+_SPACES = re.compile(r"\s+")
+
+
+def status_label(status: str) -> str:
+    return STATUS_LABELS.get(status, status)
+
+
+def field_label(path: str) -> str:
+    return FIELD_LABELS.get(path, path)
+
+
+def document_label(kind: str) -> str:
+    return DOCUMENT_LABELS.get(kind, kind)
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """The facts of one status change that the texts are made of."""
+
+    number: str | None
+    status: str
+    comment: str | None = None
+    fields: tuple[str, ...] = ()
+    documents: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, event: ApplicationStatusChanged) -> StatusChange:
+        return cls(
+            number=event.number,
+            status=event.status,
+            comment=(event.comment or "").strip() or None,
+            fields=tuple(event.fields),
+            documents=tuple(event.documents),
+        )
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "status": self.status,
+            "comment": self.comment,
+            "fields": list(self.fields),
+            "documents": list(self.documents),
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> StatusChange:
+        return cls(
+            number=doc.get("number"),
+            status=doc["status"],
+            comment=doc.get("comment"),
+            fields=tuple(doc.get("fields") or ()),
+            documents=tuple(doc.get("documents") or ()),
+        )
+
+    @property
+    def label(self) -> str:
+        return status_label(self.status)
+
+    @property
+    def fixes(self) -> list[str]:
+        """What to fix, as a person reads it; empty unless the status asks for fixes."""
+        if self.status not in WITH_FIXES:
+            return []
+        return [field_label(f) for f in self.fields] + [document_label(d) for d in self.documents]
+
+
+@dataclass(frozen=True)
+class Text:
+    title: str
+    body: str
+
+
+@dataclass(frozen=True)
+class Email:
+    subject: str
+    body: str
+
+
+def _application(number: str | None, *, genitive: bool = False) -> str:
+    word = "заявления" if genitive else "заявление"
+    return f"{word} № {number}" if number else word
+
+
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _one_line(text: str) -> str:
+    return _SPACES.sub(" ", text).strip()
+
+
+def in_app(change: StatusChange) -> Text:
+    """The notification in the personal account: a title and the whole story."""
+    title = f"{_capitalised(_application(change.number))}: {change.label}"
+    lines = [f"Статус {_application(change.number, genitive=True)} изменился: «{change.label}»."]
+    if change.status in WITH_FIXES and change.comment:
+        lines.append(f"{_COMMENT_HEADING[change.status]}: {change.comment}")
+    if change.fixes:
+        lines.append(f"Что нужно исправить: {'; '.join(change.fixes)}.")
+    if change.status in _NEXT_STEP:
+        lines.append(_NEXT_STEP[change.status])
+    return Text(title=title, body="\n".join(lines))
+
+
+def sms(change: StatusChange) -> str:
+    """One short line: the number, the status, and the first few things to fix."""
+    head = f"ЭМК: {_application(change.number)} — «{change.label}»."
+    if change.status not in WITH_FIXES:
+        return _one_line(head)
+    fixes = [_one_line(label) for label in change.fixes]
+    tail = " Подробнее в личном кабинете."
+    # As many things to fix as fit (at most a few), the rest counted.
+    for shown in range(min(len(fixes), SMS_FIXES), 0, -1):
+        more = len(fixes) - shown
+        named = f" Исправьте: {', '.join(fixes[:shown])}" + (f" и ещё {more}." if more else ".")
+        text = _one_line(head + named + tail)
+        if len(text) <= SMS_MAX_CHARS:
+            return text
+    if fixes:
+        return _one_line(f"{head} Что исправить — в личном кабинете.")
+    return _one_line(head + tail)
+
+
+def email(change: StatusChange, addressee: str | None = None) -> Email:
+    """A letter: the subject says the number and the status; the body, everything."""
+    subject = f"{_capitalised(_application(change.number))}: {change.label} — ЭМК"
+    greeting = f"Здравствуйте, {addressee}!" if addressee else "Здравствуйте!"
+    paragraphs = [
+        greeting,
+        f"Статус вашего {_application(change.number, genitive=True)} на оформление "
+        f"электронной медицинской книжки изменился: «{change.label}».",
+    ]
+    if change.status in WITH_FIXES and change.comment:
+        paragraphs.append(f"{_COMMENT_HEADING[change.status]}:\n{change.comment}")
+    if change.fixes:
+        paragraphs.append("Что нужно исправить:\n" + "\n".join(f"— {f}" for f in change.fixes))
+    if change.status in _NEXT_STEP:
+        paragraphs.append(_NEXT_STEP[change.status])
+    paragraphs.append(
+        "Это письмо отправлено автоматически, отвечать на него не нужно.\n"
+        "Электронная медицинская книжка (ЭМК)"
+    )
+    return Email(subject=subject, body="\n\n".join(paragraphs))
+
+
+def addressee(first_name: str | None, middle_name: str | None) -> str | None:
+    """How a letter addresses a person: «Мария Сергеевна», or just «Мария»."""
+    parts = [p.strip() for p in (first_name, middle_name) if p and p.strip()]
+    return " ".join(parts) or None

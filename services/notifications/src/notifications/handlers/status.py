@@ -1,0 +1,93 @@
+"""``ApplicationStatusChanged`` → an in-app notification and a pending delivery per channel.
+
+Runs inside the inbox transaction, so a redelivered event creates nothing new. It calls
+neither identity nor SMTP: the dispatcher sends after the commit. In-app is always on;
+SMS and e-mail follow the applicant's preferences as they are when the event is handled.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from emk_common.catalog import ApplicationStatusChanged, NotificationSent
+from emk_common.events import Envelope
+from emk_common.outbox import Outbox
+from notifications.clock import Clock, utc_now
+from notifications.domain import texts
+from notifications.store import Deliveries, InApp, Preferences, time_ordered_id
+
+CHANNELS = ("sms", "email")
+
+
+class StatusNotifications:
+    def __init__(
+        self,
+        in_app: InApp,
+        deliveries: Deliveries,
+        preferences: Preferences,
+        outbox: Outbox,
+        *,
+        deliveries_staged: Callable[[], None],
+        clock: Clock = utc_now,
+    ) -> None:
+        self.in_app = in_app
+        self.deliveries = deliveries
+        self.preferences = preferences
+        self._outbox = outbox
+        self._deliveries_staged = deliveries_staged
+        self.clock = clock
+
+    async def handle(
+        self, event: ApplicationStatusChanged, envelope: Envelope, session: AsyncClientSession
+    ) -> None:
+        now = self.clock()
+        user_id = event.applicant_id
+        change = texts.StatusChange.of(event)
+        shown = texts.in_app(change)
+        notification_id = time_ordered_id(now)
+        sent_in_app = NotificationSent(
+            notification_id=notification_id,
+            user_id=user_id,
+            channel="in_app",
+            trigger_event_id=envelope.id,
+        )
+        await self.in_app.add(
+            {
+                "_id": notification_id,
+                "user_id": user_id,
+                "title": shown.title,
+                "text": shown.body,
+                "application_id": event.application_id,
+                "number": event.number,
+                "status": event.status,
+                "trigger_event_id": envelope.id,
+                "created_at": now,
+                "read_at": None,
+            },
+            [Envelope.wrap(sent_in_app, source="notifications", subject=notification_id)],
+            session,
+        )
+        preferences = await self.preferences.get(user_id, session=session)
+        await self.deliveries.add_pending(
+            [
+                Deliveries.pending(
+                    delivery_id=uuid.uuid4().hex,
+                    channel=channel,
+                    user_id=user_id,
+                    notification_id=notification_id,
+                    now=now,
+                    trigger_event_id=envelope.id,
+                    application_id=event.application_id,
+                    # What the texts are made of; rendered at send time with the contacts.
+                    message=change.to_doc(),
+                )
+                for channel in CHANNELS
+                if preferences[channel]
+            ],
+            session,
+        )
+        self._outbox.committed()
+        self._deliveries_staged()

@@ -1,0 +1,347 @@
+"""In-app notifications and preferences through the HTTP API, on the real MongoDB.
+
+Status changes are handed to the service's handler through the real inbox, exactly as the
+Kafka consumer does (the end-to-end suite sends them through Kafka).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from emk_common.catalog import ApplicationStatusChanged
+from emk_common.events import Envelope
+from emk_common.inbox import Inbox
+
+from .conftest import NotificationsApp, Person, citizen
+
+pytestmark = pytest.mark.integration
+
+URL = "/api/v1/notifications"
+HANDLER = "notifications.application_status"
+CYRILLIC = re.compile("[а-яё]", re.IGNORECASE)
+DEFAULTS = {"sms": True, "email": True, "reminders_days_before": [30, 7]}
+
+
+@dataclass
+class TickingClock:
+    """Each notification a second after the one before, so their order is certain."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+@pytest.fixture(autouse=True)
+def ticking(notifications: NotificationsApp) -> Iterator[None]:
+    status = notifications.service.status
+    saved = status.clock
+    status.clock = TickingClock(datetime.now(UTC) - timedelta(days=1))
+    yield
+    status.clock = saved
+
+
+def changed(who: Person, status: str = "clarification_requested", **rest: Any) -> Envelope:
+    event = ApplicationStatusChanged(
+        application_id=rest.pop("application_id", uuid.uuid4().hex),
+        applicant_id=who.user_id,
+        number=rest.pop("number", "2026-000001"),
+        status=status,
+        **rest,
+    )
+    return Envelope.wrap(event, source="applications", subject=event.application_id)
+
+
+async def deliver(app: NotificationsApp, envelope: Envelope) -> bool:
+    """Through the inbox, as the consumer does; True if the handler's effect was applied."""
+    runtime = app.service.runtime
+    data = ApplicationStatusChanged.model_validate(envelope.data)
+    inbox = Inbox(runtime.mongo, runtime.db["inbox"])
+    applied: bool = await inbox.apply_once(
+        HANDLER, envelope.id, lambda session: app.service.status.handle(data, envelope, session)
+    )
+    return applied
+
+
+async def listing(http: httpx.AsyncClient, who: Person, **params: Any) -> dict[str, Any]:
+    response = await http.get(URL, headers=who.headers, params=params)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def assert_russian_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert CYRILLIC.search(body["detail"])
+    return body
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", ""), ("POST", "/abc/read"), ("GET", "/preferences"), ("PUT", "/preferences")],
+)
+async def test_every_route_needs_a_signed_in_user(
+    notifications: NotificationsApp, method: str, path: str
+) -> None:
+    async with notifications.client() as http:
+        response = await http.request(method, URL + path, json=DEFAULTS)
+        assert_russian_problem(response, 401)
+        forged = {"Authorization": "Bearer not-a-token"}
+        assert (await http.request(method, URL + path, headers=forged)).status_code == 401
+
+
+async def test_status_changes_are_listed_newest_first_with_the_unread_count(
+    notifications: NotificationsApp,
+) -> None:
+    anna, boris = citizen(), citizen()
+    for status in ("submitted", "in_review", "clarification_requested"):
+        await deliver(
+            notifications,
+            changed(anna, status, application_id="app-1", comment="Нужен новый скан",
+                    documents=["passport"]),
+        )  # fmt: skip
+    async with notifications.client() as http:
+        page = await listing(http, anna)
+        assert [i["status"] for i in page["items"]] == [
+            "clarification_requested", "in_review", "submitted",
+        ]  # fmt: skip
+        assert (page["unread"], page["next_cursor"]) == (3, None)
+        newest = page["items"][0]
+        assert newest["title"] == "Заявление № 2026-000001: Требуется уточнение"
+        assert "Комментарий специалиста: Нужен новый скан" in newest["text"]
+        assert "Скан паспорта" in newest["text"]
+        assert newest["status_label"] == "Требуется уточнение"
+        assert (newest["application_id"], newest["number"], newest["read_at"]) == (
+            "app-1", "2026-000001", None,
+        )  # fmt: skip
+        assert set(newest) == {
+            "id", "title", "text", "application_id", "number", "status", "status_label",
+            "created_at", "read_at",
+        }  # fmt: skip
+        # Someone else sees none of it.
+        assert await listing(http, boris) == {"items": [], "next_cursor": None, "unread": 0}
+
+
+async def test_pages_follow_the_cursor_without_gaps_or_repeats(
+    notifications: NotificationsApp,
+) -> None:
+    anna = citizen()
+    for n in range(5):
+        await deliver(notifications, changed(anna, "submitted", number=f"2026-00010{n}"))
+    async with notifications.client() as http:
+        seen: list[str] = []
+        sizes = []
+        cursor = None
+        while True:
+            page = await listing(http, anna, limit=2, **({"cursor": cursor} if cursor else {}))
+            sizes.append(len(page["items"]))
+            seen += [i["number"] for i in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert sizes == [2, 2, 1]
+        assert seen == [f"2026-00010{n}" for n in reversed(range(5))]
+        assert (await listing(http, anna, limit=5))["next_cursor"] is None
+
+
+async def test_the_page_is_one_index_range(notifications: NotificationsApp) -> None:
+    anna = citizen()
+    await deliver(notifications, changed(anna))
+    db = notifications.service.runtime.db
+    plan = await db.command(
+        "explain",
+        {"find": "notifications", "filter": {"user_id": anna.user_id}, "sort": {"_id": -1}},
+    )
+    assert "IXSCAN" in str(plan["queryPlanner"]["winningPlan"])
+    assert "COLLSCAN" not in str(plan)
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 101}, "limit"),
+        ({"limit": "двадцать"}, "limit"),
+        ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"cursor": "0" * 31}, "cursor"),
+    ],
+)
+async def test_bad_paging_is_a_russian_422_naming_the_parameter(
+    notifications: NotificationsApp, params: dict[str, Any], field: str
+) -> None:
+    async with notifications.client() as http:
+        response = await http.get(URL, headers=citizen().headers, params=params)
+        body = assert_russian_problem(response, 422)
+        [error] = body["errors"]
+        assert error["field"] == field
+        assert f"«{field}»" in error["message"]
+        assert CYRILLIC.search(error["message"])
+
+
+async def test_reading_is_idempotent_and_only_for_the_owner(
+    notifications: NotificationsApp,
+) -> None:
+    anna, boris = citizen(), citizen()
+    await deliver(notifications, changed(anna, "submitted"))
+    await deliver(notifications, changed(anna, "in_review"))
+    async with notifications.client() as http:
+        newest, older = (await listing(http, anna))["items"]
+
+        stranger = await http.post(f"{URL}/{newest['id']}/read", headers=boris.headers)
+        assert assert_russian_problem(stranger, 404)["detail"] == "Уведомление не найдено."
+        unknown = await http.post(f"{URL}/{uuid.uuid4().hex}/read", headers=anna.headers)
+        assert_russian_problem(unknown, 404)
+        assert (await listing(http, anna))["unread"] == 2  # the stranger marked nothing
+
+        first = await http.post(f"{URL}/{newest['id']}/read", headers=anna.headers)
+        assert first.status_code == 200, first.text
+        assert first.json()["read_at"] is not None
+        again = await http.post(f"{URL}/{newest['id']}/read", headers=anna.headers)
+        assert again.status_code == 200
+        assert again.json() == first.json()  # the first reading time stays
+        page = await listing(http, anna)
+        assert page["unread"] == 1
+        assert [i["read_at"] is None for i in page["items"]] == [False, True]
+        assert page["items"][1]["id"] == older["id"]
+
+
+async def test_staff_read_their_own_notifications_too(notifications: NotificationsApp) -> None:
+    operator = Person(uuid.uuid4().hex, "operator")
+    async with notifications.client() as http:
+        assert await listing(http, operator) == {"items": [], "next_cursor": None, "unread": 0}
+        preferences = await http.get(f"{URL}/preferences", headers=operator.headers)
+        assert preferences.json() == DEFAULTS
+
+
+async def test_preferences_start_at_the_defaults_and_are_replaced(
+    notifications: NotificationsApp,
+) -> None:
+    anna = citizen()
+    async with notifications.client() as http:
+        got = await http.get(f"{URL}/preferences", headers=anna.headers)
+        assert (got.status_code, got.json()) == (200, DEFAULTS)
+        wanted = {"sms": False, "email": True, "reminders_days_before": [7, 30, 1]}
+        put = await http.put(f"{URL}/preferences", headers=anna.headers, json=wanted)
+        assert put.status_code == 200, put.text
+        stored = {"sms": False, "email": True, "reminders_days_before": [30, 7, 1]}
+        assert put.json() == stored
+        assert (await http.get(f"{URL}/preferences", headers=anna.headers)).json() == stored
+        # Another person's preferences are untouched.
+        other = await http.get(f"{URL}/preferences", headers=citizen().headers)
+        assert other.json() == DEFAULTS
+
+
+def _with(**changes: Any) -> dict[str, Any]:
+    return {**DEFAULTS, **changes}
+
+
+def _without(name: str) -> dict[str, Any]:
+    return {k: v for k, v in DEFAULTS.items() if k != name}
+
+
+@pytest.mark.parametrize(
+    ("body", "wrong"),
+    [
+        (_with(sms="yes"), {"sms": "type"}),
+        (_with(sms=1), {"sms": "type"}),
+        (_with(email=None), {"email": "type"}),
+        (_without("email"), {"email": "missing"}),
+        (_without("reminders_days_before"), {"reminders_days_before": "missing"}),
+        (_with(reminders_days_before=[]), {"reminders_days_before": "too_short"}),
+        (_with(reminders_days_before=[1, 2, 3, 4, 5, 6]), {"reminders_days_before": "too_long"}),
+        (_with(reminders_days_before=[0]), {"reminders_days_before.0": "out_of_range"}),
+        (_with(reminders_days_before=[30, 366]), {"reminders_days_before.1": "out_of_range"}),
+        (_with(reminders_days_before=[-7]), {"reminders_days_before.0": "out_of_range"}),
+        (_with(reminders_days_before=[7, 7]), {"reminders_days_before": "duplicate"}),
+        (_with(reminders_days_before=["7"]), {"reminders_days_before.0": "type"}),
+        (_with(reminders_days_before=[7.5]), {"reminders_days_before.0": "type"}),
+        (_with(reminders_days_before=[True]), {"reminders_days_before.0": "type"}),
+        (_with(reminders_days_before=30), {"reminders_days_before": "type"}),
+        (_with(push=True), {"push": "unknown_field"}),
+        (
+            {"sms": "да", "email": 0, "reminders_days_before": [0, 400]},
+            {
+                "sms": "type",
+                "email": "type",
+                "reminders_days_before.0": "out_of_range",
+                "reminders_days_before.1": "out_of_range",
+            },
+        ),
+    ],
+)
+async def test_wrong_preferences_are_refused_naming_each_field_in_russian(
+    notifications: NotificationsApp, body: dict[str, Any], wrong: dict[str, str]
+) -> None:
+    anna = citizen()
+    async with notifications.client() as http:
+        response = await http.put(f"{URL}/preferences", headers=anna.headers, json=body)
+        problem = assert_russian_problem(response, 422)
+        assert {e["field"]: e["code"] for e in problem["errors"]} == wrong
+        for error in problem["errors"]:
+            assert f"«{error['field']}»" in error["message"]
+            assert CYRILLIC.search(error["message"])
+        assert (await http.get(f"{URL}/preferences", headers=anna.headers)).json() == DEFAULTS
+
+
+@pytest.mark.parametrize("body", ["not json", "[]", "null"])
+async def test_a_body_that_is_not_an_object_is_refused(
+    notifications: NotificationsApp, body: str
+) -> None:
+    async with notifications.client() as http:
+        response = await http.put(
+            f"{URL}/preferences",
+            headers={**citizen().headers, "Content-Type": "application/json"},
+            content=body,
+        )
+        problem = assert_russian_problem(response, 422)
+        assert problem["errors"][0]["field"] == "body"
+
+
+async def channels_for(app: NotificationsApp, envelope: Envelope) -> list[str]:
+    deliveries = app.service.deliveries.collection
+    docs = await deliveries.find({"trigger_event_id": envelope.id}).to_list()
+    return sorted(d["channel"] for d in docs)
+
+
+@pytest.mark.parametrize(
+    ("sms", "email", "channels"),
+    [
+        (True, True, ["email", "sms"]),
+        (False, True, ["email"]),
+        (True, False, ["sms"]),
+        (False, False, []),
+    ],
+)
+async def test_the_handler_honours_preferences_and_in_app_is_always_on(
+    notifications: NotificationsApp, sms: bool, email: bool, channels: list[str]
+) -> None:
+    anna = citizen()
+    async with notifications.client() as http:
+        chosen = _with(sms=sms, email=email)
+        assert (await http.put(f"{URL}/preferences", headers=anna.headers, json=chosen)).is_success
+        envelope = changed(anna, "approved")
+        await deliver(notifications, envelope)
+        assert await channels_for(notifications, envelope) == channels
+        [item] = (await listing(http, anna))["items"]
+        assert item["status_label"] == "Одобрено"
+
+
+async def test_a_redelivered_event_creates_nothing_new(notifications: NotificationsApp) -> None:
+    anna = citizen()
+    envelope = changed(anna, "rejected", comment="Истёк срок ответа")
+    assert await deliver(notifications, envelope) is True
+    assert await deliver(notifications, envelope) is False
+    async with notifications.client() as http:
+        assert len((await listing(http, anna))["items"]) == 1
+    assert await channels_for(notifications, envelope) == ["email", "sms"]

@@ -1,0 +1,152 @@
+"""What a citizen reads when an application changes status: in-app, SMS and e-mail."""
+
+from __future__ import annotations
+
+import pytest
+
+from emk_common.catalog import ApplicationStatusChanged
+from notifications.domain import texts
+from notifications.domain.texts import StatusChange
+
+LABELS = {
+    "draft": "Черновик",
+    "submitted": "Принято",
+    "in_review": "В обработке",
+    "clarification_requested": "Требуется уточнение",
+    "approved": "Одобрено",
+    "rejected": "Отклонено",
+    "issued": "Готово к выдаче",
+}
+
+CLARIFY = StatusChange(
+    number="2026-000123",
+    status="clarification_requested",
+    comment="Скан нечитаем,\nпересканируйте первую страницу",
+    fields=("employer.inn", "employer.branch_code"),
+    documents=("passport",),
+)
+
+
+@pytest.mark.parametrize(("status", "label"), LABELS.items())
+def test_every_status_is_named_in_russian_with_the_number_in_every_channel(
+    status: str, label: str
+) -> None:
+    change = StatusChange(number="2026-000042", status=status)
+    shown = texts.in_app(change)
+    assert shown.title == f"Заявление № 2026-000042: {label}"
+    assert f"«{label}»" in shown.body
+    assert texts.sms(change).startswith(f"ЭМК: заявление № 2026-000042 — «{label}».")
+    letter = texts.email(change)
+    assert letter.subject == f"Заявление № 2026-000042: {label} — ЭМК"
+    assert "заявления № 2026-000042" in letter.body
+    assert f"«{label}»" in letter.body
+
+
+def test_without_a_number_it_is_just_the_application() -> None:
+    change = StatusChange(number=None, status="draft")
+    assert texts.in_app(change).title == "Заявление: Черновик"
+    assert texts.in_app(change).body.startswith("Статус заявления изменился: «Черновик».")
+    assert texts.sms(change) == "ЭМК: заявление — «Черновик»."
+    assert texts.email(change).subject == "Заявление: Черновик — ЭМК"
+    assert "№" not in texts.email(change).body
+
+
+def test_a_clarification_says_what_to_fix_in_russian_labels() -> None:
+    shown = texts.in_app(CLARIFY)
+    assert shown.body.splitlines() == [
+        "Статус заявления № 2026-000123 изменился: «Требуется уточнение».",
+        "Комментарий специалиста: Скан нечитаем,",
+        "пересканируйте первую страницу",
+        # An unknown path is shown as it is.
+        "Что нужно исправить: ИНН работодателя; employer.branch_code; Скан паспорта.",
+        "Исправьте указанное и отправьте заявление повторно в личном кабинете.",
+    ]
+
+
+def test_the_email_greets_by_name_and_lists_each_thing_to_fix() -> None:
+    letter = texts.email(CLARIFY, addressee="Мария Сергеевна")
+    assert letter.subject == "Заявление № 2026-000123: Требуется уточнение — ЭМК"
+    assert letter.body.startswith("Здравствуйте, Мария Сергеевна!\n\n")
+    assert "Комментарий специалиста:\nСкан нечитаем,\nпересканируйте первую страницу" in letter.body
+    assert (
+        "Что нужно исправить:\n— ИНН работодателя\n— employer.branch_code\n— Скан паспорта"
+        in letter.body
+    )
+    assert texts.email(CLARIFY).body.startswith("Здравствуйте!\n\n")
+
+
+def test_a_rejection_gives_the_reason_and_the_fields() -> None:
+    change = StatusChange(
+        number="2026-000077",
+        status="rejected",
+        comment="Не получен ответ на запрос уточнения",
+        fields=("oms_policy", "consent_personal_data"),
+        documents=("oms_policy", "medical_certificate"),
+    )
+    body = texts.in_app(change).body
+    assert "Причина: Не получен ответ на запрос уточнения" in body
+    assert (
+        "Что нужно исправить: Полис ОМС; Согласие на обработку персональных данных; "
+        "Скан полиса ОМС; Заключение медицинского осмотра." in body
+    )
+    assert "Вы можете подать новое заявление" in body
+
+
+def test_every_field_and_document_of_the_form_has_a_label() -> None:
+    paths = [
+        "employer.name", "employer.inn", "employer.ogrn", "employer.legal_address",
+        "employer.hr_phone", "employer.hr_email", "employer.org_type", "employer.ownership",
+        "employer.department", "employer.position", "oms_policy", "consent_personal_data",
+    ]  # fmt: skip
+    assert all(texts.field_label(p) != p for p in paths)
+    assert texts.field_label("employer.ogrn") == "ОГРН/ОГРНИП работодателя"
+    assert texts.document_label("medical_certificate") == "Заключение медицинского осмотра"
+    assert texts.document_label("benefit") == "benefit"
+
+
+def test_other_statuses_never_list_fixes_even_if_the_event_has_fields() -> None:
+    change = StatusChange(number="1", status="approved", comment="ok", fields=("employer.inn",))
+    assert "исправить" not in texts.in_app(change).body
+    assert "ИНН" not in texts.sms(change)
+    assert "ok" not in texts.email(change).body
+
+
+def test_an_sms_is_one_short_line_whatever_the_event_holds() -> None:
+    sms = texts.sms(CLARIFY)
+    assert sms == (
+        "ЭМК: заявление № 2026-000123 — «Требуется уточнение». Исправьте: ИНН работодателя, "
+        "employer.branch_code, Скан паспорта. Подробнее в личном кабинете."
+    )
+    many = StatusChange(
+        number="2026-000123",
+        status="rejected",
+        comment="x" * 2000,
+        fields=tuple(texts.FIELD_LABELS),
+        documents=tuple(texts.DOCUMENT_LABELS),
+    )
+    text = texts.sms(many)
+    assert "\n" not in text
+    assert len(text) <= texts.SMS_MAX_CHARS
+    assert "и ещё" in text
+    assert "x" * 10 not in text  # the comment is for the e-mail and the account
+    odd = StatusChange(number="1", status="rejected", fields=("a\nb" * 100,))
+    assert texts.sms(odd) == "ЭМК: заявление № 1 — «Отклонено». Что исправить — в личном кабинете."
+
+
+def test_facts_survive_storage_and_come_from_the_event() -> None:
+    assert StatusChange.from_doc(CLARIFY.to_doc()) == CLARIFY
+    event = ApplicationStatusChanged(
+        application_id="a1",
+        applicant_id="u1",
+        number="2026-000123",
+        status="clarification_requested",
+        comment="  ",
+        fields=["employer.inn"],
+        documents=["passport"],
+    )
+    assert StatusChange.of(event) == StatusChange(
+        "2026-000123", "clarification_requested", None, ("employer.inn",), ("passport",)
+    )
+    assert texts.addressee("Мария", " Сергеевна ") == "Мария Сергеевна"
+    assert texts.addressee("Мария", None) == "Мария"
+    assert texts.addressee(None, "") is None
