@@ -245,3 +245,42 @@ async def test_staff_read_with_a_reason_and_every_read_is_logged(service: Applic
     logged = await service.store.access_log.find_one({"application_id": application["id"]})
     assert logged["actor_id"] == operator.user_id
     assert logged["reason"] == "Проверка"
+
+
+async def test_each_step_answers_403_for_the_wrong_role_and_404_for_the_unknown(
+    service: ApplicationsApp,
+) -> None:
+    application = await submitted(service)
+    url = f"/api/v1/applications/{application['id']}"
+    unknown = "/api/v1/applications/" + "0" * 32
+    operator_steps = ("take", "request-clarification", "approve", "reject")
+    citizen_steps = ("submit", "resubmit", "documents")
+    bodies: dict[str, dict[str, Any]] = {
+        "request-clarification": {"comment": "Уточните данные"},
+        "reject": {"reason": "Неверные данные"},
+        "documents": {"document_id": "d", "kind": "passport"},
+    }
+    async with service.client(service.ready_citizen()) as citizen:
+        for step in operator_steps:
+            answer = await citizen.post(f"{url}/{step}", json=bodies.get(step, {}))
+            assert answer.status_code == 403, step
+        for step in citizen_steps:  # someone else's application does not exist for them
+            answer = await citizen.post(f"{url}/{step}", json=bodies.get(step, {}))
+            assert answer.status_code == 404, step
+    async with service.client(person("operator")) as operator:
+        for step in citizen_steps:
+            answer = await operator.post(f"{url}/{step}", json=bodies.get(step, {}))
+            assert answer.status_code == 403, step
+        for step in operator_steps:
+            answer = await operator.post(f"{unknown}/{step}", json=bodies.get(step, {}))
+            assert answer.status_code == 404, step
+        assert (await operator.patch(url, json={})).status_code == 403
+
+
+async def test_an_answer_is_only_for_a_clarification(service: ApplicationsApp) -> None:
+    citizen = service.ready_citizen()
+    application = await submitted(service, citizen)
+    async with service.client(citizen) as http:
+        early = await http.post(f"/api/v1/applications/{application['id']}/resubmit")
+    assert early.status_code == 409
+    assert early.json()["current_state"] == "submitted"
