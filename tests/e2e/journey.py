@@ -64,7 +64,11 @@ class Inbox:
         if not self.mail.exists():
             return []
         box = mailbox.Maildir(self.mail, create=False)
-        return [m for m in box if address in str(m["To"])]
+        # A Maildir lists in no particular order: the newest must come last.
+        found = sorted(
+            (m.get_date(), key, m) for key, m in box.iteritems() if address in str(m["To"])
+        )
+        return [m for _, _, m in found]
 
     async def sms_code(self, phone: str, *, after: int = 0) -> str:
         async def probe() -> list[str]:

@@ -69,11 +69,14 @@ class Delivered:
         folder = self.var_dir / "mail"
         if not folder.exists():
             return []
-        texts = []
-        for message in mailbox.Maildir(folder, create=False):
-            if address in str(message["To"]):
-                texts.append(_text_of(message))
-        return texts
+        box = mailbox.Maildir(folder, create=False)
+        # A Maildir lists in no particular order: sort by delivery time.
+        found = sorted(
+            (message.get_date(), key, message)
+            for key, message in box.iteritems()
+            if address in str(message["To"])
+        )
+        return [_text_of(message) for _, _, message in found]
 
     async def code(self, to: str, after: int) -> str:
         read = self.sms if to.startswith("+") else self.mail
@@ -314,7 +317,12 @@ class Journey:
         notes = await waiting(all_told, "the in-app notification of the approval")
         for note in reversed(notes):
             say(f"   in-app: {note['text']}")
-        sms = [t for t in delivered.sms(phone) if number in t]
+
+        async def approval_sms() -> list[str] | None:
+            texts = [t for t in delivered.sms(phone) if number in t]
+            return texts if any("Одобрено" in t for t in texts) else None
+
+        sms = await waiting(approval_sms, "the SMS about the approval")
         for text in sms:
             say(f"   SMS: {text}")
         history = [f"{h['status_label']}" for h in final["history"]]
