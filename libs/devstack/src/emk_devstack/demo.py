@@ -316,7 +316,7 @@ class Journey:
 
         notes = await waiting(all_told, "the in-app notification of the approval")
         for note in reversed(notes):
-            say(f"   in-app: {note['text']}")
+            say("   in-app: " + note["text"].replace("\n", " "))
 
         async def approval_sms() -> list[str] | None:
             texts = [t for t in delivered.sms(phone) if number in t]
