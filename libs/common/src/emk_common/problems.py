@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -259,8 +260,15 @@ def _internal_error(path: str) -> Response:
 async def _on_unhandled(request: Request, exc: Exception) -> Response:
     # Only reached for errors raised outside _UnhandledErrors (a middleware added
     # after install_problem_handlers); Starlette re-raises after sending this.
-    _log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    _log_unhandled(request.method, request.url.path, exc)
     return _internal_error(request.url.path)
+
+
+def _log_unhandled(method: object, path: str, exc: BaseException) -> None:
+    """The exception's type and where it was raised — not its message, which may quote
+    the data being handled (a duplicate key, a value that failed to parse)."""
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    _log.error("unhandled %s on %s %s\n%s", type(exc).__name__, method, path, frames.rstrip())
 
 
 class _UnhandledErrors:
@@ -290,10 +298,10 @@ class _UnhandledErrors:
             await self.app(scope, receive, send_tracking)
         except Exception as exc:
             path = str(scope.get("path", ""))
-            _log.error("unhandled error on %s %s", scope.get("method"), path, exc_info=exc)
+            _log_unhandled(scope.get("method"), path, exc)
             span = trace.get_current_span()
             if span.is_recording():
-                span.record_exception(exc)
+                span.set_attribute("exception.type", type(exc).__name__)
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
             if started:  # too late for another response; let the server drop the connection
                 raise
