@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import socket
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -321,6 +322,40 @@ async def test_stored_segments_cannot_be_altered_truncated_or_moved(
     put(other, blob)
     with pytest.raises(DecryptionError):
         await store.get(other, stored["wrapped_key"], stored["size"])
+
+
+async def test_a_read_is_logged_before_its_first_byte_and_a_dropped_read_stops(
+    documents: DocumentsApp,
+) -> None:
+    from documents.adapters.storage import SEGMENT
+    from emk_common.auth import Principal
+
+    owner = citizen()
+    data = samples.pdf(2) + b"%" + b"7" * (2_500_000)  # three segments
+    async with documents.client() as http:
+        created = (await upload(http, owner, data)).json()
+    service = documents.app.state.documents
+    stored = await documents.runtime.collection("documents").find_one({"_id": created["id"]})
+    who = Principal(owner.user_id, "citizen", None, None, uuid.uuid4().hex)
+
+    def readers() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name.startswith("documents-read-")]
+
+    async def logged() -> bool:
+        log = documents.runtime.collection("access_log")
+        return bool(await log.find_one({"document_id": created["id"], "action": "read_content"}))
+
+    chunks = await service.content(who, stored, None)
+    assert await logged()  # before a byte was handed out
+    assert await anext(chunks) == data[:SEGMENT]
+    await chunks.aclose()  # the client went away after one segment
+
+    async def stopped() -> bool:
+        return not readers()
+
+    await eventually(stopped, what="the reading thread stops")
+    service.store.open(created["id"], stored["wrapped_key"], stored["size"]).close()  # unread
+    await eventually(stopped, what="an unread stream's thread stops")
 
 
 async def test_only_citizens_upload_and_the_kind_is_required(documents: DocumentsApp) -> None:

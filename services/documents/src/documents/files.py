@@ -184,9 +184,15 @@ class Documents:
     async def content(
         self, who: Principal, document: dict[str, Any], reason: str | None
     ) -> AsyncIterator[bytes]:
-        """The plaintext as it streams from S3; the read is logged before the first byte."""
-        await self._record(who, document, "read_content", reason)
-        return self.store.stream(document["_id"], document["wrapped_key"], document["size"])
+        """The plaintext as it streams from S3. S3 starts sending while the read is being
+        logged; nothing is handed out before the log entry is written."""
+        plaintext = self.store.open(document["_id"], document["wrapped_key"], document["size"])
+        try:
+            await self._record(who, document, "read_content", reason)
+        except BaseException:
+            plaintext.close()
+            raise
+        return aiter(plaintext)
 
     async def list(
         self, who: Principal, *, status: str | None, overdue: bool | None, limit: int, offset: int

@@ -10,16 +10,20 @@ Objects are sealed in 1 MiB segments (the STREAM construction): segment *i* is A
 under the data key with nonce = object prefix ‖ *i* ‖ last-flag and the document id as
 associated data, so segments cannot be reordered, dropped, moved to another document or
 truncated. A download decrypts segment by segment while S3 is still sending, instead of
-holding the whole object first.
+holding the whole object first: a thread per download (:class:`Plaintext`) reads and
+authenticates the segments a little ahead of the client, so neither side waits for the
+other and no thread-pool hop is paid per segment.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import os
 import struct
+import threading
 from collections.abc import AsyncIterator
 
 from cryptography.exceptions import InvalidTag
@@ -31,6 +35,8 @@ from emk_common.crypto import DecryptionError, FieldCipher
 SEGMENT = 1024 * 1024
 TAG = 16
 PREFIX = 7  # random per object; + 4-byte segment counter + 1-byte last flag = 12-byte nonce
+AHEAD = 2  # segments read ahead of the client: at most AHEAD + 1 segments held per download
+IDLE = 600.0  # seconds a reading thread waits for a reader before it gives up
 
 
 class EncryptedStore:
@@ -72,27 +78,19 @@ class EncryptedStore:
             content_type="application/octet-stream",
         )
 
-    async def stream(self, document_id: str, wrapped_key: str, size: int) -> AsyncIterator[bytes]:
-        """The plaintext, segment by segment, as S3 delivers it. A segment that fails to
-        authenticate ends the stream with :class:`DecryptionError` (the response is cut)."""
+    def open(self, document_id: str, wrapped_key: str, size: int) -> Plaintext:
+        """Start reading the object now; iterate the result for the plaintext.
+
+        The wrapped key is opened here, so a bad key fails before anything is read."""
         key = base64.b64decode(
             self._master.decrypt(wrapped_key, context=self._wrap_context(document_id))
         )
-        cipher, aad = AESGCM(key), document_id.encode()
-        count = max(1, -(-size // SEGMENT))
-        response = await asyncio.to_thread(self._s3.get_object, self._bucket, document_id)
-        try:
-            prefix = await asyncio.to_thread(response.read, PREFIX)
-            for index in range(count):
-                plain = SEGMENT if index < count - 1 else size - SEGMENT * (count - 1)
-                sealed = await asyncio.to_thread(response.read, plain + TAG)
-                try:
-                    yield cipher.decrypt(_nonce(prefix, index, index == count - 1), sealed, aad)
-                except InvalidTag as exc:
-                    raise DecryptionError(f"segment {index} of {document_id} fails") from exc
-        finally:
-            response.close()
-            response.release_conn()
+        return Plaintext(self._s3, self._bucket, document_id, AESGCM(key), size)
+
+    async def stream(self, document_id: str, wrapped_key: str, size: int) -> AsyncIterator[bytes]:
+        """The plaintext, segment by segment, as S3 delivers it."""
+        async for segment in self.open(document_id, wrapped_key, size):
+            yield segment
 
     async def get(self, document_id: str, wrapped_key: str, size: int) -> bytes:
         return b"".join([part async for part in self.stream(document_id, wrapped_key, size)])
@@ -108,3 +106,76 @@ class EncryptedStore:
 
 def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
     return prefix + struct.pack(">I?", index, last)
+
+
+class Plaintext:
+    """One object's plaintext, read by a thread of its own as S3 delivers it.
+
+    The thread reads each sealed segment with one blocking read and authenticates it; a
+    segment reaches the reader only once its tag has been checked, so a tampered, moved or
+    truncated object ends the stream with :class:`DecryptionError` before its bytes are
+    handed out. The thread stays at most ``AHEAD`` segments ahead of the reader (memory
+    stays bounded whatever the client's speed), gives up when nobody reads for ``IDLE``
+    seconds, and stops when the reader stops (``close``, or the iteration ending).
+    Iterate it once.
+    """
+
+    def __init__(self, s3: Minio, bucket: str, document_id: str, cipher: AESGCM, size: int):
+        self._loop = asyncio.get_running_loop()
+        self._ready: asyncio.Queue[bytes | BaseException] = asyncio.Queue()
+        self._room = threading.Semaphore(AHEAD)
+        self._stopped = threading.Event()
+        self._count = max(1, -(-size // SEGMENT))
+        threading.Thread(
+            target=self._pump,
+            args=(s3, bucket, document_id, cipher, size),
+            name=f"documents-read-{document_id[:8]}",
+            daemon=True,
+        ).start()
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._segments()
+
+    async def _segments(self) -> AsyncIterator[bytes]:
+        try:
+            for _ in range(self._count):
+                item = await self._ready.get()
+                if isinstance(item, BaseException):
+                    raise item
+                self._room.release()
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop reading (the S3 response is closed by the thread)."""
+        self._stopped.set()
+        self._room.release()
+
+    def _pump(self, s3: Minio, bucket: str, document_id: str, cipher: AESGCM, size: int) -> None:
+        aad, count = document_id.encode(), self._count
+        try:
+            response = s3.get_object(bucket, document_id)
+            try:
+                prefix = response.read(PREFIX, decode_content=False)
+                for index in range(count):
+                    if not self._room.acquire(timeout=IDLE):
+                        raise TimeoutError(f"nobody read {document_id} for {IDLE:.0f} s")
+                    if self._stopped.is_set():
+                        return
+                    plain = SEGMENT if index < count - 1 else size - SEGMENT * (count - 1)
+                    sealed = response.read(plain + TAG, decode_content=False)
+                    nonce = _nonce(prefix, index, index == count - 1)
+                    try:
+                        self._deliver(cipher.decrypt(nonce, sealed, aad))
+                    except InvalidTag as exc:
+                        raise DecryptionError(f"segment {index} of {document_id} fails") from exc
+            finally:
+                response.close()
+                response.release_conn()
+        except BaseException as exc:  # handed to the reader, raised where it iterates
+            self._deliver(exc)
+
+    def _deliver(self, item: bytes | BaseException) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is reading
+            self._loop.call_soon_threadsafe(self._ready.put_nowait, item)
