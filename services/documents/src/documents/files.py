@@ -142,9 +142,12 @@ class Documents:
             content_type=document["content_type"], sha256=document["sha256"],
         )  # fmt: skip
         envelope = Envelope.wrap(event, source="documents", subject=document_id)
-        await self.documents.insert_one(self.runtime.outbox.insert(document, [envelope]))
+        # The upload's access-log entry is written alongside the document, not after it.
+        await asyncio.gather(
+            self.documents.insert_one(self.runtime.outbox.insert(document, [envelope])),
+            self._record(owner, document, "upload", None),
+        )
         self.runtime.outbox.committed()
-        await self._record(owner, document, "upload", None)
         return self.view(document)
 
     # --- reading -----------------------------------------------------------------------------

@@ -54,8 +54,9 @@ class EncryptedStore:
         cipher, prefix, aad = AESGCM(key), os.urandom(PREFIX), document_id.encode()
         count = max(1, -(-len(data) // SEGMENT))
         parts = [prefix]
+        view = memoryview(data)  # slices of a view are not copies
         for index in range(count):
-            chunk = data[index * SEGMENT : (index + 1) * SEGMENT]
+            chunk = view[index * SEGMENT : (index + 1) * SEGMENT]
             parts.append(cipher.encrypt(_nonce(prefix, index, index == count - 1), chunk, aad))
         wrapped = self._master.encrypt(
             base64.b64encode(key).decode(), context=self._wrap_context(document_id)

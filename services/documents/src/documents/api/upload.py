@@ -90,7 +90,7 @@ async def read_upload(request: Request, *, limit: int, file_field: str = "file")
             state["other_bytes"] += size
             if state["other_bytes"] > FRAMING_ALLOWANCE:
                 raise _too_large(limit)
-        part.data.extend(data[start:end])
+        part.data += memoryview(data)[start:end]
 
     parser = MultipartParser(
         boundary,

@@ -125,7 +125,9 @@ def _inspect_pdf(data: bytes) -> Inspection:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            reader = PdfReader(io.BytesIO(data), strict=False)
+            # Through a BufferedReader: pypdf asks a BytesIO for getbuffer() only to learn the
+            # size, and exporting a buffer makes the BytesIO copy all 5 MB first.
+            reader = PdfReader(io.BufferedReader(io.BytesIO(data)), strict=False)
             if reader.is_encrypted:
                 raise RefusedError(
                     Refusal.ENCRYPTED_PDF,
