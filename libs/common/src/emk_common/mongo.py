@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
 
 from emk_common.settings import ServiceSettings
 
@@ -18,3 +21,30 @@ def mongo_client(settings: ServiceSettings) -> AsyncMongoClient[dict[str, Any]]:
         serverSelectionTimeoutMS=5000,
         connectTimeoutMS=3000,
     )
+
+
+async def update_and_read(
+    collection: AsyncCollection[dict[str, Any]],
+    query: Mapping[str, Any],
+    update: Mapping[str, Any],
+    *,
+    upsert: bool = False,
+    projection: Mapping[str, Any] | None = None,
+    session: AsyncClientSession | None = None,
+) -> dict[str, Any] | None:
+    """``find_one_and_update(..., return_document=AFTER)`` as two index-served steps.
+
+    SecantusDB (the local MongoDB) runs ``findAndModify`` as a scan of the whole collection,
+    even for an ``_id`` match: 340 ms at 50,000 documents against 1 ms for ``update_one``
+    (measured by the applications benchmark). So: a conditional ``update_one`` — which
+    decides, atomically, whether this write happens — then a read by ``_id``. The query must
+    name the document's ``_id``. The document read back is the one just written, or a later
+    version of it; ``None`` when the condition did not hold. Where the value read back must
+    be exactly this write's (a sequence), keep ``find_one_and_update`` on a small collection.
+    """
+    if "_id" not in query:
+        raise ValueError("update_and_read needs the document's _id in the query")
+    result = await collection.update_one(query, update, upsert=upsert, session=session)
+    if result.matched_count == 0 and result.upserted_id is None:
+        return None
+    return await collection.find_one({"_id": query["_id"]}, projection, session=session)

@@ -18,13 +18,25 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from applications.domain.application import Actor, Step, derived
 from applications.domain.calendar import Period, ProductionCalendar
-from applications.domain.queue import lane_changes
-from applications.domain.statuses import LABELS, Status
+from applications.domain.queue import OPEN_LANE, lane_changes, lanes
+from applications.domain.statuses import LABELS, OPEN, Status
 from emk_common.events import Envelope, EventData
+from emk_common.mongo import update_and_read
 from emk_common.service import Runtime
 
 Doc = dict[str, Any]
 CALENDAR_ID = "production_calendar"
+# Every lane an open application can be in (see domain/queue.py).
+_WORKING_LANES = tuple(
+    sorted(
+        {
+            lane
+            for status in OPEN
+            for overdue in (False, True)
+            for lane in lanes(status, overdue=overdue)
+        }
+    )
+)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # before every timer: the claim's lower bound
 
 
@@ -46,6 +58,7 @@ class ApplicationStore:
         self.outbox = runtime.outbox
         self.applications = runtime.collection("applications")
         self.counters = runtime.collection("counters")
+        self.sequences = runtime.collection("sequences")
         self.document_statuses = runtime.collection("document_statuses")
         self.settings = runtime.collection("settings")
         self.access_log = runtime.collection("access_log")
@@ -87,10 +100,10 @@ class ApplicationStore:
         staged = self.outbox.update(
             application["_id"], update, self._wrap(application["_id"], step.events)
         )
-        written = await self.applications.find_one_and_update(
+        written = await update_and_read(
+            self.applications,
             {"_id": application["_id"], "version": application["version"]},
             staged,
-            return_document=ReturnDocument.AFTER,
         )
         if written is None:
             return None
@@ -105,7 +118,9 @@ class ApplicationStore:
 
     async def next_number(self, year: int) -> str:
         """A human-readable number, unique: ``2026-000123`` (numbers of a year in order)."""
-        counter = await self.counters.find_one_and_update(
+        # A sequence must read back exactly its own increment: findAndModify, on a
+        # collection of one document a year (it scans its collection on the local MongoDB).
+        counter = await self.sequences.find_one_and_update(
             {"_id": f"number:{year}"},
             {"$inc": {"n": 1}},
             upsert=True,
@@ -145,50 +160,56 @@ class ApplicationStore:
             )
 
     async def recount(self) -> None:
-        """Sets every lane counter from the collection (the repair of ``_count``'s drift)."""
-        totals: dict[str, int] = {}
-        pipeline: list[Doc] = [
-            {"$project": {"lanes": 1, "applicant_id": 1}},
-            {"$unwind": {"path": "$lanes", "preserveNullAndEmptyArrays": True}},
-        ]
-        async for row in await self.applications.aggregate(pipeline):
-            if row.get("lanes"):
-                totals[row["lanes"]] = totals.get(row["lanes"], 0) + 1
-        async for row in await self.applications.aggregate(
-            [{"$group": {"_id": "$applicant_id", "n": {"$sum": 1}}}]
-        ):
-            totals[f"applicant:{row['_id']}"] = row["n"]
-        known = [c["_id"] async for c in self.counters.find({"_id": {"$regex": "^lane:"}})]
-        for lane_id in known:
-            totals.setdefault(lane_id.removeprefix("lane:"), 0)
-        if totals:
-            await self.counters.bulk_write(
-                [
-                    UpdateOne({"_id": f"lane:{lane}"}, {"$set": {"n": n}}, upsert=True)
-                    for lane, n in totals.items()
-                ],
-                ordered=False,
-            )
+        """Sets the counters of the working lanes from the open applications themselves
+        (an index range of a few hundred, not the whole collection) — the repair of any
+        drift ``_count`` may leave. The closed lanes and the per-applicant counts only
+        grow, each at one place, and are not recounted."""
+        totals: dict[str, int] = dict.fromkeys(_WORKING_LANES, 0)
+        async for row in self.applications.find({"lanes": OPEN_LANE}, {"lanes": 1}):
+            for lane in row["lanes"]:
+                totals[lane] += 1
+        await self.counters.bulk_write(
+            [
+                UpdateOne({"_id": f"lane:{lane}"}, {"$set": {"n": n}}, upsert=True)
+                for lane, n in totals.items()
+            ],
+            ordered=False,
+        )
 
     # --- timers ------------------------------------------------------------------------------
 
     async def claim_due(self, now: datetime, hold: timedelta, owner: str) -> Doc | None:
         """One application whose timer is due and that no live replica holds.
 
-        The scheduler runs this every few seconds. On the local MongoDB a top-level ``$or``
-        keeps a query off every index, and a range with no lower bound also walks the null
-        entries of every application without a timer: either scans the whole collection
-        (3-4 s at 50,000 stored; ``make bench`` measures it).
+        The candidates come from the ``timers`` index (the lower bound keeps the range off
+        the null entries of applications without a timer); the claim itself is a
+        conditional write on one ``_id``, so of two replicas only one takes it.
         """
-        return await self.applications.find_one_and_update(
-            {
-                "next_timer_at": {"$gte": _EPOCH, "$lte": now},
-                # No claim, or a lapsed one (a missing ``until`` is not ``$gte``).
-                "timer_claim.until": {"$not": {"$gte": now}},
-            },
-            {"$set": {"timer_claim": {"owner": owner, "until": now + hold}}},
-            return_document=ReturnDocument.AFTER,
+        due = (
+            self.applications.find(
+                {"next_timer_at": {"$gte": _EPOCH, "$lte": now}},
+                {"_id": 1, "timer_claim": 1},
+            )
+            .sort("next_timer_at", 1)
+            .limit(20)
         )
+        async for candidate in due:
+            claim = candidate.get("timer_claim")
+            if claim and claim["until"] >= now:
+                continue  # another replica is working on it
+            claimed = await update_and_read(
+                self.applications,
+                {
+                    "_id": candidate["_id"],
+                    "next_timer_at": {"$lte": now},
+                    # No claim, or a lapsed one (a missing ``until`` is not ``$gte``).
+                    "timer_claim.until": {"$not": {"$gte": now}},
+                },
+                {"$set": {"timer_claim": {"owner": owner, "until": now + hold}}},
+            )
+            if claimed is not None:
+                return claimed
+        return None
 
     # --- documents, as learned from the documents service's events ---------------------------
 
