@@ -71,8 +71,8 @@ async def explain_lists(store: ApplicationStore, citizen_id: str, deep_key: str)
         lists["background_scheduler_claim_due"] = plan_summary(explained.plans[0])
     finally:
         store.applications = explained.collection
-    # SecantusDB's explain plans a two-field filter without the one-clause index fallback
-    # its executor has, so the claim's own time is the evidence (a lapsed claim: hold 0).
+    # The claim's candidates come from the timers index; its own time is the evidence
+    # (a lapsed claim: hold 0).
     claims = []
     for _ in range(5):
         started = time.perf_counter()

@@ -47,6 +47,14 @@ class ExplainedCursor:
         self._owner.plans.append(await self._cursor.explain())
         return []
 
+    def __aiter__(self) -> ExplainedCursor:
+        return self
+
+    async def __anext__(self) -> Doc:
+        # Iterated like a cursor (the scheduler's candidates): explained, nothing yielded.
+        self._owner.plans.append(await self._cursor.explain())
+        raise StopAsyncIteration
+
 
 def _stages(plan: Doc) -> Iterator[Doc]:
     yield plan

@@ -208,7 +208,7 @@ async def store_all(store: ApplicationStore, docs: list[Doc], numbers: dict[int,
     for start in range(0, len(docs), 1000):
         await store.applications.insert_many(docs[start : start + 1000], ordered=False)
     for year, n in numbers.items():
-        await store.counters.update_one({"_id": f"number:{year}"}, {"$max": {"n": n}}, upsert=True)
+        await store.sequences.update_one({"_id": f"number:{year}"}, {"$max": {"n": n}}, upsert=True)
     started = time.perf_counter()
     await store.recount()
     return time.perf_counter() - started

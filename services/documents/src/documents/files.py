@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pymongo import DESCENDING, ReturnDocument
+from pymongo import DESCENDING
 
 from documents.adapters.scanner import Scanner, ScannerUnavailableError
 from documents.adapters.storage import EncryptedStore
@@ -26,6 +26,7 @@ from documents.settings import DocumentsSettings
 from emk_common import catalog
 from emk_common.auth import Principal
 from emk_common.events import Envelope, EventData
+from emk_common.mongo import update_and_read
 from emk_common.problems import FieldError, Problem
 from emk_common.service import Runtime
 
@@ -261,10 +262,8 @@ class Documents:
             },
             [envelope],
         )
-        document = await self.documents.find_one_and_update(
-            {"_id": document_id, "status": "pending_review"},
-            update,
-            return_document=ReturnDocument.AFTER,
+        document = await update_and_read(
+            self.documents, {"_id": document_id, "status": "pending_review"}, update
         )
         if document is None:
             raise Problem.conflict(

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from emk_common.crypto import BlindIndex, FieldCipher
+from emk_common.mongo import update_and_read
 
 Doc = dict[str, Any]
 
@@ -86,9 +87,7 @@ class Users:
         update = dict(update)
         update["$inc"] = {**update.get("$inc", {}), "version": 1}
         update["$set"] = {**update.get("$set", {}), "updated_at": now_utc()}
-        return await self.collection.find_one_and_update(
-            {"_id": user_id, "version": version}, update, return_document=ReturnDocument.AFTER
-        )
+        return await update_and_read(self.collection, {"_id": user_id, "version": version}, update)
 
 
 class Challenges:
@@ -150,13 +149,22 @@ class Sessions:
 
     async def rotate(self, token_hash: str, new_hash: str) -> Doc | None:
         """Swap the current token for a new one; None if ``token_hash`` is not current."""
-        return await self.collection.find_one_and_update(
-            {"current_hash": token_hash, "revoked_at": None, "expires_at": {"$gt": now_utc()}},
+        current = await self.collection.find_one({"current_hash": token_hash}, {"_id": 1})
+        if current is None:
+            return None
+        # The swap is conditional on the token still being current: of two uses, one wins.
+        return await update_and_read(
+            self.collection,
+            {
+                "_id": current["_id"],
+                "current_hash": token_hash,
+                "revoked_at": None,
+                "expires_at": {"$gt": now_utc()},
+            },
             {
                 "$set": {"current_hash": new_hash, "last_used_at": now_utc()},
                 "$push": {"spent_hashes": {"$each": [token_hash], "$slice": -50}},
             },
-            return_document=ReturnDocument.AFTER,
         )
 
     async def revoke_if_spent(self, token_hash: str) -> bool:
@@ -201,19 +209,37 @@ class RateLimits:
 
 
 async def _upsert_inc(collection: AsyncCollection[Doc], key: str, expires_at: datetime) -> Doc:
-    for _ in range(2):  # two first hits racing on the upsert: the loser retries as an update
+    """Counts one hit. Under concurrency the count read back may include a racing hit too,
+    which errs on the side of the limit (never below the true count)."""
+    for _ in range(3):  # two first hits racing on the upsert: the loser retries as an update
         try:
-            doc = await collection.find_one_and_update(
+            doc = await update_and_read(
+                collection,
                 {"_id": key},
                 {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": expires_at}},
                 upsert=True,
-                return_document=ReturnDocument.AFTER,
             )
-            assert doc is not None
-            return doc
         except DuplicateKeyError:
             continue
+        if doc is not None:  # None only if the TTL monitor removed it in between
+            return doc
     raise RuntimeError("rate limit counter contention")
+
+
+async def _upsert_failure(collection: AsyncCollection[Doc], key: str, expires_at: datetime) -> Doc:
+    for _ in range(3):  # as _upsert_inc: racing first failures retry as an update
+        try:
+            doc = await update_and_read(
+                collection,
+                {"_id": key},
+                {"$inc": {"failures": 1}, "$set": {"expires_at": expires_at}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            continue
+        if doc is not None:
+            return doc
+    raise RuntimeError("login failure counter contention")
 
 
 class LoginGuards:
@@ -237,13 +263,7 @@ class LoginGuards:
     ) -> datetime | None:
         """Count a failure; returns the lock's end when this failure locks the login."""
         now = now_utc()
-        doc = await self.collection.find_one_and_update(
-            {"_id": key},
-            {"$inc": {"failures": 1}, "$set": {"expires_at": now + window}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        assert doc is not None
+        doc = await _upsert_failure(self.collection, key, now + window)
         if doc["failures"] >= threshold:
             until = now + lock
             await self.collection.update_one(

@@ -103,25 +103,33 @@ class Dispatcher:
             await self.directory.aclose()
 
     async def drain(self) -> int:
-        """Send every delivery due now, ``concurrency`` at a time; returns how many were tried."""
+        """Send every delivery due now, up to ``concurrency`` at once; returns how many were
+        tried. A slot is refilled as soon as its send ends, so a quick SMS never waits for
+        a slow e-mail claimed with it."""
         tried = 0
+        running: set[asyncio.Task[Verdict]] = set()
+        failure: BaseException | None = None
         while True:
-            claimed: list[Doc] = []
-            for _ in range(self.concurrency):
+            while failure is None and len(running) < self.concurrency:
                 delivery = await self.deliveries.claim(self.clock(), self.lease, self.owner)
                 if delivery is None:
                     break
-                claimed.append(delivery)
-            if not claimed:
+                running.add(asyncio.create_task(self.deliver(delivery)))
+                tried += 1
+            if not running:
+                if failure is not None:
+                    raise failure
                 return tried
-            results = await asyncio.gather(
-                *(self.deliver(d) for d in claimed), return_exceptions=True
-            )
-            tried += len(claimed)
-            # Every delivery of the batch is settled (or left to its lease) before we give up.
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
+            # Every claimed delivery is settled (or left to its lease) before a failure ends it.
+            try:
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:  # the service stops: unfinished ones keep their lease
+                for task in running:
+                    task.cancel()
+                raise
+            for task in done:
+                if failure is None and task.exception() is not None:
+                    failure = task.exception()
 
     async def deliver(self, delivery: Doc) -> Verdict:
         """One attempt at one claimed delivery, recorded with its outcome."""

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
 from emk_common.events import Envelope
+from emk_common.mongo import update_and_read
 from emk_common.outbox import Outbox
 from notifications.domain.retry import State, Verdict
 
@@ -72,11 +73,11 @@ class InApp:
 
     async def mark_read(self, user_id: str, notification_id: str, now: datetime) -> Doc | None:
         """Marks it read once (the first time stays); None if it is not this user's."""
-        marked = await self.collection.find_one_and_update(
+        marked = await update_and_read(
+            self.collection,
             {"_id": notification_id, "user_id": user_id, "read_at": None},
             {"$set": {"read_at": now}},
             projection=_VIEW,
-            return_document=ReturnDocument.AFTER,
         )
         if marked is not None:
             return marked
@@ -167,24 +168,42 @@ class Deliveries:
 
     async def claim(self, now: datetime, lease: timedelta, owner: str) -> Doc | None:
         """Take the longest-waiting due delivery for ``lease``; None if nothing is due."""
-        return await self.collection.find_one_and_update(
-            {
-                "state": State.PENDING.value,
-                "next_attempt_at": {"$lte": now},
-                "$or": [{"claimed_until": None}, {"claimed_until": {"$lte": now}}],
-            },
-            {
-                "$set": {
-                    "claimed_until": now + lease,
-                    "claimed_by": owner,
-                    # Settling is conditional on this token: a replica whose lease lapsed
-                    # and was taken over cannot overwrite the new holder's outcome.
-                    "claim": uuid.uuid4().hex,
-                }
-            },
-            sort=[("next_attempt_at", ASCENDING)],
-            return_document=ReturnDocument.AFTER,
+        # Candidates from the (state, next_attempt_at) index, then a conditional write on
+        # one _id: the local MongoDB scans a whole collection for a top-level ``$or`` and
+        # for any findAndModify, and ``deliveries`` only grows.
+        due = (
+            self.collection.find(
+                {"state": State.PENDING.value, "next_attempt_at": {"$lte": now}},
+                {"_id": 1, "claimed_until": 1},
+            )
+            .sort([("next_attempt_at", ASCENDING)])
+            .limit(32)
         )
+        async for candidate in due:
+            held = candidate.get("claimed_until")
+            if held is not None and held > now:
+                continue
+            claimed = await update_and_read(
+                self.collection,
+                {
+                    "_id": candidate["_id"],
+                    "state": State.PENDING.value,
+                    # Unclaimed, or a lapsed claim (a null is not ``$gt`` anything).
+                    "claimed_until": {"$not": {"$gt": now}},
+                },
+                {
+                    "$set": {
+                        "claimed_until": now + lease,
+                        "claimed_by": owner,
+                        # Settling is conditional on this token: a replica whose lease lapsed
+                        # and was taken over cannot overwrite the new holder's outcome.
+                        "claim": uuid.uuid4().hex,
+                    }
+                },
+            )
+            if claimed is not None:
+                return claimed
+        return None
 
     async def settle(
         self, delivery: Doc, attempt: Attempt, verdict: Verdict, events: Sequence[Envelope]
