@@ -69,6 +69,8 @@ class Runtime:
     startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Loops that run while the service serves (schedulers, dispatchers); cancelled on stop.
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    # Run once on stop, after the loops: close clients the service opened.
+    shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     replica_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     # Repositories keep this from import time; a commit wakes whichever relay runs later.
     outbox: Outbox = field(init=False)
@@ -153,6 +155,9 @@ def create_app(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for hook in runtime.shutdown:
+                with contextlib.suppress(Exception):
+                    await hook()
             with contextlib.suppress(Exception):
                 await runtime.broker.stop()
             await runtime.mongo.close()

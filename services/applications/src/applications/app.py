@@ -50,6 +50,7 @@ def build(
     documents.subscribe(runtime.consumer, store)
     runtime.startup.append(store.ensure_indexes)
     runtime.background.append(deadlines.run)
+    runtime.shutdown.append(upstream.close)
     app = create_app(
         runtime,
         title="ЭМК — applications",

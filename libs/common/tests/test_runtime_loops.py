@@ -1,0 +1,55 @@
+"""A service's background loops run while it serves and stop with it; its shutdown hooks
+run once, after the loops have stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from typing import ClassVar
+
+import pytest
+
+from emk_common.service import create_app, create_runtime
+from emk_common.settings import ServiceSettings
+from emk_devstack.stack import Stack
+
+
+class LoopSettings(ServiceSettings):
+    service_name: ClassVar[str] = "loops"
+
+
+@pytest.fixture(scope="module")
+def mongodb_uri(stack: Stack | None) -> str:
+    # Read before the unit tests' autouse fixture clears the environment.
+    return os.environ["MONGODB_URI"]
+
+
+async def test_loops_run_while_serving_and_hooks_run_after_they_stop(mongodb_uri: str) -> None:
+    runtime = create_runtime(
+        LoopSettings(
+            mongodb_uri=mongodb_uri,
+            mongodb_database=f"loops_{uuid.uuid4().hex[:8]}",
+            kafka_bootstrap_servers="127.0.0.1:1",  # not needed here: Kafka stays away
+        )
+    )
+    events: list[str] = []
+    running = asyncio.Event()
+
+    async def loop() -> None:
+        running.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            events.append("loop stopped")
+
+    async def close() -> None:
+        events.append("closed")
+
+    runtime.background.append(loop)
+    runtime.shutdown.append(close)
+    app = create_app(runtime, title="loops", description="")
+    async with app.router.lifespan_context(app):
+        await asyncio.wait_for(running.wait(), 10)
+        assert events == []
+    assert events == ["loop stopped", "closed"]
