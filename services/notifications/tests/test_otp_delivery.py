@@ -1,10 +1,16 @@
-"""Delivering sealed one-time codes: sent once, expired ones dropped, failures retried and
-reported. The delivery log lives in the real MongoDB; the providers are fakes of our own
-SMS/e-mail ports (the end-to-end suite uses the real spool and SMTP server)."""
+"""Delivering sealed one-time codes: the inbox handler only stores a pending delivery with
+the sealed box; the dispatcher opens it in memory, sends, retries within seconds, drops a
+code that expired, and forgets the box once the delivery ends.
+
+The deliveries and the inbox live in the real MongoDB; the providers are fakes of our own
+SMS/e-mail ports and time is a clock the test moves (the end-to-end suite uses the real
+spool and SMTP server).
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -16,155 +22,304 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from pymongo import AsyncMongoClient
 
 from emk_common.catalog import DeliverOtp
-from emk_common.crypto import DecryptionError, seal
+from emk_common.crypto import seal
 from emk_common.events import Envelope
-from emk_common.service import create_runtime
+from emk_common.inbox import Inbox
+from emk_common.outbox import Outbox
+from notifications.adapters.directory import Contacts
+from notifications.dispatcher import Dispatcher
+from notifications.domain.retry import RetryPolicy
 from notifications.handlers.otp import OtpDelivery
-from notifications.settings import NotificationsSettings
+from notifications.store import Deliveries
 
 pytestmark = pytest.mark.integration
 
 PRIVATE = X25519PrivateKey.generate()
 PUBLIC = PRIVATE.public_key().public_bytes_raw()
+CODE, PHONE, EMAIL = "482913", "+79990001122", "anna@example.ru"
+LOGIN_TEXT = f"Код для входа в ЭМК: {CODE}. Никому не сообщайте его, даже сотрудникам."
+HANDLER = "notifications.deliver_otp"
 
 
 @dataclass
-class FlakySms:
-    failures: int = 0
-    sent: list[tuple[str, str]] = field(default_factory=list)
+class Clock:
+    now: datetime = field(default_factory=lambda: datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
 
-    async def send(self, to: str, text: str) -> None:
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class Flaky:
+    """Fails its first ``failures`` sends."""
+
+    failures: int = 0
+    sent: list[tuple[str, ...]] = field(default_factory=list)
+
+    def _take(self, *message: str) -> None:
         if self.failures > 0:
             self.failures -= 1
             raise ConnectionError("gateway unavailable")
-        self.sent.append((to, text))
+        self.sent.append(message)
+
+
+class FlakySms(Flaky):
+    async def send(self, to: str, text: str) -> None:
+        self._take(to, text)
+
+
+class FlakyMail(Flaky):
+    async def send(self, to: str, subject: str, text: str) -> None:
+        self._take(to, subject, text)
+
+
+class NoDirectory:
+    """One-time codes never ask identity: the destination is in the sealed box."""
+
+    async def contacts(self, user_id: str) -> Contacts:
+        raise AssertionError("a one-time code asked the contact directory")
+
+    async def aclose(self) -> None:
+        return None
 
 
 @dataclass
-class Mail:
-    sent: list[tuple[str, str, str]] = field(default_factory=list)
+class Rig:
+    deliveries: Deliveries
+    inbox: Inbox
+    sms: FlakySms
+    email: FlakyMail
+    clock: Clock
+    wakes: list[None] = field(default_factory=list)
 
-    async def send(self, to: str, subject: str, text: str) -> None:
-        self.sent.append((to, subject, text))
+    @property
+    def handler(self) -> OtpDelivery:
+        return OtpDelivery(
+            self.deliveries, deliveries_staged=lambda: self.wakes.append(None), clock=self.clock
+        )
 
+    def dispatcher(self) -> Dispatcher:
+        return Dispatcher(
+            self.deliveries,
+            NoDirectory(),
+            self.sms,
+            self.email,
+            RetryPolicy(3, timedelta(seconds=30), timedelta(minutes=10)),
+            otp_policy=RetryPolicy(3, timedelta(seconds=2), timedelta(seconds=30)),
+            private_keys={"otp-1": PRIVATE.private_bytes_raw()},
+            owner="replica-a",
+            lease=timedelta(seconds=60),
+            poll_seconds=3600,
+            concurrency=4,
+            clock=self.clock,
+        )
 
-def command(*, expires_in: timedelta = timedelta(minutes=5), channel: str = "sms") -> Envelope:
-    event_id = str(uuid.uuid4())
-    expires_at = datetime.now(UTC) + expires_in
-    destination = "+79990001122" if channel == "sms" else "anna@example.ru"
-    box = seal(
-        json.dumps(
-            {"destination": destination, "code": "482913", "expires_at": expires_at.isoformat()}
-        ).encode(),
-        recipient_public_key=PUBLIC,
-        kid="otp-1",
-        associated_data=event_id.encode(),
-    )
-    data = DeliverOtp(
-        user_id="u1",
-        channel=channel,
-        purpose="login",
-        expires_at=expires_at,
-        sealed=box,  # type: ignore[arg-type]
-    )
-    return Envelope.wrap(data, source="identity", subject="challenge-1", event_id=event_id)
+    def command(
+        self, *, expires_in: timedelta = timedelta(minutes=5), channel: str = "sms"
+    ) -> Envelope:
+        event_id = str(uuid.uuid4())
+        expires_at = self.clock() + expires_in
+        box = seal(
+            json.dumps(
+                {
+                    "destination": PHONE if channel == "sms" else EMAIL,
+                    "code": CODE,
+                    "expires_at": expires_at.isoformat(),
+                }
+            ).encode(),
+            recipient_public_key=PUBLIC,
+            kid="otp-1",
+            associated_data=event_id.encode(),
+        )
+        data = DeliverOtp(
+            user_id="u1",
+            channel=channel,
+            purpose="login",
+            expires_at=expires_at,
+            sealed=box,
+        )
+        return Envelope.wrap(data, source="identity", subject="challenge-1", event_id=event_id)
+
+    async def handle(self, envelope: Envelope) -> bool:
+        """Through the inbox, as the consumer does; True if the handler's effect was applied."""
+        data = DeliverOtp.model_validate(envelope.data)
+        handler = self.handler
+        applied: bool = await self.inbox.apply_once(
+            HANDLER, envelope.id, lambda session: handler.handle(data, envelope, session)
+        )
+        return applied
+
+    async def of(self, envelope: Envelope) -> dict[str, Any]:
+        [doc] = await self.deliveries.collection.find({"trigger_event_id": envelope.id}).to_list()
+        return doc
 
 
 @pytest.fixture
-async def delivery(
-    mongo: AsyncMongoClient[dict[str, Any]],
-) -> AsyncIterator[tuple[OtpDelivery, FlakySms, Mail]]:
-    settings = NotificationsSettings(
-        mongodb_database=f"notifications_test_{uuid.uuid4().hex[:8]}", delivery_backoff_seconds=0.01
-    )
-    runtime = create_runtime(settings, outbox_collections=["deliveries"])
-    sms, mail = FlakySms(), Mail()
-    yield (
-        OtpDelivery(runtime, settings, {"otp-1": PRIVATE.private_bytes_raw()}, sms, mail),
-        sms,
-        mail,
-    )
-    await runtime.mongo.close()
+async def rig(mongo: AsyncMongoClient[dict[str, Any]]) -> AsyncIterator[Rig]:
+    db = mongo[f"notifications_otp_{uuid.uuid4().hex[:8]}"]
+    deliveries = Deliveries(db["deliveries"], Outbox(8))
+    await deliveries.ensure_indexes()
+    await db.create_collection("inbox")  # collections are not created inside a transaction
+    yield Rig(deliveries, Inbox(mongo, db["inbox"]), FlakySms(), FlakyMail(), Clock())
+    await mongo.drop_database(db.name)
 
 
-async def handle(delivery: OtpDelivery, envelope: Envelope) -> None:
-    data = DeliverOtp.model_validate(envelope.data)
-    async with delivery.runtime.mongo.start_session() as session:
-        await delivery.handle(data, envelope, session)
-
-
-async def log_of(delivery: OtpDelivery) -> list[dict[str, Any]]:
-    return await delivery.deliveries.find({}, {"_id": 0, "at": 0}).to_list()
-
-
-async def test_a_code_is_sent_once_and_the_log_holds_neither_code_nor_destination(
-    delivery: tuple[OtpDelivery, FlakySms, Mail],
-) -> None:
-    service, sms, _ = delivery
-    envelope = command()
-    await handle(service, envelope)
-    assert sms.sent == [
-        ("+79990001122", "Код для входа в ЭМК: 482913. Никому не сообщайте его, даже сотрудникам.")
-    ]
-    [entry] = await log_of(service)
-    assert entry["outcome"] == "sent"
-    assert entry["subject"] == "u1"
-    assert "482913" not in str(entry)
-    assert "+79990001122" not in str(entry)
-    assert [e["type"] for e in entry["_outbox"]] == ["emk.notifications.NotificationSent.v1"]
-
-
-async def test_an_expired_code_is_dropped_unsent(
-    delivery: tuple[OtpDelivery, FlakySms, Mail],
-) -> None:
-    service, sms, _ = delivery
-    await handle(service, command(expires_in=timedelta(seconds=-1)))
-    assert sms.sent == []
-    [entry] = await log_of(service)
-    assert entry["outcome"] == "expired"
-
-
-async def test_a_failed_attempt_is_retried(delivery: tuple[OtpDelivery, FlakySms, Mail]) -> None:
-    service, sms, _ = delivery
-    sms.failures = 2
-    await handle(service, command())
-    assert len(sms.sent) == 1
-    [entry] = await log_of(service)
-    assert (entry["outcome"], entry["attempts"]) == ("sent", 3)
-
-
-async def test_a_delivery_that_keeps_failing_is_reported(
-    delivery: tuple[OtpDelivery, FlakySms, Mail],
-) -> None:
-    service, sms, _ = delivery
-    sms.failures = 99
-    await handle(service, command())
-    assert sms.sent == []
-    [entry] = await log_of(service)
-    assert (entry["outcome"], entry["attempts"], entry["error"]) == ("failed", 3, "ConnectionError")
-    [event] = entry["_outbox"]
-    assert event["type"] == "emk.notifications.NotificationFailed.v1"
-    assert json.loads(event["body"])["data"]["error_code"] == "ConnectionError"
-
-
-async def test_email_codes_go_by_mail(delivery: tuple[OtpDelivery, FlakySms, Mail]) -> None:
-    service, _, mail = delivery
-    await handle(service, command(channel="email"))
-    assert mail.sent == [
-        (
-            "anna@example.ru",
-            "Код для входа — ЭМК",
-            "Код для входа в ЭМК: 482913. Никому не сообщайте его, даже сотрудникам.",
-        )
+def events_of(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (e["type"].split(".")[2], json.loads(e["body"])["data"]) for e in doc.get("_outbox", [])
     ]
 
 
-async def test_a_box_moved_to_another_event_does_not_open(
-    delivery: tuple[OtpDelivery, FlakySms, Mail],
+def attempts_of(doc: dict[str, Any]) -> list[tuple[str, str | None]]:
+    return [(a["outcome"], a["error"]) for a in doc["attempts"]]
+
+
+async def test_a_code_is_sent_once_after_the_commit_and_leaves_no_trace(
+    rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
-    service, sms, _ = delivery
-    original = command()
-    moved = original.model_copy(update={"id": str(uuid.uuid4())})
-    with pytest.raises(DecryptionError):
-        await handle(service, moved)
-    assert sms.sent == []
+    caplog.set_level(logging.DEBUG)
+    envelope = rig.command()
+    ciphertext = DeliverOtp.model_validate(envelope.data).sealed.ciphertext
+    assert await rig.handle(envelope) is True
+    assert rig.sms.sent == []  # the handler sends nothing: it stores and wakes
+    assert len(rig.wakes) == 1
+    pending = await rig.of(envelope)
+    assert (pending["kind"], pending["state"], pending["channel"]) == (
+        "one_time_code",
+        "pending",
+        "sms",
+    )
+    assert (pending["purpose"], pending["user_id"]) == ("login", "u1")
+    assert pending["sealed"]["ciphertext"] == ciphertext
+    assert CODE not in str(pending)
+    assert PHONE not in str(pending)
+
+    dispatcher = rig.dispatcher()
+    assert await dispatcher.drain() == 1
+    assert await dispatcher.drain() == 0
+    assert rig.sms.sent == [(PHONE, LOGIN_TEXT)]
+    doc = await rig.of(envelope)
+    assert doc["state"] == "sent"
+    assert attempts_of(doc) == [("sent", None)]
+    assert "sealed" not in doc
+    for secret in (CODE, PHONE, ciphertext):
+        assert secret not in str(doc)
+    # Every log at DEBUG (pymongo's commands too, which do show the stored box).
+    assert "sent over sms" in caplog.text
+    assert CODE not in caplog.text
+    assert PHONE not in caplog.text
+    [(kind, data)] = events_of(doc)
+    assert kind == "NotificationSent"
+    assert (data["notification_id"], data["trigger_event_id"]) == (doc["_id"], envelope.id)
+    assert (data["user_id"], data["channel"]) == ("u1", "sms")
+
+
+async def test_an_expired_command_is_recorded_and_dropped_unsent(rig: Rig) -> None:
+    envelope = rig.command(expires_in=timedelta(seconds=-1))
+    await rig.handle(envelope)
+    doc = await rig.of(envelope)
+    assert (doc["kind"], doc["state"], doc["attempts"]) == ("one_time_code", "expired", [])
+    assert "sealed" not in doc
+    assert events_of(doc) == []
+    assert rig.wakes == []
+    assert await rig.dispatcher().drain() == 0
+    assert rig.sms.sent == []
+
+
+async def test_a_code_that_expires_while_waiting_for_a_retry_is_not_sent(rig: Rig) -> None:
+    envelope = rig.command()
+    await rig.handle(envelope)
+    rig.sms.failures = 1
+    dispatcher = rig.dispatcher()
+    await dispatcher.drain()
+    assert (await rig.of(envelope))["state"] == "pending"
+    rig.clock.advance(301)  # e.g. the dispatcher was down past the code's lifetime
+    assert await dispatcher.drain() == 1
+    doc = await rig.of(envelope)
+    assert doc["state"] == "expired"
+    assert attempts_of(doc) == [("error", "ConnectionError"), ("expired", "expired")]
+    assert "sealed" not in doc
+    assert events_of(doc) == []  # neither sent nor a failure to report
+    assert rig.sms.sent == []
+    rig.clock.advance(3600)
+    assert await dispatcher.drain() == 0
+
+
+async def test_a_failed_attempt_is_retried_within_seconds_then_sent(rig: Rig) -> None:
+    envelope = rig.command()
+    await rig.handle(envelope)
+    rig.sms.failures = 2
+    dispatcher = rig.dispatcher()
+    await dispatcher.drain()
+    doc = await rig.of(envelope)
+    assert doc["next_attempt_at"] == rig.clock() + timedelta(seconds=2)
+    assert "sealed" in doc  # still needed for the retry
+    rig.clock.advance(1)
+    assert await dispatcher.drain() == 0  # not due yet
+    rig.clock.advance(1)
+    assert await dispatcher.drain() == 1
+    assert (await rig.of(envelope))["next_attempt_at"] == rig.clock() + timedelta(seconds=4)
+    rig.clock.advance(4)
+    assert await dispatcher.drain() == 1
+    doc = await rig.of(envelope)
+    assert doc["state"] == "sent"
+    assert [o for o, _ in attempts_of(doc)] == ["error", "error", "sent"]
+    assert [kind for kind, _ in events_of(doc)] == ["NotificationSent"]
+    assert rig.sms.sent == [(PHONE, LOGIN_TEXT)]
+
+
+async def test_a_code_that_keeps_failing_is_reported(rig: Rig) -> None:
+    envelope = rig.command()
+    await rig.handle(envelope)
+    rig.sms.failures = 99
+    dispatcher = rig.dispatcher()
+    for pause in (0, 2, 4):
+        rig.clock.advance(pause)
+        assert await dispatcher.drain() == 1
+    doc = await rig.of(envelope)
+    assert doc["state"] == "failed"
+    assert attempts_of(doc) == [("error", "ConnectionError")] * 3
+    assert "sealed" not in doc
+    [(kind, data)] = events_of(doc)
+    assert kind == "NotificationFailed"
+    assert (data["attempts"], data["error_code"], data["channel"]) == (3, "ConnectionError", "sms")
+    assert (data["notification_id"], data["trigger_event_id"]) == (doc["_id"], envelope.id)
+    assert rig.sms.sent == []
+
+
+async def test_email_codes_go_by_mail(rig: Rig) -> None:
+    envelope = rig.command(channel="email")
+    await rig.handle(envelope)
+    await rig.dispatcher().drain()
+    assert rig.email.sent == [(EMAIL, "Код для входа — ЭМК", LOGIN_TEXT)]
+    assert rig.sms.sent == []
+    doc = await rig.of(envelope)
+    assert (doc["state"], doc["channel"]) == ("sent", "email")
+    assert EMAIL not in str(doc)
+
+
+async def test_a_box_moved_to_another_event_does_not_open(rig: Rig) -> None:
+    moved = rig.command().model_copy(update={"id": str(uuid.uuid4())})
+    await rig.handle(moved)
+    dispatcher = rig.dispatcher()
+    for pause in (0, 2, 4):
+        rig.clock.advance(pause)
+        await dispatcher.drain()
+    doc = await rig.of(moved)
+    assert attempts_of(doc) == [("error", "DecryptionError")] * 3
+    assert doc["state"] == "failed"
+    [(kind, data)] = events_of(doc)
+    assert (kind, data["error_code"]) == ("NotificationFailed", "DecryptionError")
+    assert rig.sms.sent == []
+
+
+async def test_a_redelivered_command_creates_one_delivery(rig: Rig) -> None:
+    envelope = rig.command()
+    assert await rig.handle(envelope) is True
+    assert await rig.handle(envelope) is False  # the same envelope id again
+    await rig.of(envelope)  # exactly one
+    assert await rig.dispatcher().drain() == 1
+    assert len(rig.sms.sent) == 1

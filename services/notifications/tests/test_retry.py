@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from notifications.domain.retry import NO_CONTACT, RetryPolicy, State
+from notifications.domain.retry import EXPIRED, NO_CONTACT, RetryPolicy, State
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 POLICY = RetryPolicy(
@@ -53,3 +53,9 @@ def test_a_single_attempt_policy_never_retries() -> None:
 def test_nonsense_policies_are_refused(attempts: int, first: int, ceiling: int) -> None:
     with pytest.raises(ValueError, match=r"attempt|delays"):
         RetryPolicy(attempts, timedelta(seconds=first), timedelta(seconds=ceiling))
+
+
+def test_an_expired_code_ends_at_once_unreported_whatever_the_attempts_left() -> None:
+    expired = POLICY.judge(1, EXPIRED, NOW)
+    assert (expired.state, expired.next_attempt_at, expired.final) == (State.EXPIRED, None, True)
+    assert not expired.reported_as_failed

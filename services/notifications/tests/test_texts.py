@@ -150,3 +150,13 @@ def test_facts_survive_storage_and_come_from_the_event() -> None:
     assert texts.addressee("Мария", " Сергеевна ") == "Мария Сергеевна"
     assert texts.addressee("Мария", None) == "Мария"
     assert texts.addressee(None, "") is None
+
+
+def test_one_time_code_texts_carry_the_code_and_a_warning() -> None:
+    assert texts.one_time_code("login", "482913") == (
+        "Код для входа в ЭМК: 482913. Никому не сообщайте его, даже сотрудникам."
+    )
+    assert texts.one_time_code("contact_verification", "000111") == (
+        "Код подтверждения ЭМК: 000111. Никому не сообщайте его."
+    )
+    assert set(texts.ONE_TIME_CODE_SUBJECTS) == set(texts.ONE_TIME_CODE_TEXTS)

@@ -46,15 +46,6 @@ def build(settings: NotificationsSettings) -> FastAPI:
     email = SmtpSender(
         settings.smtp_host, settings.smtp_port, settings.mail_from, settings.smtp_timeout_seconds
     )
-    otp = OtpDelivery(
-        runtime,
-        settings,
-        decode_keyring(settings.otp_private_keys) if settings.otp_private_keys else {},
-        sms,
-        email,
-    )
-    runtime.consumer.on(catalog.DeliverOtp, name="notifications.deliver_otp")(otp.handle)
-
     in_app = InApp(runtime.collection("notifications"), runtime.outbox)
     deliveries = Deliveries(runtime.collection("deliveries"), runtime.outbox)
     preferences = Preferences(runtime.collection("preferences"))
@@ -72,6 +63,14 @@ def build(settings: NotificationsSettings) -> FastAPI:
             first_delay=timedelta(seconds=settings.delivery_retry_seconds),
             max_delay=timedelta(seconds=settings.delivery_retry_max_seconds),
         ),
+        otp_policy=RetryPolicy(
+            max_attempts=settings.delivery_max_attempts,
+            first_delay=timedelta(seconds=settings.otp_retry_seconds),
+            max_delay=timedelta(seconds=settings.otp_retry_max_seconds),
+        ),
+        private_keys=(
+            decode_keyring(settings.otp_private_keys) if settings.otp_private_keys else {}
+        ),
         owner=f"notifications-{runtime.replica_id}",
         lease=timedelta(seconds=settings.delivery_lease_seconds),
         poll_seconds=settings.dispatch_poll_seconds,
@@ -84,6 +83,8 @@ def build(settings: NotificationsSettings) -> FastAPI:
     runtime.consumer.on(catalog.ApplicationStatusChanged, name="notifications.application_status")(
         status.handle
     )
+    otp = OtpDelivery(deliveries, deliveries_staged=dispatcher.wake)
+    runtime.consumer.on(catalog.DeliverOtp, name="notifications.deliver_otp")(otp.handle)
 
     async def _prepare() -> None:
         await in_app.ensure_indexes()

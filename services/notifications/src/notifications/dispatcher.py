@@ -1,6 +1,14 @@
-"""Sends pending status-change deliveries: claims, asks identity, sends, records, retries.
+"""Sends pending deliveries: claims, asks identity or opens the sealed box, sends, records,
+retries.
 
-Runs as one of the service's background loops. The inbox handler only writes pending
+Two kinds: a status change (``application_status``: the contacts are asked of identity,
+the text rendered from the stored facts) and a one-time code (``one_time_code``: the
+destination and the code are in a box sealed for this service, opened in memory only to
+send, and dropped from the document once the delivery ends; a code that expired while
+waiting is not sent). Each kind has its retry policy: a code lives minutes, so its
+retries come within seconds.
+
+Runs as one of the service's background loops. The inbox handlers only write pending
 deliveries (no network inside a transaction); this loop picks them up. It is woken in
 process when the handler stages new ones and polls for the rest: deliveries written by
 other replicas, retries that fall due, leases of replicas that died mid-send.
@@ -13,22 +21,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
 from pymongo.errors import PyMongoError
 
-from emk_common.catalog import NotificationFailed, NotificationSent
+from emk_common.catalog import NotificationFailed, NotificationSent, SealedBox
+from emk_common.crypto import open_sealed
 from emk_common.events import Envelope, EventData
 from notifications.adapters.channels import EmailSender, SmsSender
 from notifications.adapters.directory import ContactDirectory
 from notifications.clock import Clock, utc_now
 from notifications.domain import texts
-from notifications.domain.retry import NO_CONTACT, RetryPolicy, State, Verdict
-from notifications.store import Attempt, Deliveries
+from notifications.domain.retry import EXPIRED, NO_CONTACT, RetryPolicy, State, Verdict
+from notifications.store import ONE_TIME_CODE, SEALED, Attempt, Deliveries
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +63,8 @@ class Dispatcher:
         lease: timedelta,
         poll_seconds: float,
         concurrency: int,
+        otp_policy: RetryPolicy | None = None,
+        private_keys: Mapping[str, bytes] | None = None,
         events_staged: Callable[[], None] = lambda: None,
         clock: Clock = utc_now,
     ) -> None:
@@ -61,6 +73,9 @@ class Dispatcher:
         self.sms = sms
         self.email = email
         self.policy = policy
+        # One-time codes: quick retries, and the keyring that opens their sealed boxes.
+        self.otp_policy = otp_policy or policy
+        self.private_keys: Mapping[str, bytes] = private_keys or {}
         self.owner = owner
         self.lease = lease
         self.poll_seconds = poll_seconds
@@ -135,10 +150,18 @@ class Dispatcher:
         """One attempt at one claimed delivery, recorded with its outcome."""
         number = int(delivery["attempt_count"]) + 1
         channel = delivery["channel"]
-        error = await self._attempt(delivery)
+        policy = self.policy
+        if delivery.get("kind") == ONE_TIME_CODE:
+            policy = self.otp_policy
+            if delivery["expires_at"] <= self.clock():
+                error: str | None = EXPIRED  # nobody could use it now: not sent, not retried
+            else:
+                error = await self._send_code(delivery)
+        else:
+            error = await self._attempt(delivery)
         now = self.clock()
-        verdict = self.policy.judge(number, error, now)
-        outcome = "sent" if error is None else NO_CONTACT if error == NO_CONTACT else "error"
+        verdict = policy.judge(number, error, now)
+        outcome = "sent" if error is None else error if error in (NO_CONTACT, EXPIRED) else "error"
         attempt = Attempt(number=number, at=now, outcome=outcome, error=error)
         events = self._report(delivery, verdict, number, error)
         if not await self.deliveries.settle(delivery, attempt, verdict, events):
@@ -149,6 +172,8 @@ class Dispatcher:
             self._events_staged()
         if error is None:
             log.info("delivery %s sent over %s (attempt %d)", delivery["_id"], channel, number)
+        elif error == EXPIRED:
+            log.info("delivery %s: the one-time code expired before it was sent", delivery["_id"])
         else:
             log.warning(
                 "delivery %s over %s: attempt %d failed (%s); now %s",
@@ -178,6 +203,33 @@ class Dispatcher:
             # Only the class: an exception's text (an SMTP refusal, say) can quote the address.
             return type(exc).__name__
         return None
+
+    async def _send_code(self, delivery: Doc) -> str | None:
+        """Open the sealed box in memory, send the code to the destination inside, forget
+        both; None on success, else the exception's class name (a box that does not open
+        is a failed attempt like any other)."""
+        channel = delivery["channel"]
+        try:
+            purpose = delivery["purpose"]
+            # The box's associated data is the id of the DeliverOtp event that carried it:
+            # a box copied into another event's delivery does not open.
+            opened = json.loads(
+                open_sealed(
+                    SealedBox.model_validate(delivery[SEALED]),
+                    private_keys=self.private_keys,
+                    associated_data=str(delivery["trigger_event_id"]).encode(),
+                )
+            )
+            text = texts.one_time_code(purpose, opened["code"])
+            if channel == "sms":
+                await self.sms.send(opened["destination"], text)
+            else:
+                subject = texts.ONE_TIME_CODE_SUBJECTS[purpose]
+                await self.email.send(opened["destination"], subject, text)
+        except Exception as exc:
+            # Only the class: neither the code nor the destination may reach a record or log.
+            return type(exc).__name__
+        return None  # the opened box and the text were locals: gone with this frame
 
     @staticmethod
     def _report(

@@ -14,15 +14,18 @@ class NotificationsSettings(ServiceSettings):
     otp_private_keys: str = ""
     mail_from: str = "ЭМК <noreply@emk.local>"
     # Delivery attempts per message before it is reported failed (one-time codes and
-    # status changes alike), and the pause between a one-time code's attempts.
+    # status changes alike).
     delivery_max_attempts: int = 3
-    delivery_backoff_seconds: float = 0.5
     smtp_timeout_seconds: float = 10.0
 
     # Status-change deliveries are retried later, not in a loop: the first retry waits
     # delivery_retry_seconds, each next one twice as long, never more than the maximum.
     delivery_retry_seconds: float = 30.0
     delivery_retry_max_seconds: float = 900.0
+    # A one-time code lives five minutes, so its retries are quick: the first after
+    # otp_retry_seconds, each next one twice as long, never more than the maximum.
+    otp_retry_seconds: float = 2.0
+    otp_retry_max_seconds: float = 30.0
     # A replica holds a claimed delivery this long; it must outlast the slowest send
     # (identity's answer plus SMTP's timeout), or another replica could send it again.
     delivery_lease_seconds: float = 60.0

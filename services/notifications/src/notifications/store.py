@@ -24,6 +24,11 @@ from notifications.domain.retry import State, Verdict
 
 Doc = dict[str, Any]
 
+# The kind of a one-time code's delivery, and the field holding its sealed box
+# (destination and code, for this service's key) until the delivery ends.
+ONE_TIME_CODE = "one_time_code"
+SEALED = "sealed"
+
 DEFAULT_PREFERENCES: Doc = {"sms": True, "email": True, "reminders_days_before": [30, 7]}
 
 
@@ -120,10 +125,10 @@ class Attempt:
 class Deliveries:
     """The ``deliveries`` collection: one document per message and channel, with its attempts.
 
-    (One-time codes log their deliveries here too; they carry no ``state`` and are never
-    claimed.) A pending delivery is claimed with a lease before it is sent, so replicas
-    polling the same collection do not send it twice; an expired lease (a replica died
-    mid-send) makes it claimable again.
+    Status changes (``kind: "application_status"``) and one-time codes (``"one_time_code"``,
+    carrying the sealed box until the delivery ends) alike. A pending delivery is claimed
+    with a lease before it is sent, so replicas polling the same collection do not send it
+    twice; an expired lease (a replica died mid-send) makes it claimable again.
     """
 
     def __init__(self, collection: AsyncCollection[Doc], outbox: Outbox) -> None:
@@ -208,7 +213,10 @@ class Deliveries:
     async def settle(
         self, delivery: Doc, attempt: Attempt, verdict: Verdict, events: Sequence[Envelope]
     ) -> bool:
-        """Record the attempt and where the delivery stands; False if the claim was lost."""
+        """Record the attempt and where the delivery stands; False if the claim was lost.
+
+        A delivery that has ended drops its sealed box (a one-time code's): nothing opens
+        it any more, so it does not linger."""
         update: Doc = {
             "$set": {
                 "state": verdict.state.value,
@@ -220,6 +228,7 @@ class Deliveries:
                 **({"finished_at": attempt.at} if verdict.final else {}),
             },
             "$push": {"attempts": attempt.to_doc()},
+            **({"$unset": {SEALED: ""}} if verdict.final else {}),
         }
         result = await self.collection.update_one(
             {"_id": delivery["_id"], "claim": delivery["claim"]},

@@ -3,6 +3,8 @@
 A failed attempt is retried after a pause that doubles each time (up to a ceiling),
 until the attempts run out; then the delivery is failed and reported. A person with no
 verified contact on that channel cannot be reached by retrying, so that ends at once.
+A one-time code whose time ran out before it could be sent ends at once too, unsent and
+not reported: nobody could use it any more, and nothing went wrong with the channel.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from enum import StrEnum
 
 # The error recorded when the person has no verified phone/e-mail for the channel.
 NO_CONTACT = "no_contact"
+# The outcome recorded when a one-time code expired before it was sent (nothing was tried).
+EXPIRED = "expired"
 
 
 class State(StrEnum):
@@ -20,6 +24,7 @@ class State(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     NO_CONTACT = "no_contact"
+    EXPIRED = "expired"
 
 
 @dataclass(frozen=True)
@@ -41,11 +46,14 @@ class RetryPolicy:
         return min(timedelta(seconds=min(seconds, self.max_delay.total_seconds())), self.max_delay)
 
     def judge(self, attempt: int, error: str | None, now: datetime) -> Verdict:
-        """Where a delivery stands after attempt ``attempt`` ended with ``error`` (None: sent)."""
+        """Where a delivery stands after attempt ``attempt`` ended with ``error`` (None: sent;
+        ``NO_CONTACT`` and ``EXPIRED`` end it whatever the attempts left)."""
         if error is None:
             return Verdict(State.SENT)
         if error == NO_CONTACT:
             return Verdict(State.NO_CONTACT)
+        if error == EXPIRED:
+            return Verdict(State.EXPIRED)
         if attempt >= self.max_attempts:
             return Verdict(State.FAILED)
         return Verdict(State.PENDING, next_attempt_at=now + self.delay_after(attempt))
@@ -62,4 +70,6 @@ class Verdict:
 
     @property
     def reported_as_failed(self) -> bool:
+        """A final failure to reach the person (``NotificationFailed``); an expired code is
+        not one: it ends quietly."""
         return self.state in (State.FAILED, State.NO_CONTACT)

@@ -1,4 +1,5 @@
-"""What a citizen reads when their application changes status: in-app, SMS and e-mail.
+"""What a citizen reads when their application changes status (in-app, SMS and e-mail),
+and the messages carrying one-time codes.
 
 Pure functions of the event's facts (number, status, comment, fields, documents): no I/O.
 The SMS is one short line; the e-mail and the in-app notification say everything,
@@ -212,3 +213,19 @@ def addressee(first_name: str | None, middle_name: str | None) -> str | None:
     """How a letter addresses a person: «Мария Сергеевна», or just «Мария»."""
     parts = [p.strip() for p in (first_name, middle_name) if p and p.strip()]
     return " ".join(parts) or None
+
+
+# One-time codes (``DeliverOtp``): the code goes in at send time and is forgotten right after.
+ONE_TIME_CODE_TEXTS: Mapping[str, str] = {
+    "contact_verification": "Код подтверждения ЭМК: {code}. Никому не сообщайте его.",
+    "login": "Код для входа в ЭМК: {code}. Никому не сообщайте его, даже сотрудникам.",
+}
+ONE_TIME_CODE_SUBJECTS: Mapping[str, str] = {
+    "contact_verification": "Подтверждение адреса электронной почты — ЭМК",
+    "login": "Код для входа — ЭМК",
+}
+
+
+def one_time_code(purpose: str, code: str) -> str:
+    """The SMS, and the e-mail's body, carrying a one-time code for ``purpose``."""
+    return ONE_TIME_CODE_TEXTS[purpose].format(code=code)
