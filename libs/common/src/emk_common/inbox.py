@@ -5,11 +5,17 @@ The effect runs inside a MongoDB transaction that first inserts the inbox key: a
 delivery, even a concurrent one, collides on that key and its effect is rolled back.
 Inbox records are kept (they are small) so that replaying a topic from the earliest
 offset applies nothing twice.
+
+A handler that must nudge something once its effect is durable (wake a dispatcher that
+will read what it wrote, wake the outbox relay) calls :func:`after_commit` instead of
+doing it inline: inside the transaction the write is not visible yet, and a retried
+transaction would nudge twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +25,19 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 Effect = Callable[[AsyncClientSession], Awaitable[None]]
+
+_after_commit: ContextVar[list[Callable[[], None]] | None] = ContextVar(
+    "inbox_after_commit", default=None
+)
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the handler's transaction has committed (at once outside one)."""
+    pending = _after_commit.get()
+    if pending is None:
+        callback()
+    else:
+        pending.append(callback)
 
 
 class Inbox:
@@ -37,18 +56,27 @@ class Inbox:
             "at": datetime.now(UTC),
         }
 
+        callbacks: list[Callable[[], None]] = []
+
         async def transaction(session: AsyncClientSession) -> None:
+            callbacks.clear()  # a retried transaction starts over
             try:
                 await self._collection.insert_one(record, session=session)
             except DuplicateKeyError:
                 raise _AlreadyAppliedError from None
             await effect(session)
 
-        async with self._client.start_session() as session:
-            try:
-                await session.with_transaction(transaction)
-            except _AlreadyAppliedError:
-                return False
+        token = _after_commit.set(callbacks)
+        try:
+            async with self._client.start_session() as session:
+                try:
+                    await session.with_transaction(transaction)
+                except _AlreadyAppliedError:
+                    return False
+        finally:
+            _after_commit.reset(token)
+        for callback in callbacks:
+            callback()
         return True
 
 

@@ -10,11 +10,9 @@ retries come within seconds.
 
 Runs as one of the service's background loops. The inbox handlers only write pending
 deliveries (no network inside a transaction); this loop picks them up. It is woken in
-process when the handler stages new ones and polls for the rest: deliveries written by
-other replicas, retries that fall due, leases of replicas that died mid-send.
-
-The wake comes from inside the handler, a moment before its transaction commits, so for
-a short while after a wake the loop polls quickly instead of trusting one look.
+process once the handler's transaction has committed (``emk_common.inbox.after_commit``)
+and polls for the rest: deliveries written by other replicas, retries that fall due,
+leases of replicas that died mid-send.
 """
 
 from __future__ import annotations
@@ -23,7 +21,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
@@ -44,9 +41,6 @@ log = logging.getLogger(__name__)
 
 Doc = dict[str, Any]
 
-# After a wake, look every _HOT_POLL seconds for _HOT_WINDOW seconds (the commit is near).
-_HOT_WINDOW = 2.0
-_HOT_POLL = 0.02
 _MAX_BACKOFF = 10.0
 
 
@@ -83,12 +77,10 @@ class Dispatcher:
         self._events_staged = events_staged
         self.clock = clock
         self._wake = asyncio.Event()
-        self._hot_until = 0.0
         self.rounds = 0  # completed looks at the collection (for health and tests)
 
     def wake(self) -> None:
-        """New deliveries are (about to be) committed: look now, and keep looking briefly."""
-        self._hot_until = time.monotonic() + _HOT_WINDOW
+        """New deliveries are committed: look now."""
         self._wake.set()
 
     async def run(self) -> None:
@@ -109,11 +101,8 @@ class Dispatcher:
                     continue
                 self.rounds += 1
                 backoff = self.poll_seconds
-                hot = time.monotonic() < self._hot_until
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._wake.wait(), _HOT_POLL if hot else self.poll_seconds
-                    )
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
         finally:
             await self.directory.aclose()
 

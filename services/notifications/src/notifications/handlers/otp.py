@@ -17,6 +17,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from emk_common.catalog import DeliverOtp
 from emk_common.events import Envelope
+from emk_common.inbox import after_commit
 from notifications.clock import Clock, utc_now
 from notifications.domain.retry import State
 from notifications.store import ONE_TIME_CODE, SEALED, Deliveries
@@ -63,4 +64,4 @@ class OtpDelivery:
             return
         delivery[SEALED] = command.sealed.model_dump()
         await self.deliveries.add_pending([delivery], session)
-        self._deliveries_staged()
+        after_commit(self._deliveries_staged)

@@ -14,6 +14,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from emk_common.catalog import ApplicationStatusChanged, NotificationSent
 from emk_common.events import Envelope
+from emk_common.inbox import after_commit
 from emk_common.outbox import Outbox
 from notifications.clock import Clock, utc_now
 from notifications.domain import texts
@@ -89,5 +90,6 @@ class StatusNotifications:
             ],
             session,
         )
-        self._outbox.committed()
-        self._deliveries_staged()
+        # Once the transaction has committed: before that, nobody can read these yet.
+        after_commit(self._outbox.committed)
+        after_commit(self._deliveries_staged)
