@@ -643,3 +643,31 @@ async def test_bodies_over_the_limit_are_not_stored_or_compared(small: Probe) ->
     assert too_big.status_code == 422
     assert problem_code(too_big) == "idempotency-request-too-large"
     assert [b.json()["n"] for b in big] == [2, 3]  # never stored: each ran
+
+
+async def test_a_keyed_request_verifies_its_token_once(
+    probe: Probe, client: httpx.AsyncClient
+) -> None:
+    """The middleware's verification is reused by the route: one signature check, one
+    session lookup at identity — not two."""
+    real: AccessTokenVerifier = probe.app.state.access_verifier
+    calls: list[str] = []
+
+    class Counting(AccessTokenVerifier):
+        async def verify(self, token: str) -> Any:
+            calls.append(token)
+            return await real.verify(token)
+
+    probe.app.state.access_verifier = Counting(
+        StaticKeys({KID: KEY.public_key()}), issuer="emk-identity", audience="emk"
+    )
+    try:
+        keyed = await client.post(
+            "/things", json={"name": "раз"}, headers=headers(new_key(), user())
+        )
+        plain = await client.post("/things", json={"name": "два"}, headers=headers(user=user()))
+    finally:
+        probe.app.state.access_verifier = real
+    assert keyed.status_code == 201
+    assert plain.status_code == 201
+    assert len(calls) == 2  # one per request

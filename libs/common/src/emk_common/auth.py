@@ -24,7 +24,7 @@ import base64
 import binascii
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Protocol, cast, get_args
 
@@ -49,6 +49,7 @@ __all__ = [
     "Role",
     "StaticKeys",
     "current_principal",
+    "remember_principal",
     "require_roles",
 ]
 
@@ -306,6 +307,14 @@ def access_verifier(request: Request) -> AccessTokenVerifier:
     return verifier
 
 
+_VERIFIED = "emk_verified_principal"
+
+
+def remember_principal(scope: MutableMapping[str, Any], token: str, principal: Principal) -> None:
+    """Keep a token's principal for the rest of this request (a middleware verified it)."""
+    scope.setdefault("state", {})[_VERIFIED] = (token, principal)
+
+
 async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -313,6 +322,9 @@ async def current_principal(
     """The signed-in user; a 401 problem without a valid ``Authorization: Bearer``."""
     if credentials is None:
         raise Problem.not_authenticated(_SIGN_IN)
+    verified = request.scope.get("state", {}).get(_VERIFIED)
+    if verified is not None and verified[0] == credentials.credentials:
+        return cast(Principal, verified[1])  # verified moments ago in this very request
     return await access_verifier(request).verify(credentials.credentials)
 
 

@@ -59,7 +59,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from emk_common.auth import AccessTokenVerifier
+from emk_common.auth import AccessTokenVerifier, remember_principal
 from emk_common.field_errors import FieldError
 from emk_common.problems import Problem
 
@@ -390,6 +390,7 @@ class IdempotencyMiddleware:
             principal = await verifier.verify(token.strip())
         except Problem:
             return None  # the route refuses it the same way; nothing is stored
+        remember_principal(scope, token.strip(), principal)  # the route need not verify again
         return f"user:{principal.user_id}"
 
     async def _first(
