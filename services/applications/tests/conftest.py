@@ -1,7 +1,7 @@
 """Applications' API tests: the real app in this process, on the real MongoDB and Kafka.
 
-Tokens are signed here with a key the app trusts (``StaticKeys``, our own port), and
-identity and documents are replaced by a fake of our own ``Upstream`` port that answers as
+Tokens are signed with the tests' own key, which the app trusts (``emk_common.testing``),
+and identity and documents are replaced by a fake of our own ``Upstream`` port that answers as
 they would for the token's owner. The end-to-end suite (``tests/e2e``) runs the same
 journey against the real identity and documents services.
 """
@@ -9,7 +9,6 @@ journey against the real identity and documents services.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -20,20 +19,18 @@ import httpx
 import jwt
 import pytest
 from aiokafka import AIOKafkaConsumer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
 from applications.adapters.upstream import OwnDocument
 from applications.app import build
 from applications.settings import ApplicationsSettings
 from emk_common import catalog
-from emk_common.auth import AccessTokenVerifier, StaticKeys
 from emk_common.events import Envelope
-from emk_common.testing import eventually
+from emk_common.testing import Caller, eventually, trusting_verifier
 from emk_devstack.stack import Stack
 
-KEY = Ed25519PrivateKey.generate()
-KID = "test-key"
+# Someone calling the service under test, with a token it trusts.
+Person = Caller
 
 # A valid employer the local ЕГРЮЛ does not know: accepted on its checksums alone.
 EMPLOYER: dict[str, Any] = {
@@ -52,25 +49,6 @@ EMPLOYER: dict[str, Any] = {
 }
 OMS = "7700000000000008"
 DRAFT: dict[str, Any] = {"employer": EMPLOYER, "oms_policy": OMS, "consent_personal_data": True}
-
-
-def token(user_id: str, role: str) -> str:
-    now = int(time.time())
-    claims = {
-        "iss": "emk-identity", "aud": "emk", "sub": user_id, "role": role, "iat": now,
-        "exp": now + 600, "jti": uuid.uuid4().hex, "sid": uuid.uuid4().hex,
-    }  # fmt: skip
-    return jwt.encode(claims, KEY, algorithm="EdDSA", headers={"kid": KID})
-
-
-@dataclass
-class Person:
-    user_id: str
-    role: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token(self.user_id, self.role)}"}
 
 
 def person(role: str = "citizen") -> Person:
@@ -161,9 +139,7 @@ async def started(clock: Clock, **overrides: Any) -> AsyncIterator[ApplicationsA
     app = build(settings, clock=clock)
     upstream = FakeUpstream()
     app.state.applications.upstream = upstream
-    app.state.access_verifier = AccessTokenVerifier(
-        StaticKeys({KID: KEY.public_key()}), issuer="emk-identity", audience="emk"
-    )
+    app.state.access_verifier = trusting_verifier()
     async with app.router.lifespan_context(app):
         yield ApplicationsApp(app, upstream, clock)
 
