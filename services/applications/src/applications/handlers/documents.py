@@ -3,6 +3,8 @@ so an application is approved only when every attached document is verified."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from applications.store import ApplicationStore
@@ -10,28 +12,27 @@ from emk_common import catalog
 from emk_common.events import Envelope
 from emk_common.kafka import EventConsumer
 
+DocumentEvent = catalog.DocumentUploaded | catalog.DocumentVerified | catalog.DocumentRejected
+
+# event → (the status it means, the inbox name of its handler)
+_STATUSES: dict[type[DocumentEvent], tuple[str, str]] = {
+    catalog.DocumentUploaded: ("pending_review", "applications.document_uploaded"),
+    catalog.DocumentVerified: ("verified", "applications.document_verified"),
+    catalog.DocumentRejected: ("rejected", "applications.document_rejected"),
+}
+
 
 def subscribe(consumer: EventConsumer, store: ApplicationStore) -> None:
-    @consumer.on(catalog.DocumentUploaded, name="applications.document_uploaded")
-    async def uploaded(
-        event: catalog.DocumentUploaded, envelope: Envelope, session: AsyncClientSession
-    ) -> None:
+    for event_type, (status, name) in _STATUSES.items():
+        consumer.on(event_type, name=name)(_recorder(store, status))
+
+
+def _recorder(
+    store: ApplicationStore, status: str
+) -> Callable[[DocumentEvent, Envelope, AsyncClientSession], Awaitable[None]]:
+    async def record(event: DocumentEvent, envelope: Envelope, session: AsyncClientSession) -> None:
         await store.record_document(
-            event.document_id, event.owner_id, "pending_review", envelope.time, session
+            event.document_id, event.owner_id, status, envelope.time, session
         )
 
-    @consumer.on(catalog.DocumentVerified, name="applications.document_verified")
-    async def verified(
-        event: catalog.DocumentVerified, envelope: Envelope, session: AsyncClientSession
-    ) -> None:
-        await store.record_document(
-            event.document_id, event.owner_id, "verified", envelope.time, session
-        )
-
-    @consumer.on(catalog.DocumentRejected, name="applications.document_rejected")
-    async def rejected(
-        event: catalog.DocumentRejected, envelope: Envelope, session: AsyncClientSession
-    ) -> None:
-        await store.record_document(
-            event.document_id, event.owner_id, "rejected", envelope.time, session
-        )
+    return record
