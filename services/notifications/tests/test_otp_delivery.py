@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -32,6 +32,8 @@ from notifications.domain.retry import RetryPolicy
 from notifications.handlers.otp import OtpDelivery
 from notifications.store import Deliveries
 
+from .fakes import Clock, FlakyMail, FlakySms
+
 pytestmark = pytest.mark.integration
 
 PRIVATE = X25519PrivateKey.generate()
@@ -39,41 +41,6 @@ PUBLIC = PRIVATE.public_key().public_bytes_raw()
 CODE, PHONE, EMAIL = "482913", "+79990001122", "anna@example.ru"
 LOGIN_TEXT = f"Код для входа в ЭМК: {CODE}. Никому не сообщайте его, даже сотрудникам."
 HANDLER = "notifications.deliver_otp"
-
-
-@dataclass
-class Clock:
-    now: datetime = field(default_factory=lambda: datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@dataclass
-class Flaky:
-    """Fails its first ``failures`` sends."""
-
-    failures: int = 0
-    sent: list[tuple[str, ...]] = field(default_factory=list)
-
-    def _take(self, *message: str) -> None:
-        if self.failures > 0:
-            self.failures -= 1
-            raise ConnectionError("gateway unavailable")
-        self.sent.append(message)
-
-
-class FlakySms(Flaky):
-    async def send(self, to: str, text: str) -> None:
-        self._take(to, text)
-
-
-class FlakyMail(Flaky):
-    async def send(self, to: str, subject: str, text: str) -> None:
-        self._take(to, subject, text)
 
 
 class NoDirectory:
