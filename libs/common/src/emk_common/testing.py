@@ -72,7 +72,6 @@ def trusting_verifier() -> AccessTokenVerifier:
 class Caller:
     """Someone calling a service under test."""
 
-
     user_id: str
     role: str = "citizen"
 
