@@ -283,3 +283,28 @@ async def test_identity_unreachable_is_reported_as_such() -> None:
     with pytest.raises(IdentityUnavailableError):
         await directory.contacts("u1")
     await directory.aclose()
+
+
+async def test_a_one_time_code_is_claimed_before_a_backlog_of_older_status_messages(
+    rig: Rig,
+) -> None:
+    backlog = [await rig.pending("sms") for _ in range(3)]
+    rig.clock.advance(60)  # the code arrives a minute after the backlog
+    code_id = uuid.uuid4().hex
+    await rig.deliveries.collection.insert_one(
+        Deliveries.pending(
+            delivery_id=code_id,
+            channel="sms",
+            user_id="u1",
+            notification_id=code_id,
+            now=rig.clock(),
+            kind="one_time_code",
+            trigger_event_id=f"e-{code_id}",
+        )
+    )
+    first = await rig.deliveries.claim(rig.clock(), timedelta(seconds=60), "replica-a")
+    second = await rig.deliveries.claim(rig.clock(), timedelta(seconds=60), "replica-a")
+    assert first is not None
+    assert first["_id"] == code_id
+    assert second is not None
+    assert second["_id"] == backlog[0]  # then the longest-waiting of the rest

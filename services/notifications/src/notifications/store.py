@@ -139,6 +139,10 @@ class Deliveries:
         await self.collection.create_index(
             [("state", ASCENDING), ("next_attempt_at", ASCENDING)], name="due"
         )
+        await self.collection.create_index(
+            [("state", ASCENDING), ("kind", ASCENDING), ("next_attempt_at", ASCENDING)],
+            name="due_by_kind",
+        )
 
     async def add_pending(self, documents: Sequence[Doc], session: AsyncClientSession) -> None:
         if documents:
@@ -172,15 +176,26 @@ class Deliveries:
         }
 
     async def claim(self, now: datetime, lease: timedelta, owner: str) -> Doc | None:
-        """Take the longest-waiting due delivery for ``lease``; None if nothing is due."""
-        # Candidates from the (state, next_attempt_at) index, then a conditional write on
-        # one _id: the local MongoDB scans a whole collection for a top-level ``$or`` and
-        # for any findAndModify, and ``deliveries`` only grows.
+        """Take a due delivery for ``lease``: a one-time code first (someone is waiting at
+        the login screen and the code lives minutes), then the longest-waiting of the rest;
+        None if nothing is due."""
+        for kind in (ONE_TIME_CODE, None):
+            claimed = await self._claim_one(now, lease, owner, kind)
+            if claimed is not None:
+                return claimed
+        return None
+
+    async def _claim_one(
+        self, now: datetime, lease: timedelta, owner: str, kind: str | None
+    ) -> Doc | None:
+        # Candidates from an index, then a conditional write on one _id: the local MongoDB
+        # scans a whole collection for a top-level ``$or`` and for any findAndModify, and
+        # ``deliveries`` only grows.
+        query: Doc = {"state": State.PENDING.value, "next_attempt_at": {"$lte": now}}
+        if kind is not None:
+            query["kind"] = kind
         due = (
-            self.collection.find(
-                {"state": State.PENDING.value, "next_attempt_at": {"$lte": now}},
-                {"_id": 1, "claimed_until": 1},
-            )
+            self.collection.find(query, {"_id": 1, "claimed_until": 1})
             .sort([("next_attempt_at", ASCENDING)])
             .limit(32)
         )
