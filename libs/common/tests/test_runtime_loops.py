@@ -4,12 +4,14 @@ run once, after the loops have stopped."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from typing import ClassVar
 
 import pytest
 
+from emk_common import service
 from emk_common.service import create_app, create_runtime
 from emk_common.settings import ServiceSettings
 from emk_devstack.stack import Stack
@@ -53,3 +55,38 @@ async def test_loops_run_while_serving_and_hooks_run_after_they_stop(mongodb_uri
         await asyncio.wait_for(running.wait(), 10)
         assert events == []
     assert events == ["loop stopped", "closed"]
+
+
+async def test_a_loop_that_will_not_stop_does_not_keep_the_service_from_stopping(
+    mongodb_uri: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(service, "_STOP_STEP_SECONDS", 0.2)
+    runtime = create_runtime(
+        LoopSettings(
+            mongodb_uri=mongodb_uri,
+            mongodb_database=f"loops_{uuid.uuid4().hex[:8]}",
+            kafka_bootstrap_servers="127.0.0.1:1",
+        )
+    )
+    started = asyncio.Event()
+    refused: list[asyncio.Task[None]] = []
+
+    async def stubborn() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            assert current is not None
+            refused.append(current)
+            await asyncio.Event().wait()  # ignores the first cancellation
+
+    runtime.background.append(stubborn)
+    app = create_app(runtime, title="loops", description="")
+    async with app.router.lifespan_context(app):
+        await asyncio.wait_for(started.wait(), 10)
+    assert "did not stop in time" in caplog.text
+    for task in refused:  # tidy up: the second cancellation ends it
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -152,15 +152,7 @@ def create_app(
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            for hook in runtime.shutdown:
-                with contextlib.suppress(Exception):
-                    await hook()
-            with contextlib.suppress(Exception):
-                await runtime.broker.stop()
-            await runtime.mongo.close()
+            await _stop(runtime, tasks)
 
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
     app.state.runtime = runtime
@@ -173,6 +165,32 @@ def create_app(
     for router in routers:
         app.include_router(router)
     return app
+
+
+# Each step of stopping gets this long: a stuck step (a Kafka client cancelled halfway
+# through connecting, say) must not keep the process from ending.
+_STOP_STEP_SECONDS = 10.0
+
+
+async def _stop(runtime: Runtime, tasks: list[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        _, stuck = await asyncio.wait(tasks, timeout=_STOP_STEP_SECONDS)
+        if stuck:
+            log.warning("stopping: %s did not stop in time", sorted(t.get_name() for t in stuck))
+    steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+        *((getattr(hook, "__qualname__", "shutdown hook"), hook) for hook in runtime.shutdown),
+        ("kafka", runtime.broker.stop),
+        ("mongodb", runtime.mongo.close),
+    ]
+    for name, step in steps:
+        try:
+            await asyncio.wait_for(step(), _STOP_STEP_SECONDS)
+        except TimeoutError:
+            log.warning("stopping: %s did not stop in time", name)
+        except Exception as exc:
+            log.warning("stopping: %s failed: %s", name, type(exc).__name__)
 
 
 async def _prepare_storage(runtime: Runtime) -> None:
