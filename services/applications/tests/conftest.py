@@ -96,7 +96,7 @@ class Clock:
     def __init__(self, now: datetime | None = None) -> None:
         self.current = now or datetime.now(UTC)
 
-    def now(self) -> datetime:
+    def __call__(self) -> datetime:
         return self.current
 
     def advance(self, **delta: float) -> None:

@@ -9,11 +9,12 @@ from applications.adapters.upstream import Upstream
 from applications.api import calendar, routes
 from applications.deadlines import Deadlines
 from applications.handlers import documents
-from applications.lifecycle import Applications, Clock, SystemClock
+from applications.lifecycle import Applications
 from applications.settings import ApplicationsSettings
 from applications.store import ApplicationStore
 from emk_common import catalog
 from emk_common.auth import AccessTokenVerifier
+from emk_common.clock import Clock, utc_now
 from emk_common.crypto import FieldCipher
 from emk_common.service import create_app, create_runtime
 
@@ -26,7 +27,7 @@ def build(
         produces=[catalog.APPLICATIONS],
         outbox_collections=["applications"],
     )
-    clock = clock or SystemClock()
+    clock = clock or utc_now
     store = ApplicationStore(runtime)
     upstream = Upstream(
         settings.identity_url, settings.documents_url, settings.upstream_timeout_seconds

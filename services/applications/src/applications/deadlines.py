@@ -20,8 +20,8 @@ import time
 from datetime import timedelta
 
 from applications.domain import application as domain
-from applications.lifecycle import Clock
 from applications.store import ApplicationStore
+from emk_common.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class Deadlines:
         """Fires every due timer; returns how many applications changed."""
         fired = 0
         while True:
-            now = self.clock.now()
+            now = self.clock()
             application = await self.store.claim_due(now, self.claim, self.owner)
             if application is None:
                 return fired

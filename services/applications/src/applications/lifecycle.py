@@ -11,8 +11,8 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any
 
 from applications.adapters.egrul import Egrul, reconcile
 from applications.adapters.upstream import Upstream
@@ -29,7 +29,6 @@ from applications.domain.employer import (
     missing_for_submission,
 )
 from applications.domain.statuses import (
-    LABELS,
     Action,
     Status,
     TransitionNotAllowedError,
@@ -39,19 +38,11 @@ from applications.settings import ApplicationsSettings
 from applications.store import ApplicationStore, Doc, history_entry
 from emk_common import catalog
 from emk_common.auth import Principal
+from emk_common.clock import Clock
 from emk_common.crypto import FieldCipher
 from emk_common.problems import FieldError, Problem
 
 ATTACHABLE = (*REQUIRED_DOCUMENTS, *OPTIONAL_DOCUMENTS)
-
-
-class Clock(Protocol):
-    def now(self) -> datetime: ...
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 def new_id() -> str:
@@ -102,7 +93,7 @@ class Applications:
                 current_state="account_not_ready",
             )
         values = await self._checked(body, {})
-        now, application_id = self.clock.now(), new_id()
+        now, application_id = self.clock(), new_id()
         actor = actor_of(who)
         application: Doc = {
             "_id": application_id,
@@ -136,7 +127,7 @@ class Applications:
             step = domain.edit(application, "Изменены данные: " + _labels(changed))
             employer = {**(application.get("employer") or {}), **values.get("employer", {})}
             step.set = {"employer": employer}
-            step.set.update(self._sealed_fields(application["_id"], values, self.clock.now()))
+            step.set.update(self._sealed_fields(application["_id"], values, self.clock()))
             return step
 
         return await self._change(current, who, decide)
@@ -183,7 +174,7 @@ class Applications:
                     )
                 ]
             )
-        now = self.clock.now()
+        now = self.clock()
         await self.store.record_document(document_id, who.user_id, document.status, now, None)
 
         def decide(application: Doc) -> Step:
@@ -197,7 +188,7 @@ class Applications:
         current = await self.own(who, application_id)
         _refuse_unless(current, Action.SUBMIT)
         await self._require_complete(current)
-        now = self.clock.now()
+        now = self.clock()
         number = await self.store.next_number(moscow_date(now).year)
         calendar = await self.store.calendar()
         return await self._change(
@@ -212,7 +203,7 @@ class Applications:
         current = await self.own(who, application_id)
         _refuse_unless(current, Action.RESUBMIT)
         await self._require_complete(current)
-        now = self.clock.now()
+        now = self.clock()
         return await self._change(
             current, who, lambda a: domain.resubmit(a, comment=comment, now=now)
         )
@@ -243,7 +234,7 @@ class Applications:
         if errors:
             raise Problem.validation(errors)
         current = await self._existing(application_id)
-        now = self.clock.now()
+        now = self.clock()
         calendar = await self.store.calendar()
 
         def decide(application: Doc) -> Step:
@@ -318,7 +309,7 @@ class Applications:
                 ]
             )
         application = await self._existing(application_id)
-        await self.store.record_access(application, actor_of(who), "read", reason, self.clock.now())
+        await self.store.record_access(application, actor_of(who), "read", reason, self.clock())
         return application
 
     def oms_policy(self, application: Doc) -> str | None:
@@ -395,7 +386,7 @@ class Applications:
                 step = decide(application)
             except TransitionNotAllowedError as refused:
                 raise _conflict(refused) from None
-            written = await self.store.apply(application, step, actor, self.clock.now())
+            written = await self.store.apply(application, step, actor, self.clock())
             if written is not None:
                 return written
             reread = await self.store.get(application["_id"])
@@ -427,6 +418,3 @@ def _error(field: str, code: str, message: str) -> FieldError:
 
 def _labels(paths: list[str]) -> str:
     return ", ".join(FIELD_LABELS.get(p, p) for p in paths) or "—"
-
-
-STATUS_LABELS = {str(s): label for s, label in LABELS.items()}

@@ -9,13 +9,13 @@ from fastapi import FastAPI
 
 from emk_common import catalog
 from emk_common.auth import AccessTokenVerifier
+from emk_common.clock import utc_now
 from emk_common.service import Runtime, create_app, create_runtime
 from emk_common.service_auth import ServiceAuth, ServiceTokenIssuer
 from emk_common.settings import decode_keyring
 from notifications.adapters.channels import SmsSpool, SmtpSender
 from notifications.adapters.directory import IdentityDirectory
 from notifications.api import routes
-from notifications.clock import utc_now
 from notifications.dispatcher import Dispatcher
 from notifications.domain.retry import RetryPolicy
 from notifications.handlers.otp import OtpDelivery

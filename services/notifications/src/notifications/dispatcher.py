@@ -28,11 +28,11 @@ from typing import Any
 from pymongo.errors import PyMongoError
 
 from emk_common.catalog import NotificationFailed, NotificationSent, SealedBox
+from emk_common.clock import Clock, utc_now
 from emk_common.crypto import open_sealed
 from emk_common.events import Envelope, EventData
 from notifications.adapters.channels import EmailSender, SmsSender
 from notifications.adapters.directory import ContactDirectory
-from notifications.clock import Clock, utc_now
 from notifications.domain import texts
 from notifications.domain.retry import EXPIRED, NO_CONTACT, RetryPolicy, State, Verdict
 from notifications.store import ONE_TIME_CODE, SEALED, Attempt, Deliveries

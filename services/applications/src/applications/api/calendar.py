@@ -84,6 +84,6 @@ async def replace(body: CalendarSettings, who: Admin, applications: AppsDep) -> 
             ],
         },
         Actor(user_id=who.user_id, role=who.role),
-        applications.clock.now(),
+        applications.clock(),
     )
     return await applications.store.calendar_settings()

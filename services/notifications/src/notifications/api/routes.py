@@ -14,9 +14,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from emk_common.auth import CurrentPrincipal
+from emk_common.clock import Clock
 from emk_common.field_errors import invalid_value
 from emk_common.problems import Problem, problem_responses
-from notifications.clock import Clock
 from notifications.domain.texts import status_label
 from notifications.store import InApp, Preferences
 

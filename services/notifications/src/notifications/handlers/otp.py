@@ -16,9 +16,9 @@ from collections.abc import Callable
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from emk_common.catalog import DeliverOtp
+from emk_common.clock import Clock, utc_now
 from emk_common.events import Envelope
 from emk_common.inbox import after_commit
-from notifications.clock import Clock, utc_now
 from notifications.domain.retry import State
 from notifications.store import ONE_TIME_CODE, SEALED, Deliveries
 

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from emk_common.catalog import ApplicationStatusChanged, NotificationSent
+from emk_common.clock import Clock, utc_now
 from emk_common.events import Envelope
 from emk_common.inbox import after_commit
 from emk_common.outbox import Outbox
-from notifications.clock import Clock, utc_now
 from notifications.domain import texts
 from notifications.store import Deliveries, InApp, Preferences, time_ordered_id
 

@@ -1,4 +1,5 @@
-"""The wall clock as a port, so tests can move time instead of waiting for it."""
+"""The wall clock as a port (a callable returning an aware UTC datetime), so tests move
+time instead of waiting for it. Every service takes its clock this way."""
 
 from __future__ import annotations
 
