@@ -27,11 +27,12 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Protocol, cast, get_args
+from urllib.parse import unquote
 
 import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from emk_common.jwt_header import ALGORITHM as _ALGORITHM
@@ -41,6 +42,7 @@ from emk_common.settings import ServiceSettings
 
 __all__ = [
     "ROLES",
+    "AccessReason",
     "AccessTokenVerifier",
     "CurrentPrincipal",
     "JwksCache",
@@ -48,6 +50,7 @@ __all__ = [
     "Principal",
     "Role",
     "StaticKeys",
+    "access_reason",
     "current_principal",
     "remember_principal",
     "require_roles",
@@ -345,3 +348,15 @@ def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]
         return principal
 
     return principal_with_role
+
+
+def access_reason(
+    raw: Annotated[str | None, Header(alias="X-Access-Reason", max_length=1500)] = None,
+) -> str | None:
+    """Why staff read a citizen's data (152-ФЗ: it goes into the access log). HTTP headers
+    are ASCII, so Russian text comes percent-encoded UTF-8 (``encodeURIComponent``); plain
+    ASCII passes as it is."""
+    return unquote(raw).strip()[:500] or None if raw else None
+
+
+AccessReason = Annotated[str | None, Depends(access_reason)]

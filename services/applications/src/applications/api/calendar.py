@@ -6,24 +6,16 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
+from applications.api.deps import AppsDep
 from applications.domain.application import Actor
-from applications.lifecycle import Applications
 from emk_common.auth import Principal, require_roles
 from emk_common.problems import FieldError, Problem
 
 router = APIRouter(prefix="/api/v1/applications/calendar", tags=["calendar"])
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
-
-
-def get_applications(request: Request) -> Applications:
-    applications: Applications = request.app.state.applications
-    return applications
-
-
-AppsDep = Annotated[Applications, Depends(get_applications)]
 
 
 class PeakPeriod(BaseModel):

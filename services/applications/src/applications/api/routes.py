@@ -3,41 +3,19 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import unquote
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from applications import views
+from applications.api.deps import AppsDep, Authorization
 from applications.domain.employer import DraftIn
 from applications.domain.statuses import Status
-from applications.lifecycle import Applications
-from emk_common.auth import CurrentPrincipal, Principal, require_roles
+from emk_common.auth import AccessReason, CurrentPrincipal, Principal, require_roles
 
 router = APIRouter(prefix="/api/v1/applications", tags=["applications"])
 Citizen = Annotated[Principal, Depends(require_roles("citizen"))]
 Operator = Annotated[Principal, Depends(require_roles("operator"))]
-RawReason = Annotated[str | None, Header(alias="X-Access-Reason", max_length=1500)]
-
-
-def get_applications(request: Request) -> Applications:
-    applications: Applications = request.app.state.applications
-    return applications
-
-
-def authorization(request: Request) -> str:
-    """The caller's own bearer token, to ask identity and documents on their behalf."""
-    return request.headers.get("authorization", "")
-
-
-def access_reason(raw: RawReason = None) -> str | None:
-    # HTTP headers are ASCII: Russian text comes percent-encoded UTF-8.
-    return unquote(raw).strip()[:500] or None if raw else None
-
-
-AppsDep = Annotated[Applications, Depends(get_applications)]
-Authorization = Annotated[str, Depends(authorization)]
-Reason = Annotated[str | None, Depends(access_reason)]
 
 
 class Body(BaseModel):
@@ -90,7 +68,7 @@ async def list_applications(
 
 @router.get("/{application_id}")
 async def read(
-    application_id: str, who: CurrentPrincipal, reason: Reason, applications: AppsDep
+    application_id: str, who: CurrentPrincipal, reason: AccessReason, applications: AppsDep
 ) -> dict[str, Any]:
     application = await applications.visible(who, application_id, reason)
     return await views.detail(applications, application)

@@ -3,30 +3,20 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from documents.api.upload import read_upload
 from documents.domain.inspection import MAX_BYTES
 from documents.files import Documents
-from emk_common.auth import CurrentPrincipal, Principal, require_roles
+from emk_common.auth import AccessReason, CurrentPrincipal, Principal, require_roles
 
 router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
 Operator = Annotated[Principal, Depends(require_roles("operator"))]
 Citizen = Annotated[Principal, Depends(require_roles("citizen"))]
-RawReason = Annotated[str | None, Header(alias="X-Access-Reason", max_length=1500)]
-
-
-def access_reason(raw: RawReason = None) -> str | None:
-    """Why staff read a citizen's data. HTTP headers are ASCII, so Russian text comes
-    percent-encoded UTF-8 (``encodeURIComponent``); plain ASCII passes as it is."""
-    return unquote(raw).strip()[:500] or None if raw else None
-
-
-Reason = Annotated[str | None, Depends(access_reason)]
 
 
 def get_documents(request: Request) -> Documents:
@@ -66,14 +56,14 @@ async def list_documents(
 
 @router.get("/{document_id}")
 async def metadata(
-    document_id: str, who: CurrentPrincipal, documents: DocumentsDep, reason: Reason
+    document_id: str, who: CurrentPrincipal, documents: DocumentsDep, reason: AccessReason
 ) -> dict[str, Any]:
     return documents.view(await documents.visible(who, document_id, reason=reason, content=False))
 
 
 @router.get("/{document_id}/content")
 async def content(
-    document_id: str, who: CurrentPrincipal, documents: DocumentsDep, reason: Reason
+    document_id: str, who: CurrentPrincipal, documents: DocumentsDep, reason: AccessReason
 ) -> Response:
     document = await documents.visible(who, document_id, reason=reason, content=True)
     chunks = await documents.content(who, document, reason)
