@@ -8,6 +8,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
 
 from emk_common.settings import ServiceSettings
 
@@ -39,12 +40,23 @@ async def update_and_read(
     (measured by the applications benchmark). So: a conditional ``update_one`` — which
     decides, atomically, whether this write happens — then a read by ``_id``. The query must
     name the document's ``_id``. The document read back is the one just written, or a later
-    version of it; ``None`` when the condition did not hold. Where the value read back must
+    version of it; ``None`` when the condition did not hold. An upsert that loses a race
+    to insert the same ``_id`` is retried as the update it then is. Where the value read back must
     be exactly this write's (a sequence), keep ``find_one_and_update`` on a small collection.
     """
     if "_id" not in query:
         raise ValueError("update_and_read needs the document's _id in the query")
-    result = await collection.update_one(query, update, upsert=upsert, session=session)
-    if result.matched_count == 0 and result.upserted_id is None:
-        return None
-    return await collection.find_one({"_id": query["_id"]}, projection, session=session)
+    for _ in range(3):
+        try:
+            result = await collection.update_one(query, update, upsert=upsert, session=session)
+        except DuplicateKeyError:
+            if not upsert or session is not None:
+                raise
+            continue  # two first writers raced to insert: the loser's retry is an update
+        if result.matched_count == 0 and result.upserted_id is None:
+            return None
+        found = await collection.find_one({"_id": query["_id"]}, projection, session=session)
+        if found is not None or not upsert:
+            return found
+        # Upserted, then removed at once (a TTL monitor): write it again.
+    raise RuntimeError(f"{collection.name}: {query['_id']!r} kept changing under an upsert")

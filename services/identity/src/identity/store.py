@@ -16,7 +16,6 @@ from typing import Any
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
 from emk_common.crypto import BlindIndex, FieldCipher
 from emk_common.mongo import update_and_read
@@ -211,35 +210,15 @@ class RateLimits:
 async def _upsert_inc(collection: AsyncCollection[Doc], key: str, expires_at: datetime) -> Doc:
     """Counts one hit. Under concurrency the count read back may include a racing hit too,
     which errs on the side of the limit (never below the true count)."""
-    for _ in range(3):  # two first hits racing on the upsert: the loser retries as an update
-        try:
-            doc = await update_and_read(
-                collection,
-                {"_id": key},
-                {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": expires_at}},
-                upsert=True,
-            )
-        except DuplicateKeyError:
-            continue
-        if doc is not None:  # None only if the TTL monitor removed it in between
-            return doc
-    raise RuntimeError("rate limit counter contention")
+    return await _counted(
+        collection, key, {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": expires_at}}
+    )
 
 
-async def _upsert_failure(collection: AsyncCollection[Doc], key: str, expires_at: datetime) -> Doc:
-    for _ in range(3):  # as _upsert_inc: racing first failures retry as an update
-        try:
-            doc = await update_and_read(
-                collection,
-                {"_id": key},
-                {"$inc": {"failures": 1}, "$set": {"expires_at": expires_at}},
-                upsert=True,
-            )
-        except DuplicateKeyError:
-            continue
-        if doc is not None:
-            return doc
-    raise RuntimeError("login failure counter contention")
+async def _counted(collection: AsyncCollection[Doc], key: str, update: Doc) -> Doc:
+    doc = await update_and_read(collection, {"_id": key}, update, upsert=True)
+    assert doc is not None  # an upsert always leaves a document
+    return doc
 
 
 class LoginGuards:
@@ -263,7 +242,9 @@ class LoginGuards:
     ) -> datetime | None:
         """Count a failure; returns the lock's end when this failure locks the login."""
         now = now_utc()
-        doc = await _upsert_failure(self.collection, key, now + window)
+        doc = await _counted(
+            self.collection, key, {"$inc": {"failures": 1}, "$set": {"expires_at": now + window}}
+        )
         if doc["failures"] >= threshold:
             until = now + lock
             await self.collection.update_one(
