@@ -25,6 +25,7 @@ from benchmarks.foundation import fetch_max_wait_ms, percentiles
 from emk_common import catalog
 from emk_common.outbox import Outbox
 from emk_common.settings import SERVICES
+from emk_common.testing import TopicTap
 from emk_devstack.stack import Stack
 from notifications.settings import NotificationsSettings
 from notifications.store import Deliveries
@@ -122,38 +123,13 @@ async def complete_draft(http: httpx.AsyncClient, applicant: Applicant) -> str:
     return application_id
 
 
-class KafkaTap:
-    """When each application's ``ApplicationStatusChanged`` reached Kafka's consumers
-    (epoch seconds): where the path's time goes, before and after the broker."""
-
-    def __init__(self, bootstrap: str) -> None:
-        self.seen: dict[str, float] = {}
-        self._consumer = AIOKafkaConsumer(
-            catalog.APPLICATIONS, bootstrap_servers=bootstrap, group_id=None,
-            auto_offset_reset="latest", fetch_max_wait_ms=fetch_max_wait_ms(),
-        )  # fmt: skip
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> KafkaTap:
-        await self._consumer.start()
-        self._task = asyncio.create_task(self._watch())
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        await self._consumer.stop()
-
-    async def _watch(self) -> None:
-        async for record in self._consumer:
-            headers = {k: v.decode() for k, v in record.headers}
-            if ".ApplicationStatusChanged." in headers.get("ce_type", ""):
-                self.seen.setdefault((record.key or b"").decode(), time.time())
+def _on_kafka(tap: TopicTap, application_id: str) -> float:
+    """When the application's status change reached Kafka's consumers (epoch seconds)."""
+    return tap.first_arrival(application_id, "ApplicationStatusChanged") or float("nan")
 
 
 async def submit_round(
-    http: httpx.AsyncClient, applicants: list[Applicant], tail: SmsTail, tap: KafkaTap
+    http: httpx.AsyncClient, applicants: list[Applicant], tail: SmsTail, tap: TopicTap
 ) -> list[dict[str, float]]:
     """Every applicant prepares a draft (not timed), then all submit at once; per
     application, seconds from sending the submit to its answer, to Kafka, to the SMS."""
@@ -172,7 +148,10 @@ async def submit_round(
     return [
         {
             "answer": answered,
-            "on_kafka": tap.seen.get(application_id, float("nan")) - sent_at,
+            "on_kafka": (
+                tap.first_arrival(application_id, "ApplicationStatusChanged") or float("nan")
+            )
+            - sent_at,
             "sms": arrived[number] - sent_at,
         }
         for (number, sent_at, answered), application_id in zip(sent, drafts, strict=True)
@@ -241,7 +220,12 @@ async def submit_to_sms(stack: Stack) -> Doc:
     per_round = []
     async with (
         httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http,
-        KafkaTap(stack.env["KAFKA_BOOTSTRAP_SERVERS"]) as tap,
+        TopicTap(
+            stack.env["KAFKA_BOOTSTRAP_SERVERS"],
+            catalog.APPLICATIONS,
+            start="latest",
+            fetch_max_wait_ms=fetch_max_wait_ms(),
+        ) as tap,  # when each status change reached Kafka's consumers
     ):
         tail = SmsTail(stack.sms_spool)
         await submit_round(http, applicants[:1], tail, tap)  # warm-up: the path is open

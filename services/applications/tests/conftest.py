@@ -8,7 +8,6 @@ journey against the real identity and documents services.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -18,15 +17,13 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
 
 from applications.adapters.upstream import OwnDocument
 from applications.app import build
 from applications.settings import ApplicationsSettings
 from emk_common import catalog
-from emk_common.events import Envelope
-from emk_common.testing import Caller, eventually, trusting_verifier
+from emk_common.testing import Caller, TopicTap, trusting_verifier
 from emk_devstack.stack import Stack
 
 # Someone calling the service under test, with a token it trusts.
@@ -150,56 +147,12 @@ async def service(stack: Stack | None) -> AsyncIterator[ApplicationsApp]:
         yield running
 
 
-class Published:
-    """Every envelope on ``emk.applications``, read back from Kafka as a consumer would."""
-
-    def __init__(self, bootstrap: str) -> None:
-        self._consumer = AIOKafkaConsumer(
-            catalog.APPLICATIONS,
-            bootstrap_servers=bootstrap,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=10,
-            # The topic may be created only when the service starts: look again soon.
-            metadata_max_age_ms=500,
-        )
-        self._seen: list[Envelope] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Published:
-        await self._consumer.start()
-        self._task = asyncio.create_task(self._collect())
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        await self._consumer.stop()
-
-    async def _collect(self) -> None:
-        async for record in self._consumer:
-            self._seen.append(Envelope.from_bytes(record.value))
-
-    def of(self, subject: str, name: str | None = None) -> list[Envelope]:
-        return [
-            e
-            for e in self._seen
-            if e.subject == subject and (name is None or e.type.endswith(f".{name}.v1"))
-        ]
-
-    async def wait(self, subject: str, name: str, count: int = 1) -> list[Envelope]:
-        async def enough() -> list[Envelope] | None:
-            found = self.of(subject, name)
-            return found if len(found) >= count else None
-
-        found = await eventually(enough, within=30, what=f"{count} × {name} of {subject}")
-        assert found is not None
-        return found
+Published = TopicTap
 
 
 @pytest.fixture(scope="module")
 async def published(kafka_bootstrap: str) -> AsyncIterator[Published]:
-    async with Published(kafka_bootstrap) as tap:
+    async with TopicTap(kafka_bootstrap, catalog.APPLICATIONS) as tap:
         yield tap
 
 

@@ -8,12 +8,14 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import jwt
+from aiokafka import AIOKafkaConsumer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from emk_common.auth import AccessTokenVerifier, StaticKeys
+from emk_common.events import Envelope
 
 T = TypeVar("T")
 
@@ -82,3 +84,70 @@ class Caller:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {signed_token(self.user_id, self.role)}"}
+
+
+class TopicTap:
+    """Every envelope on a topic, read back from Kafka as an outside consumer would (no
+    group), each with the wall-clock second it arrived."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        *,
+        start: Literal["earliest", "latest"] = "earliest",
+        fetch_max_wait_ms: int = 10,
+    ) -> None:
+        self._consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset=start,
+            fetch_max_wait_ms=fetch_max_wait_ms,
+            # The topic may be created only when a service starts: look again soon.
+            metadata_max_age_ms=500,
+        )
+        self.seen: list[tuple[float, Envelope]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> TopicTap:
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._collect())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self._consumer.stop()
+
+    async def _collect(self) -> None:
+        async for record in self._consumer:
+            self.seen.append((time.time(), Envelope.from_bytes(record.value)))
+
+    def of(self, subject: str, name: str | None = None) -> list[Envelope]:
+        """The envelopes of one aggregate, of one event name (``ApplicationRejected``) or all."""
+        return [
+            envelope
+            for _, envelope in self.seen
+            if envelope.subject == subject
+            and (name is None or envelope.type.endswith(f".{name}.v1"))
+        ]
+
+    def first_arrival(self, subject: str, name: str) -> float | None:
+        return next(
+            (
+                at
+                for at, envelope in self.seen
+                if envelope.subject == subject and envelope.type.endswith(f".{name}.v1")
+            ),
+            None,
+        )
+
+    async def wait(self, subject: str, name: str, count: int = 1) -> list[Envelope]:
+        async def enough() -> list[Envelope] | None:
+            found = self.of(subject, name)
+            return found if len(found) >= count else None
+
+        found = await eventually(enough, within=30, what=f"{count} × {name} of {subject}")
+        assert found is not None
+        return found
