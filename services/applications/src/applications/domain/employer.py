@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 import emk_identifiers as ids
+from emk_common import catalog
 from emk_common.problems import FieldError
 
 __all__ = [
@@ -47,32 +48,8 @@ OWNERSHIPS: dict[str, str] = {
     "private": "Частная",
 }
 
-_ADDRESS = "Юридический адрес работодателя"
-FIELD_LABELS: dict[str, str] = {
-    "employer.name": "Наименование работодателя",
-    "employer.inn": "ИНН работодателя",
-    "employer.ogrn": "ОГРН/ОГРНИП работодателя",
-    "employer.legal_address": _ADDRESS,
-    "employer.legal_address.region_code": f"{_ADDRESS} — код региона",
-    "employer.legal_address.postal_code": f"{_ADDRESS} — почтовый индекс",
-    "employer.legal_address.locality": f"{_ADDRESS} — населённый пункт",
-    "employer.legal_address.street": f"{_ADDRESS} — улица",
-    "employer.legal_address.house": f"{_ADDRESS} — дом",
-    "employer.legal_address.flat": f"{_ADDRESS} — помещение",
-    "employer.hr_phone": "Телефон отдела кадров",
-    "employer.hr_email": "Электронная почта отдела кадров",
-    "employer.org_type": "Тип организации",
-    "employer.ownership": "Форма собственности",
-    "employer.department": "Подразделение",
-    "employer.position": "Должность",
-    "oms_policy": "Полис ОМС",
-    "consent_personal_data": "Согласие на обработку персональных данных",
-}
-DOCUMENT_LABELS: dict[str, str] = {
-    "passport": "Скан паспорта",
-    "oms_policy": "Скан полиса ОМС",
-    "medical_certificate": "Заключение медицинского осмотра",
-}
+FIELD_LABELS = catalog.APPLICATION_FIELD_LABELS
+DOCUMENT_LABELS = catalog.APPLICATION_DOCUMENT_LABELS
 REQUIRED_DOCUMENTS = ("passport", "oms_policy")
 OPTIONAL_DOCUMENTS = ("medical_certificate",)
 REQUIRED_EMPLOYER_FIELDS = (
@@ -93,12 +70,7 @@ _TEXT_CAP = 2000
 _CODE_CAP = 64
 
 
-def label_of(path: str) -> str:
-    """How a person calls a field or a document path (``documents.passport`` included)."""
-    if path.startswith("documents."):
-        kind = path.removeprefix("documents.")
-        return DOCUMENT_LABELS.get(kind, kind)
-    return FIELD_LABELS.get(path, path)
+label_of = catalog.application_label
 
 
 class _Body(BaseModel):

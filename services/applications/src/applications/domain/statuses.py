@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from emk_common.catalog import APPLICATION_STATUS_LABELS
+
 
 class Status(StrEnum):
     DRAFT = "draft"
@@ -20,15 +22,7 @@ class Status(StrEnum):
     ISSUED = "issued"
 
 
-LABELS: dict[Status, str] = {
-    Status.DRAFT: "Черновик",
-    Status.SUBMITTED: "Принято",
-    Status.IN_REVIEW: "В обработке",
-    Status.CLARIFICATION_REQUESTED: "Требуется уточнение",
-    Status.APPROVED: "Одобрено",
-    Status.REJECTED: "Отклонено",
-    Status.ISSUED: "Готово к выдаче",
-}
+LABELS: dict[Status, str] = {s: APPLICATION_STATUS_LABELS[s] for s in Status}
 
 # Statuses whose review deadline still runs: they are in the operators' queue.
 OPEN: frozenset[Status] = frozenset(

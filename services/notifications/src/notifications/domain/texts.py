@@ -13,38 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from emk_common import catalog
 from emk_common.catalog import ApplicationStatusChanged
 
-STATUS_LABELS: Mapping[str, str] = {
-    "draft": "Черновик",
-    "submitted": "Принято",
-    "in_review": "В обработке",
-    "clarification_requested": "Требуется уточнение",
-    "approved": "Одобрено",
-    "rejected": "Отклонено",
-    "issued": "Готово к выдаче",
-}
-
-FIELD_LABELS: Mapping[str, str] = {
-    "employer.name": "Наименование работодателя",
-    "employer.inn": "ИНН работодателя",
-    "employer.ogrn": "ОГРН/ОГРНИП работодателя",
-    "employer.legal_address": "Юридический адрес работодателя",
-    "employer.hr_phone": "Телефон отдела кадров",
-    "employer.hr_email": "E-mail отдела кадров",
-    "employer.org_type": "Тип организации",
-    "employer.ownership": "Форма собственности",
-    "employer.department": "Подразделение",
-    "employer.position": "Должность",
-    "oms_policy": "Полис ОМС",
-    "consent_personal_data": "Согласие на обработку персональных данных",
-}
-
-DOCUMENT_LABELS: Mapping[str, str] = {
-    "passport": "Скан паспорта",
-    "oms_policy": "Скан полиса ОМС",
-    "medical_certificate": "Заключение медицинского осмотра",
-}
+STATUS_LABELS = catalog.APPLICATION_STATUS_LABELS
+FIELD_LABELS = catalog.APPLICATION_FIELD_LABELS
+DOCUMENT_LABELS = catalog.APPLICATION_DOCUMENT_LABELS
 
 # The statuses after which the applicant has something to fix.
 WITH_FIXES = frozenset({"clarification_requested", "rejected"})
@@ -72,7 +46,7 @@ def status_label(status: str) -> str:
 
 
 def field_label(path: str) -> str:
-    return FIELD_LABELS.get(path, path)
+    return catalog.application_label(path)
 
 
 def document_label(kind: str) -> str:
