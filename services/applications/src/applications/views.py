@@ -93,11 +93,11 @@ async def listing(
     after = _decode(cursor)
     store = applications.store
     if who.role == "citizen":
-        rows = await store.own_page(who.user_id, after, limit + 1)
         if status is not None or overdue is not None:
             raise Problem.validation(
                 [_error("status", "not_allowed", "Фильтры доступны только в очереди оператора.")]
             )
+        rows = await store.own_page(who.user_id, after, limit + 1)
         total = await store.total(f"applicant:{who.user_id}")
         next_key = rows[limit - 1]["_id"] if len(rows) > limit else None
     elif who.role == "operator":
