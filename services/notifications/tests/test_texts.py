@@ -102,6 +102,11 @@ def test_every_field_and_document_of_the_form_has_a_label() -> None:
     assert texts.field_label("employer.ogrn") == "ОГРН/ОГРНИП работодателя"
     assert texts.document_label("medical_certificate") == "Заключение медицинского осмотра"
     assert texts.document_label("benefit") == "benefit"
+    # An operator's rejection may name a document as a field path, as applications words it.
+    assert texts.field_label("documents.passport") == "Скан паспорта"
+    assert texts.field_label("employer.legal_address.house") == (
+        "Юридический адрес работодателя — дом"
+    )
 
 
 def test_other_statuses_never_list_fixes_even_if_the_event_has_fields() -> None:
