@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from pymongo import AsyncMongoClient
@@ -60,3 +61,47 @@ async def update_and_read(
             return found
         # Upserted, then removed at once (a TTL monitor): write it again.
     raise RuntimeError(f"{collection.name}: {query['_id']!r} kept changing under an upsert")
+
+
+async def claim_one(
+    collection: AsyncCollection[dict[str, Any]],
+    due: Mapping[str, Any],
+    *,
+    sort: str,
+    held_until: str,
+    now: datetime,
+    claim: Mapping[str, Any],
+    candidates: int = 32,
+) -> dict[str, Any] | None:
+    """The first document matching ``due`` (in ``sort`` order) that no live holder has,
+    claimed for this caller — or None. How replicas share work items (due timers, pending
+    deliveries) without a top-level ``$or`` or a ``findAndModify``, which the local
+    MongoDB answers by scanning the whole collection.
+
+    ``held_until`` names the (possibly dotted) field with the current holder's lease end; a
+    missing one, or one not after ``now``, is free. ``claim`` is what a claim sets (a new
+    lease end in ``held_until`` among it). The candidates come from an index on ``due``;
+    the claim is one conditional write, so of two replicas only one takes an item.
+    """
+    cursor = collection.find(due, {held_until: 1}).sort(sort, 1).limit(candidates)
+    async for candidate in cursor:
+        until = _dotted(candidate, held_until)
+        if until is not None and until > now:
+            continue  # someone holds it
+        claimed = await update_and_read(
+            collection,
+            {**due, "_id": candidate["_id"], held_until: {"$not": {"$gt": now}}},
+            {"$set": dict(claim)},
+        )
+        if claimed is not None:
+            return claimed
+    return None
+
+
+def _dotted(document: Mapping[str, Any], path: str) -> Any:
+    value: Any = document
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value

@@ -21,7 +21,7 @@ from applications.domain.calendar import Period, ProductionCalendar
 from applications.domain.queue import OPEN_LANE, lane_changes, lanes
 from applications.domain.statuses import LABELS, OPEN, Status
 from emk_common.events import Envelope, EventData
-from emk_common.mongo import update_and_read
+from emk_common.mongo import claim_one, update_and_read
 from emk_common.service import Runtime
 
 Doc = dict[str, Any]
@@ -182,34 +182,16 @@ class ApplicationStore:
         """One application whose timer is due and that no live replica holds.
 
         The candidates come from the ``timers`` index (the lower bound keeps the range off
-        the null entries of applications without a timer); the claim itself is a
-        conditional write on one ``_id``, so of two replicas only one takes it.
+        the null entries of applications without a timer).
         """
-        due = (
-            self.applications.find(
-                {"next_timer_at": {"$gte": _EPOCH, "$lte": now}},
-                {"_id": 1, "timer_claim": 1},
-            )
-            .sort("next_timer_at", 1)
-            .limit(20)
+        return await claim_one(
+            self.applications,
+            {"next_timer_at": {"$gte": _EPOCH, "$lte": now}},
+            sort="next_timer_at",
+            held_until="timer_claim.until",
+            now=now,
+            claim={"timer_claim": {"owner": owner, "until": now + hold}},
         )
-        async for candidate in due:
-            claim = candidate.get("timer_claim")
-            if claim and claim["until"] >= now:
-                continue  # another replica is working on it
-            claimed = await update_and_read(
-                self.applications,
-                {
-                    "_id": candidate["_id"],
-                    "next_timer_at": {"$lte": now},
-                    # No claim, or a lapsed one (a missing ``until`` is not ``$gte``).
-                    "timer_claim.until": {"$not": {"$gte": now}},
-                },
-                {"$set": {"timer_claim": {"owner": owner, "until": now + hold}}},
-            )
-            if claimed is not None:
-                return claimed
-        return None
 
     # --- documents, as learned from the documents service's events ---------------------------
 

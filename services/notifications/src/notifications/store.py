@@ -18,7 +18,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
 from emk_common.events import Envelope
-from emk_common.mongo import update_and_read
+from emk_common.mongo import claim_one, update_and_read
 from emk_common.outbox import Outbox
 from notifications.domain.retry import State, Verdict
 
@@ -188,42 +188,23 @@ class Deliveries:
     async def _claim_one(
         self, now: datetime, lease: timedelta, owner: str, kind: str | None
     ) -> Doc | None:
-        # Candidates from an index, then a conditional write on one _id: the local MongoDB
-        # scans a whole collection for a top-level ``$or`` and for any findAndModify, and
-        # ``deliveries`` only grows.
-        query: Doc = {"state": State.PENDING.value, "next_attempt_at": {"$lte": now}}
+        due: Doc = {"state": State.PENDING.value, "next_attempt_at": {"$lte": now}}
         if kind is not None:
-            query["kind"] = kind
-        due = (
-            self.collection.find(query, {"_id": 1, "claimed_until": 1})
-            .sort([("next_attempt_at", ASCENDING)])
-            .limit(32)
+            due["kind"] = kind
+        return await claim_one(
+            self.collection,
+            due,
+            sort="next_attempt_at",
+            held_until="claimed_until",
+            now=now,
+            claim={
+                "claimed_until": now + lease,
+                "claimed_by": owner,
+                # Settling is conditional on this token: a replica whose lease lapsed and
+                # was taken over cannot overwrite the new holder's outcome.
+                "claim": uuid.uuid4().hex,
+            },
         )
-        async for candidate in due:
-            held = candidate.get("claimed_until")
-            if held is not None and held > now:
-                continue
-            claimed = await update_and_read(
-                self.collection,
-                {
-                    "_id": candidate["_id"],
-                    "state": State.PENDING.value,
-                    # Unclaimed, or a lapsed claim (a null is not ``$gt`` anything).
-                    "claimed_until": {"$not": {"$gt": now}},
-                },
-                {
-                    "$set": {
-                        "claimed_until": now + lease,
-                        "claimed_by": owner,
-                        # Settling is conditional on this token: a replica whose lease lapsed
-                        # and was taken over cannot overwrite the new holder's outcome.
-                        "claim": uuid.uuid4().hex,
-                    }
-                },
-            )
-            if claimed is not None:
-                return claimed
-        return None
 
     async def settle(
         self, delivery: Doc, attempt: Attempt, verdict: Verdict, events: Sequence[Envelope]
