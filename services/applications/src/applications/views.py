@@ -21,19 +21,12 @@ async def detail(applications: Applications, application: Doc) -> dict[str, Any]
     statuses = await applications.store.document_statuses_of(
         d["document_id"] for d in attached.values()
     )
-    status = Status(application["status"])
+    employer = application.get("employer") or {}
     return {
-        "id": application["_id"],
-        "number": application.get("number"),
-        "status": str(status),
-        "status_label": LABELS[status],
+        **summary(application),  # what the lists show, and the rest
         "applicant_id": application["applicant_id"],
-        "employer": {
-            k: v for k, v in (application.get("employer") or {}).items() if k != "registry_checked"
-        },
-        "employer_checked_in_registry": bool(
-            (application.get("employer") or {}).get("registry_checked")
-        ),
+        "employer": {k: v for k, v in employer.items() if k != "registry_checked"},
+        "employer_checked_in_registry": bool(employer.get("registry_checked")),
         "oms_policy": applications.oms_policy(application),
         "consent": application.get("consent"),
         "documents": [
@@ -46,15 +39,9 @@ async def detail(applications: Applications, application: Doc) -> dict[str, Any]
             }
             for kind, entry in sorted(attached.items())
         ],
-        "submitted_at": application.get("submitted_at"),
-        "due_date": application.get("due_date"),
-        "overdue": bool(application.get("overdue")),
         "answer_due": application.get("answer_due"),
         "clarification": application.get("clarification"),
         "rejection": application.get("rejection"),
-        "assignee_id": application.get("assignee_id"),
-        "created_at": application["created_at"],
-        "last_changed_at": application["last_changed_at"],
         "history": [
             {k: entry.get(k) for k in ("status", "status_label", "at", "by", "by_role", "comment")}
             for entry in application.get("history", [])
