@@ -65,7 +65,8 @@ class Delivered:
         lines = [json.loads(x) for x in spool.read_text(encoding="utf-8").splitlines() if x]
         return [line["text"] for line in lines if line["to"] == phone]
 
-    def mail(self, address: str) -> list[str]:
+    def messages(self, address: str) -> list[Message]:
+        """The mail to ``address``, oldest first."""
         folder = self.var_dir / "mail"
         if not folder.exists():
             return []
@@ -76,7 +77,10 @@ class Delivered:
             for key, message in box.iteritems()
             if address in str(message["To"])
         )
-        return [_text_of(message) for _, _, message in found]
+        return [message for _, _, message in found]
+
+    def mail(self, address: str) -> list[str]:
+        return [_text_of(message) for message in self.messages(address)]
 
     async def code(self, to: str, after: int) -> str:
         read = self.sms if to.startswith("+") else self.mail
@@ -128,7 +132,8 @@ def scan_pdf(title: str) -> bytes:
     return bytes(out)
 
 
-def _snils() -> str:
+def valid_snils() -> str:
+    """A random СНИЛС with a correct check number (DOMAIN.md's rule)."""
     while True:
         digits = [randbelow(10) for _ in range(9)]
         if int("".join(map(str, digits))) > 1_001_998:
@@ -194,7 +199,7 @@ class Journey:
             "birth_date": "1990-05-17", "sex": "F",
             "phone": f"+79{randbelow(1_000_000_000):09d}",
             "email": f"maria.{uuid.uuid4().hex[:8]}@example.ru",
-            "password": "Снег-на-крыше-2026", "snils": _snils(),
+            "password": "Снег-на-крыше-2026", "snils": valid_snils(),
         }  # fmt: skip
         phone, email = person["phone"], person["email"]
 
