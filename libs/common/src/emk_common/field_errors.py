@@ -257,3 +257,10 @@ def _reason(kind: str, msg: str, ctx: Mapping[str, Any]) -> tuple[str, str]:
         # A PydanticCustomError from our own validators: its type is our code.
         return kind, msg
     return kind, f"недопустимое значение (код ошибки: {kind})"
+
+
+class RequestBody(BaseModel):
+    """The base of every JSON request body: an unknown field is an error naming it (not
+    silently dropped), and text arrives trimmed."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)

@@ -7,31 +7,29 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from applications.api.deps import AppsDep
 from applications.domain.application import Actor
 from emk_common.auth import Principal, require_roles
+from emk_common.field_errors import RequestBody
 from emk_common.problems import FieldError, Problem
 
 router = APIRouter(prefix="/api/v1/applications/calendar", tags=["calendar"])
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
 
 
-class PeakPeriod(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PeakPeriod(RequestBody):
     start: date
     end: date
 
 
-class Override(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Override(RequestBody):
     date: date
     working: bool
 
 
-class CalendarSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CalendarSettings(RequestBody):
     peak_periods: list[PeakPeriod] = Field(default_factory=list, max_length=50)
     overrides: list[Override] = Field(default_factory=list, max_length=400)
 

@@ -5,39 +5,36 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from applications import views
 from applications.api.deps import AppsDep, Authorization
 from applications.domain.employer import DraftIn
 from applications.domain.statuses import Status
 from emk_common.auth import AccessReason, CurrentPrincipal, Principal, require_roles
+from emk_common.field_errors import RequestBody
 
 router = APIRouter(prefix="/api/v1/applications", tags=["applications"])
 Citizen = Annotated[Principal, Depends(require_roles("citizen"))]
 Operator = Annotated[Principal, Depends(require_roles("operator"))]
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class Attachment(Body):
+class Attachment(RequestBody):
     document_id: str = Field(min_length=1, max_length=64)
     kind: str = Field(min_length=1, max_length=64)
 
 
-class Answer(Body):
+class Answer(RequestBody):
     comment: str | None = Field(default=None, max_length=2000)
 
 
-class ClarificationRequest(Body):
+class ClarificationRequest(RequestBody):
     comment: str = Field(min_length=3, max_length=2000)
     fields: list[str] = Field(default_factory=list, max_length=50)
     documents: list[str] = Field(default_factory=list, max_length=10)
 
 
-class Rejection(Body):
+class Rejection(RequestBody):
     reason: str = Field(min_length=3, max_length=2000)
     fields: list[str] = Field(default_factory=list, max_length=50)
 

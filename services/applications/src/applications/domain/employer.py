@@ -12,10 +12,11 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import Field, StrictBool
 
 import emk_identifiers as ids
 from emk_common import catalog
+from emk_common.field_errors import RequestBody
 from emk_common.problems import FieldError
 
 __all__ = [
@@ -73,11 +74,7 @@ _CODE_CAP = 64
 label_of = catalog.application_label
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class AddressIn(_Body):
+class AddressIn(RequestBody):
     """An address as in API.md; every part optional here so that the rules name each gap."""
 
     region_code: str | None = Field(default=None, max_length=_CODE_CAP)
@@ -88,7 +85,7 @@ class AddressIn(_Body):
     flat: str | None = Field(default=None, max_length=_TEXT_CAP)
 
 
-class EmployerIn(_Body):
+class EmployerIn(RequestBody):
     name: str | None = Field(default=None, max_length=_TEXT_CAP)
     inn: str | None = Field(default=None, max_length=_CODE_CAP)
     ogrn: str | None = Field(default=None, max_length=_CODE_CAP)
@@ -101,7 +98,7 @@ class EmployerIn(_Body):
     position: str | None = Field(default=None, max_length=_TEXT_CAP)
 
 
-class DraftIn(_Body):
+class DraftIn(RequestBody):
     """A draft or a change to it: a field that is absent or ``null`` is left as it was."""
 
     employer: EmployerIn | None = None

@@ -7,12 +7,13 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from documents.api.upload import read_upload
 from documents.domain.inspection import MAX_BYTES
 from documents.files import Documents
 from emk_common.auth import AccessReason, CurrentPrincipal, Principal, require_roles
+from emk_common.field_errors import RequestBody
 
 router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
 Operator = Annotated[Principal, Depends(require_roles("operator"))]
@@ -27,8 +28,7 @@ def get_documents(request: Request) -> Documents:
 DocumentsDep = Annotated[Documents, Depends(get_documents)]
 
 
-class Rejection(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class Rejection(RequestBody):
     reason: str = Field(min_length=3, max_length=1000)
 
 

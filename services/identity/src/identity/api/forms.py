@@ -11,19 +11,16 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 import emk_identifiers as ids
+from emk_common.field_errors import RequestBody
 from emk_common.problems import FieldError, Problem
 
 T = TypeVar("T")
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class Registration(Body):
+class Registration(RequestBody):
     last_name: str = Field(max_length=100)
     first_name: str = Field(max_length=100)
     middle_name: str | None = Field(default=None, max_length=100)
@@ -35,7 +32,7 @@ class Registration(Body):
     snils: str = Field(max_length=20)
 
 
-class Address(Body):
+class Address(RequestBody):
     region_code: str
     postal_code: str | None = None
     locality: str
@@ -44,7 +41,7 @@ class Address(Body):
     flat: str | None = None
 
 
-class Passport(Body):
+class Passport(RequestBody):
     series: str
     number: str
     issued_at: date
@@ -52,7 +49,7 @@ class Passport(Body):
     division_code: str
 
 
-class PersonalData(Body):
+class PersonalData(RequestBody):
     passport: Passport
     birth_place: str = Field(max_length=300)
     registration_address: Address
@@ -61,7 +58,7 @@ class PersonalData(Body):
     inn: str | None = None
 
 
-class StaffAccount(Body):
+class StaffAccount(RequestBody):
     role: Literal["operator", "medical_worker", "employer", "admin"]
     last_name: str = Field(max_length=100)
     first_name: str = Field(max_length=100)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 import emk_identifiers as ids
+from emk_common.field_errors import RequestBody
 from identity.api import forms
 from identity.api.deps import (
     Admin,
@@ -32,32 +33,32 @@ from identity.store import now_utc
 router = APIRouter(prefix="/api/v1/identity", tags=["identity"])
 
 
-class ContactCode(forms.Body):
+class ContactCode(RequestBody):
     user_id: str = Field(max_length=64)
     channel: Literal["sms", "email"]
     code: str = Field(max_length=12)
 
 
-class ContactResend(forms.Body):
+class ContactResend(RequestBody):
     user_id: str = Field(max_length=64)
     channel: Literal["sms", "email"]
 
 
-class LoginBody(forms.Body):
+class LoginBody(RequestBody):
     login: str = Field(min_length=1, max_length=254)
     password: str = Field(min_length=1, max_length=256)
 
 
-class LoginCode(forms.Body):
+class LoginCode(RequestBody):
     challenge_id: str = Field(max_length=64)
     code: str = Field(max_length=12)
 
 
-class RefreshBody(forms.Body):
+class RefreshBody(RequestBody):
     refresh_token: str = Field(max_length=200)
 
 
-class TotpCode(forms.Body):
+class TotpCode(RequestBody):
     code: str = Field(max_length=12)
 
 

@@ -11,11 +11,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
+from pydantic import BaseModel, Field, StrictBool, StrictInt, field_validator
 
 from emk_common.auth import CurrentPrincipal
 from emk_common.clock import Clock
-from emk_common.field_errors import invalid_value
+from emk_common.field_errors import RequestBody, invalid_value
 from emk_common.problems import Problem, problem_responses
 from notifications.domain.texts import status_label
 from notifications.store import InApp, Preferences
@@ -79,9 +79,7 @@ class NotificationPage(BaseModel):
 DaysBefore = Annotated[StrictInt, Field(ge=1, le=365)]
 
 
-class NotificationPreferences(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class NotificationPreferences(RequestBody):
     sms: StrictBool
     email: StrictBool
     reminders_days_before: list[DaysBefore] = Field(
