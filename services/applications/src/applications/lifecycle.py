@@ -309,7 +309,11 @@ class Applications:
                 ]
             )
         application = await self._existing(application_id)
-        await self.store.record_access(application, actor_of(who), "read", reason, self.clock())
+        await self.store.access_log.record(
+            application["_id"], application["applicant_id"],
+            actor_id=who.user_id, actor_role=who.role, action="read", reason=reason,
+            at=self.clock(),
+        )  # fmt: skip
         return application
 
     def oms_policy(self, application: Doc) -> str | None:

@@ -20,6 +20,7 @@ from applications.domain.application import Actor, Step, derived
 from applications.domain.calendar import Period, ProductionCalendar
 from applications.domain.queue import OPEN_LANE, lane_changes, lanes
 from applications.domain.statuses import LABELS, OPEN, Status
+from emk_common.audit import AccessLog
 from emk_common.events import Envelope, EventData
 from emk_common.mongo import claim_one, update_and_read
 from emk_common.service import Runtime
@@ -61,7 +62,7 @@ class ApplicationStore:
         self.sequences = runtime.collection("sequences")
         self.document_statuses = runtime.collection("document_statuses")
         self.settings = runtime.collection("settings")
-        self.access_log = runtime.collection("access_log")
+        self.access_log = AccessLog(runtime.collection("access_log"), "application")
 
     async def ensure_indexes(self) -> None:
         await self.applications.create_index(
@@ -69,9 +70,7 @@ class ApplicationStore:
         )
         await self.applications.create_index([("lanes", 1), ("queue_key", 1)], name="queue")
         await self.applications.create_index([("next_timer_at", 1)], name="timers")
-        await self.access_log.create_index(
-            [("application_id", 1), ("at", DESCENDING)], name="by_application"
-        )
+        await self.access_log.ensure_indexes()
 
     # --- the aggregate -----------------------------------------------------------------------
 
@@ -250,23 +249,6 @@ class ApplicationStore:
             {"_id": CALENDAR_ID},
             {"$set": {**settings, "updated_at": now, "updated_by": actor.user_id}},
             upsert=True,
-        )
-
-    # --- the access log (152-ФЗ: who read whose data, when, why) -----------------------------
-
-    async def record_access(
-        self, application: Doc, actor: Actor, action: str, reason: str | None, at: datetime
-    ) -> None:
-        await self.access_log.insert_one(
-            {
-                "application_id": application["_id"],
-                "applicant_id": application["applicant_id"],
-                "actor_id": actor.user_id,
-                "actor_role": actor.role,
-                "action": action,
-                "reason": reason,
-                "at": at,
-            }
         )
 
 

@@ -24,6 +24,7 @@ from documents.adapters.storage import EncryptedStore
 from documents.domain.inspection import Inspection, RefusedError, detect, inspect, safe_filename
 from documents.settings import DocumentsSettings
 from emk_common import catalog
+from emk_common.audit import AccessLog
 from emk_common.auth import Principal
 from emk_common.events import Envelope, EventData
 from emk_common.mongo import update_and_read
@@ -57,7 +58,7 @@ class Documents:
         self.store = store
         self.scanner = scanner
         self.documents = runtime.collection("documents")
-        self.access_log = runtime.collection("access_log")
+        self.access_log = AccessLog(runtime.collection("access_log"), "document")
         self._inspections = asyncio.Semaphore(settings.concurrent_inspections)
 
     async def ensure_indexes(self) -> None:
@@ -65,9 +66,7 @@ class Documents:
             [("owner_id", 1), ("created_at", DESCENDING)], name="by_owner"
         )
         await self.documents.create_index([("status", 1), ("created_at", 1)], name="queue")
-        await self.access_log.create_index(
-            [("document_id", 1), ("at", DESCENDING)], name="by_document"
-        )
+        await self.access_log.ensure_indexes()
 
     # --- upload ------------------------------------------------------------------------------
 
@@ -298,17 +297,10 @@ class Documents:
     async def _record(
         self, who: Principal, document: dict[str, Any], action: str, reason: str | None
     ) -> None:
-        await self.access_log.insert_one(
-            {
-                "document_id": document["_id"],
-                "owner_id": document["owner_id"],
-                "actor_id": who.user_id,
-                "actor_role": who.role,
-                "action": action,
-                "reason": reason,
-                "at": now_utc(),
-            }
-        )
+        await self.access_log.record(
+            document["_id"], document["owner_id"],
+            actor_id=who.user_id, actor_role=who.role, action=action, reason=reason,
+        )  # fmt: skip
 
 
 _MALWARE = FieldError(

@@ -1,0 +1,53 @@
+"""The access log every service keeps of a citizen's data (152-ФЗ ст. 19: who did what
+with whose data, when and why) — one shape for all, so the citizen's «who accessed my
+data» can be answered the same way everywhere."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import DESCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+
+from emk_common.clock import Clock, utc_now
+
+
+class AccessLog:
+    """Entries about one kind of thing (``subject``: ``document``, ``application``…),
+    each naming it as ``<subject>_id`` and its owner as ``owner_id``."""
+
+    def __init__(
+        self, collection: AsyncCollection[dict[str, Any]], subject: str, clock: Clock = utc_now
+    ) -> None:
+        self.collection = collection
+        self._subject_field = f"{subject}_id"
+        self._clock = clock
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index(
+            [(self._subject_field, 1), ("at", DESCENDING)], name=f"by_{self._subject_field}"
+        )
+
+    async def record(
+        self,
+        subject_id: str,
+        owner_id: str,
+        *,
+        actor_id: str,
+        actor_role: str,
+        action: str,
+        reason: str | None,
+        at: datetime | None = None,
+    ) -> None:
+        await self.collection.insert_one(
+            {
+                self._subject_field: subject_id,
+                "owner_id": owner_id,
+                "actor_id": actor_id,
+                "actor_role": actor_role,
+                "action": action,
+                "reason": reason,
+                "at": at or self._clock(),
+            }
+        )
