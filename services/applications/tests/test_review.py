@@ -242,7 +242,8 @@ async def test_staff_read_with_a_reason_and_every_read_is_logged(service: Applic
     assert fields(no_reason.json()) == {"X-Access-Reason"}
     assert read.status_code == 200
     assert forbidden.status_code == 403
-    logged = await service.store.access_log.collection.find_one({"application_id": application["id"]})
+    log = service.store.access_log.collection
+    logged = await log.find_one({"application_id": application["id"]})
     assert logged["actor_id"] == operator.user_id
     assert logged["reason"] == "Проверка"
 
