@@ -9,7 +9,7 @@ records each event's effect in its own database through the inbox.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -83,8 +83,13 @@ def producer_app(probe: Probe, **overrides: Any) -> tuple[FastAPI, Runtime]:
 
 
 def consumer_app(
-    probe: Probe, *, fail_on_poison: bool = True, **overrides: Any
+    probe: Probe,
+    *,
+    fail_on_poison: bool = True,
+    before: Callable[[Any], Awaitable[None]] | None = None,
+    **overrides: Any,
 ) -> tuple[FastAPI, Runtime]:
+    """``before`` runs first in the handler (a test makes it raise)."""
     settings = ProbeSettings(
         mongodb_database=probe.consumer_db,
         kafka_consumer_group=f"{probe.consumer_db}-group",
@@ -95,6 +100,8 @@ def consumer_app(
 
     @runtime.consumer.on(probe.event, name="probe.record_effect")
     async def record_effect(data: Any, envelope: Envelope, session: AsyncClientSession) -> None:
+        if before is not None:
+            await before(data)
         if fail_on_poison and data.poison:
             raise ValueError("this event is poison by design")
         await effects.insert_one(

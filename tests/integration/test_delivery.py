@@ -12,6 +12,7 @@ from pymongo import AsyncMongoClient
 
 from emk_common.catalog import dlq_topic
 from emk_common.events import Envelope
+from emk_common.kafka import DeadLetter, RetryLater
 from emk_common.outbox import OUTBOX_FIELD, PENDING_FIELD
 from emk_common.testing import eventually
 
@@ -142,6 +143,52 @@ async def test_a_handler_that_always_fails_sends_the_event_to_the_dlq_and_moves_
     assert headers["original_topic"] == probe.topic
     assert headers["exc_class"] == "builtins.ValueError"
     assert headers["handler"] == "probe.record_effect"
+    assert json.loads(dead.value)["id"] == poison["event_id"]
+
+
+async def test_a_handler_waiting_on_a_peer_is_retried_past_the_dlq_limit(
+    mongo: AsyncMongoClient[dict[str, Any]],
+) -> None:
+    probe = new_probe()
+    calls: list[int] = []
+
+    async def peer_down_at_first(data: Any) -> None:
+        calls.append(data.value)
+        if len(calls) <= 2 * FAST["consumer_max_attempts"]:
+            raise RetryLater("peer: ConnectError")
+
+    producer, _ = producer_app(probe, **FAST)
+    consumer, _ = consumer_app(probe, before=peer_down_at_first, **FAST)
+    async with running(producer) as http, running(consumer):
+        sent = (await http.post("/counters/c1/increment")).json()
+        found = await eventually(lambda: effects(mongo, probe.consumer_db), what="the effect")
+    # Twice the attempts that dead-letter a failing handler, and the event still arrived.
+    assert [e["event_id"] for e in found] == [sent["event_id"]]
+    assert len(calls) == 2 * FAST["consumer_max_attempts"] + 1
+
+
+async def test_an_event_that_can_never_apply_goes_to_the_dlq_at_once(
+    mongo: AsyncMongoClient[dict[str, Any]], kafka_bootstrap: str
+) -> None:
+    probe = new_probe()
+    calls: list[int] = []
+
+    async def unknown_aggregate(data: Any) -> None:
+        calls.append(data.value)
+        if data.poison:
+            raise DeadLetter("counter c1 is unknown")
+
+    producer, _ = producer_app(probe, **FAST)
+    consumer, _ = consumer_app(probe, before=unknown_aggregate, **FAST)
+    async with running(producer) as http, running(consumer):
+        poison = (await http.post("/counters/c1/increment", params={"poison": "true"})).json()
+        healthy = (await http.post("/counters/c1/increment")).json()
+        found = await eventually(lambda: effects(mongo, probe.consumer_db), what="next event")
+        assert [e["event_id"] for e in found] == [healthy["event_id"]]
+    assert calls == [1, 2]  # no retries for the dead one
+    dead = await _read_one(kafka_bootstrap, dlq_topic(probe.topic))
+    headers = {k: v.decode() for k, v in dead.headers}
+    assert headers["exc_class"] == "emk_common.kafka.DeadLetter"
     assert json.loads(dead.value)["id"] == poison["event_id"]
 
 

@@ -45,7 +45,8 @@ def test_the_catalog_has_every_event_of_the_architecture() -> None:
         "ApplicationStatusChanged", "ClarificationRequested", "ApplicationApproved",
         "ApplicationRejected", "DeadlineBreached", "DocumentUploaded", "DocumentVerified",
         "DocumentRejected", "MedicalBookIssued", "ExamRecorded", "VaccinationRecorded",
-        "LabResultRecorded", "RecordCorrected", "ExamDueSoon", "BookValidityChanged",
+        "LabResultRecorded", "RecordCorrected", "BookDueDatesChanged", "BookValidityChanged",
+        "PositionAdded", "PersonalDataChanged", "StaffDeactivated",
         "NotificationSent", "NotificationFailed", "DeliverOtp",
     }  # fmt: skip
 

@@ -39,15 +39,26 @@ class AccessLog:
         action: str,
         reason: str | None,
         at: datetime | None = None,
+        organization_id: str | None = None,
     ) -> None:
-        await self.collection.insert_one(
-            {
-                self._subject_field: subject_id,
-                "owner_id": owner_id,
-                "actor_id": actor_id,
-                "actor_role": actor_role,
-                "action": action,
-                "reason": reason,
-                "at": at or self._clock(),
-            }
+        entry: dict[str, Any] = {
+            self._subject_field: subject_id,
+            "owner_id": owner_id,
+            "actor_id": actor_id,
+            "actor_role": actor_role,
+            "action": action,
+            "reason": reason,
+            "at": at or self._clock(),
+        }
+        if organization_id is not None:
+            entry["organization_id"] = organization_id
+        await self.collection.insert_one(entry)
+
+    async def of(self, subject_id: str, *, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest entries about one subject, newest first (what its owner reads)."""
+        cursor = (
+            self.collection.find({self._subject_field: subject_id}, {"_id": 0})
+            .sort("at", DESCENDING)
+            .limit(limit)
         )
+        return await cursor.to_list()

@@ -81,6 +81,9 @@ class Principal:
     organization_id: str | None
     session_id: str | None
     token_id: str
+    # When the person last proved who they are with the second factor (OIDC ``auth_time``,
+    # Unix seconds): refreshing tokens keeps it, so a step-up check can ask for a fresh login.
+    auth_time: int | None = None
 
 
 class KeySource(Protocol):
@@ -272,16 +275,20 @@ def _principal(claims: dict[str, Any], kid: str) -> Principal:
     if claims.get("typ", "access") != "access":
         raise _refused(f"typ {str(claims.get('typ'))[:20]!r} (key {kid!r})")
     role, org, sid = claims["role"], claims.get("org"), claims.get("sid")
+    auth_time = claims.get("auth_time")
     if not isinstance(role, str) or role not in ROLES:
         raise _refused(f"unknown role {str(role)[:30]!r} (key {kid!r})")
     if not claims["sub"] or not isinstance(org, str | None) or not isinstance(sid, str | None):
         raise _refused(f"malformed sub/org/sid (key {kid!r})")
+    if auth_time is not None and (isinstance(auth_time, bool) or not isinstance(auth_time, int)):
+        raise _refused(f"malformed auth_time (key {kid!r})")
     return Principal(
         user_id=claims["sub"],
         role=cast("Role", role),
         organization_id=org or None,
         session_id=sid or None,
         token_id=claims["jti"],
+        auth_time=auth_time,
     )
 
 

@@ -73,6 +73,23 @@ class StaffAccountCreated(_Identity):
     created_by: str
 
 
+class PersonalDataChanged(_Identity):
+    """Any change of a citizen's personal data (the first entry too): ids only, whoever
+    keeps a copy (records: the book's holder) asks identity's internal API again."""
+
+    name = "PersonalDataChanged"
+
+
+class StaffDeactivated(_Identity):
+    """A staff account was closed by an admin: its sessions are over, and whatever the
+    person could do elsewhere (a medical worker's keys and grants) ends now."""
+
+    name = "StaffDeactivated"
+    role: Role
+    organization_id: str | None = None
+    deactivated_by: str
+
+
 # --- applications ------------------------------------------------------------------------
 
 
@@ -95,6 +112,8 @@ class ApplicationSubmitted(_Applications):
 class ApplicationStatusChanged(_Applications):
     name = "ApplicationStatusChanged"
     number: str | None = None
+    # The medical book's number, once the application led to one (status ``issued``).
+    book_number: str | None = None
     previous_status: str | None = None
     status: str
     changed_by: str | None = None
@@ -218,45 +237,101 @@ class _Records(EventData):
 
 
 class MedicalBookIssued(_Records):
+    """A book was issued on an approved application (applications answers: ``issued``)."""
+
     name = "MedicalBookIssued"
     number: str
+    application_id: str
+
+
+class PositionAdded(_Records):
+    """A further approved application of a person who has a book: a new position in it."""
+
+    name = "PositionAdded"
+    number: str
+    application_id: str
+
+
+RecordKind = Literal["exam", "vaccination", "lab_result", "certification"]
 
 
 class _Record(_Records):
     record_id: str
     record_version: int = 1
+    recorded_by: str
+    organization_id: str
 
 
 class ExamRecorded(_Record):
     name = "ExamRecorded"
-    next_due: date | None = None
 
 
 class VaccinationRecorded(_Record):
     name = "VaccinationRecorded"
-    next_due: date | None = None
 
 
 class LabResultRecorded(_Record):
     name = "LabResultRecorded"
 
 
+class CertificationRecorded(_Record):
+    name = "CertificationRecorded"
+
+
 class RecordCorrected(_Record):
+    """A new version of a record; the old one stays in the history."""
+
     name = "RecordCorrected"
-    record_kind: Literal["exam", "vaccination", "lab_result", "certification"]
+    record_kind: RecordKind
 
 
-class ExamDueSoon(_Records):
-    name = "ExamDueSoon"
-    due_kind: Literal["exam", "certification", "vaccination"]
+DueKind = Literal["periodic_exam", "attestation", "vaccination"]
+
+
+class DueItem(BaseModel):
+    """One due date of a book: what kind, which record it follows from, when."""
+
+    model_config = ConfigDict(frozen=True)
+
+    item_id: str
+    kind: DueKind
     due_date: date
-    days_before: int
+
+
+class BookDueDatesChanged(_Records):
+    """The book's whole current list of due dates (no disease, result or conclusion);
+    when to remind is the notifications service's decision."""
+
+    name = "BookDueDatesChanged"
+    due: list[DueItem]
 
 
 class BookValidityChanged(_Records):
+    """The book's validity as the public may know it: ``not_valid`` covers both an
+    expired book and a suspended one (which would reveal an «Не годен» conclusion)."""
+
     name = "BookValidityChanged"
-    status: Literal["valid", "expiring", "expired", "suspended"]
+    status: Literal["valid", "expiring", "not_valid"]
     valid_until: date | None = None
+
+
+class BookAccessGranted(_Records):
+    """A medical organisation may read and write the book until ``expires_at``; the
+    holder is told."""
+
+    name = "BookAccessGranted"
+    grant_id: str
+    organization_id: str
+    granted_by: str
+    expires_at: datetime
+    via: Literal["identifiers", "visit_code"]
+
+
+class BookAccessEnded(_Records):
+    name = "BookAccessEnded"
+    grant_id: str
+    organization_id: str
+    ended_by: str
 
 
 # --- notifications -----------------------------------------------------------------------
@@ -314,6 +389,8 @@ CATALOG: dict[str, type[EventData]] = {
         TwoFactorChanged,
         AccountLocked,
         StaffAccountCreated,
+        PersonalDataChanged,
+        StaffDeactivated,
         ApplicationDrafted,
         ApplicationSubmitted,
         ApplicationStatusChanged,
@@ -325,12 +402,16 @@ CATALOG: dict[str, type[EventData]] = {
         DocumentVerified,
         DocumentRejected,
         MedicalBookIssued,
+        PositionAdded,
         ExamRecorded,
         VaccinationRecorded,
         LabResultRecorded,
+        CertificationRecorded,
         RecordCorrected,
-        ExamDueSoon,
+        BookDueDatesChanged,
         BookValidityChanged,
+        BookAccessGranted,
+        BookAccessEnded,
         NotificationSent,
         NotificationFailed,
         DeliverOtp,

@@ -264,3 +264,32 @@ class RequestBody(BaseModel):
     silently dropped), and text arrives trimmed."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class InvalidFieldsError(Exception):
+    """Every wrong field of one request, found by the domain; the edge answers 422 with
+    them all (``emk_common.problems`` installs the handler)."""
+
+    def __init__(self, errors: Sequence[FieldError], detail: str | None = None) -> None:
+        super().__init__(f"{len(errors)} invalid field(s)")
+        self.errors = list(errors)
+        self.detail = detail
+
+
+class FieldErrors:
+    """The one accumulator of wrong fields: a domain rule adds what it finds, and the
+    caller raises them together, so a person fixes everything in one go."""
+
+    def __init__(self) -> None:
+        self.items: list[FieldError] = []
+
+    def add(self, field: str, code: str, reason: str) -> None:
+        """``reason`` reads after «Поле «field»: …» (see :func:`field_message`)."""
+        self.items.append(FieldError.of(field, code, reason))
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def raise_if_any(self, detail: str | None = None) -> None:
+        if self.items:
+            raise InvalidFieldsError(self.items, detail)

@@ -7,7 +7,9 @@ Consuming is at-least-once with effectively-once effects:
 - a failing handler is retried with exponential backoff, a bounded number of times, then
   the record goes to ``<topic>.dlq`` with the error in its headers and the consumer moves on;
 - while MongoDB is unreachable nothing is dead-lettered: the handler waits and retries,
-  and if that lasts, the record is handed back to Kafka (``nack``) after a pause.
+  and if that lasts, the record is handed back to Kafka (``nack``) after a pause; a handler
+  that depends on another service raises :class:`RetryLater` while that peer is down or
+  slow, and is treated the same way (an outage is nobody's poison message).
 New consumer groups start from the earliest offset (aiokafka's ``latest`` skips events).
 """
 
@@ -42,6 +44,19 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 E = TypeVar("E", bound=EventData)
+
+
+class RetryLater(Exception):  # noqa: N818 - an instruction, not an error
+    """Raised by a handler when something outside the event failed (a peer service down or
+    slow, a race it will win next time): retried with backoff until it passes, never
+    dead-lettered. The message names the cause for the log; it must not quote data."""
+
+
+class DeadLetter(Exception):  # noqa: N818 - an instruction, not an error
+    """Raised by a handler for an event it can never apply (it names an aggregate nobody
+    has): straight to the dead-letter topic, without the retries that could not help."""
+
+
 Handler = Callable[[E, Envelope, AsyncClientSession], Awaitable[None]]
 
 
@@ -228,6 +243,7 @@ class EventConsumer:
             return
         settings = self._settings
         attempt = 0
+        outage_attempt = 0
         outage_waited = 0.0
         while True:
             try:
@@ -235,13 +251,33 @@ class EventConsumer:
                     reg.name, envelope.id, lambda session: reg.handler(data, envelope, session)
                 )
                 return
-            except ConnectionFailure:
-                # Our own database is away: not the event's fault, so never dead-letter it.
+            except DeadLetter as exc:
+                log.error(
+                    "handler %s cannot apply event %s; dead-lettering: %s",
+                    reg.name,
+                    envelope.id,
+                    _safe_message(exc),
+                )
+                await self._dead_letter(broker, record, exc, handler=reg.name)
+                return
+            except (ConnectionFailure, RetryLater) as exc:
+                # Our own database or a peer is away: not the event's fault, never dead-lettered.
                 if outage_waited >= 30:
                     raise  # nack: Kafka hands the record back; the loop below paces it
-                log.warning("MongoDB unreachable while handling %s; waiting", envelope.type)
-                await asyncio.sleep(settings.consumer_backoff_max_seconds)
-                outage_waited += settings.consumer_backoff_max_seconds
+                delay = min(
+                    settings.consumer_backoff_seconds * 2 ** (outage_attempt),
+                    settings.consumer_backoff_max_seconds,
+                )
+                outage_attempt += 1
+                log.warning(
+                    "handler %s waits on %s (%s); retrying in %.2f s",
+                    reg.name,
+                    envelope.type,
+                    _safe_message(exc) if isinstance(exc, RetryLater) else "MongoDB unreachable",
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                outage_waited += delay
             except Exception as exc:
                 attempt += 1
                 if attempt >= settings.consumer_max_attempts:

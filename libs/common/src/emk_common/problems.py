@@ -24,7 +24,12 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from emk_common.field_errors import FieldError, field_errors_from_pydantic, invalid_value
+from emk_common.field_errors import (
+    FieldError,
+    InvalidFieldsError,
+    field_errors_from_pydantic,
+    invalid_value,
+)
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
@@ -238,6 +243,12 @@ async def _on_request_validation(request: Request, exc: Exception) -> Response:
     return problem.to_response(request.url.path)
 
 
+async def _on_invalid_fields(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, InvalidFieldsError):  # pragma: no cover
+        raise exc
+    return Problem.validation(exc.errors, exc.detail).to_response(request.url.path)
+
+
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
     """Starlette's own errors (unknown route, wrong method, FastAPI's security classes).
 
@@ -312,6 +323,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     """Make every error of ``app`` a problem document; call before the app starts."""
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_request_validation)
+    app.add_exception_handler(InvalidFieldsError, _on_invalid_fields)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(Exception, _on_unhandled)
     app.add_middleware(_UnhandledErrors)

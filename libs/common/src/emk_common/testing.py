@@ -52,13 +52,23 @@ _TEST_KEY = Ed25519PrivateKey.generate()
 _TEST_KID = "test-key"
 
 
-def signed_token(user_id: str, role: str, *, ttl_seconds: int = 600) -> str:
+def signed_token(
+    user_id: str,
+    role: str,
+    *,
+    ttl_seconds: int = 600,
+    organization_id: str | None = None,
+    auth_time: int | None = None,
+) -> str:
     """An access token as identity issues it, signed with the tests' own key."""
     now = int(time.time())
-    claims = {
+    claims: dict[str, object] = {
         "iss": "emk-identity", "aud": "emk", "sub": user_id, "role": role, "iat": now,
         "exp": now + ttl_seconds, "jti": uuid.uuid4().hex, "sid": uuid.uuid4().hex,
+        "auth_time": now if auth_time is None else auth_time,
     }  # fmt: skip
+    if organization_id is not None:
+        claims["org"] = organization_id
     return jwt.encode(claims, _TEST_KEY, algorithm="EdDSA", headers={"kid": _TEST_KID})
 
 
@@ -76,14 +86,23 @@ class Caller:
 
     user_id: str
     role: str = "citizen"
+    organization_id: str | None = None
 
     @classmethod
-    def new(cls, role: str = "citizen") -> Caller:
-        return cls(uuid.uuid4().hex, role)
+    def new(cls, role: str = "citizen", organization_id: str | None = None) -> Caller:
+        return cls(uuid.uuid4().hex, role, organization_id)
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {signed_token(self.user_id, self.role)}"}
+        token = signed_token(self.user_id, self.role, organization_id=self.organization_id)
+        return {"Authorization": f"Bearer {token}"}
+
+    def headers_signed_in_at(self, auth_time: int) -> dict[str, str]:
+        """Headers whose token says the second factor was passed at ``auth_time``."""
+        token = signed_token(
+            self.user_id, self.role, organization_id=self.organization_id, auth_time=auth_time
+        )
+        return {"Authorization": f"Bearer {token}"}
 
 
 class TopicTap:

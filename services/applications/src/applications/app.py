@@ -6,9 +6,9 @@ from fastapi import FastAPI
 
 from applications.adapters.egrul import Egrul, LocalEgrul
 from applications.adapters.upstream import Upstream
-from applications.api import calendar, routes
+from applications.api import calendar, internal, routes
 from applications.deadlines import Deadlines
-from applications.handlers import documents
+from applications.handlers import documents, records
 from applications.lifecycle import Applications
 from applications.settings import ApplicationsSettings
 from applications.store import ApplicationStore
@@ -17,6 +17,7 @@ from emk_common.auth import AccessTokenVerifier
 from emk_common.clock import Clock, utc_now
 from emk_common.crypto import FieldCipher
 from emk_common.service import create_app, create_runtime
+from emk_common.service_auth import ServiceTokenVerifier
 
 
 def build(
@@ -49,6 +50,7 @@ def build(
         recount_seconds=settings.counters_repair_seconds,
     )
     documents.subscribe(runtime.consumer, store)
+    records.subscribe(runtime.consumer, applications)
     runtime.startup.append(store.ensure_indexes)
     runtime.background.append(deadlines.run)
     runtime.shutdown.append(upstream.close)
@@ -57,7 +59,11 @@ def build(
         title="ЭМК — applications",
         description="Applications for a medical book: drafts, submission, review, deadlines.",
         # The calendar's fixed path comes before the router's ``/{application_id}``.
-        routers=[calendar.router, routes.router],
+        routers=[
+            calendar.router,
+            routes.router,
+            internal.internal_router(ServiceTokenVerifier.from_settings(settings)),
+        ],
     )
     app.state.applications = applications
     app.state.deadlines = deadlines

@@ -40,6 +40,7 @@ from emk_common import catalog
 from emk_common.auth import Principal
 from emk_common.clock import Clock
 from emk_common.crypto import FieldCipher
+from emk_common.kafka import DeadLetter, RetryLater
 from emk_common.problems import FieldError, Problem
 
 ATTACHABLE = (*REQUIRED_DOCUMENTS, *OPTIONAL_DOCUMENTS)
@@ -282,6 +283,36 @@ class Applications:
             return domain.reject(application, actor_of(who), reason=reason, fields=fields)
 
         return await self._change(current, who, decide)
+
+    # --- the records service -----------------------------------------------------------------
+
+    async def issue(self, application_id: str, book_id: str, book_number: str) -> None:
+        """The book was issued on this application: «Готово к выдаче». A repeat finds the
+        application issued already and changes nothing."""
+        for _ in range(5):
+            application = await self.store.get(application_id)
+            if application is None:
+                raise DeadLetter(f"application {application_id} is unknown")
+            if application["status"] == Status.ISSUED:
+                return
+            step = domain.issue(application, book_id=book_id, book_number=book_number)
+            if await self.store.apply(application, step, domain.SYSTEM, self.clock()) is not None:
+                return
+        raise RetryLater(f"application {application_id} kept changing")
+
+    async def employment(self, application_id: str) -> Doc:
+        """What the records service puts in a book: the employer and the position."""
+        application = await self._existing(application_id)
+        employer = application.get("employer") or {}
+        return {
+            "application_id": application["_id"],
+            "applicant_id": application["applicant_id"],
+            "status": application["status"],
+            "employer_name": employer.get("name"),
+            "employer_inn": employer.get("inn"),
+            "department": employer.get("department"),
+            "position": employer.get("position"),
+        }
 
     # --- reading -----------------------------------------------------------------------------
 

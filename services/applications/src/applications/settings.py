@@ -5,11 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from pydantic import Field
+
 from emk_common.settings import ServiceSettings
 
 
 class ApplicationsSettings(ServiceSettings):
     service_name: ClassVar[str] = "applications"
+
+    # Who may read an application's employer and position (GET /internal/v1/applications/…).
+    trusted_callers: list[str] = Field(default_factory=lambda: ["records"])
 
     # Working days (DOMAIN.md): review, review after a clarification, review in a peak
     # period, and the applicant's time to answer a clarification request.

@@ -279,11 +279,10 @@ class Accounts:
                 [FieldError(field=d.field, code=d.code, message=d.message) for d in discrepancies]
             )
         first_time = user["status"] != Status.READY
-        events = (
-            [self.event(catalog.PersonalDataVerified(user_id=user_id), user_id)]
-            if first_time
-            else []
-        )
+        # Every change is announced (ids only): whoever keeps a copy asks again.
+        events = [self.event(catalog.PersonalDataChanged(user_id=user_id), user_id)]
+        if first_time:
+            events.insert(0, self.event(catalog.PersonalDataVerified(user_id=user_id), user_id))
         update = {
             "$set": {
                 "personal_data": self.vault.seal(user_id, data, part="personal_data"),
@@ -350,6 +349,30 @@ class Accounts:
         self.runtime.outbox.committed()
 
     # --- staff -----------------------------------------------------------------------------
+
+    async def deactivate_staff(self, user_id: str, admin_id: str) -> None:
+        """Close a staff account: it can no longer sign in, and ``StaffDeactivated`` tells
+        every service (records revokes a medical worker's keys and grants). The caller ends
+        the account's sessions. Deactivating twice is a no-op, not an error."""
+        user = await self.require(user_id)
+        if user["role"] == "citizen":
+            raise Problem.not_found("Учётная запись сотрудника не найдена.")
+        if user_id == admin_id:
+            raise Problem.conflict("Нельзя отключить собственную учётную запись.")
+        if user.get("deactivated_at") is not None:
+            return
+        event = catalog.StaffDeactivated(
+            user_id=user_id,
+            role=cast(Role, user["role"]),
+            organization_id=user.get("organization_id"),
+            deactivated_by=admin_id,
+        )
+        update = self.runtime.outbox.update(
+            user_id, {"$set": {"deactivated_at": now_utc()}}, [self.event(event, user_id)]
+        )
+        if await self.users.update(user_id, user["version"], update) is None:
+            raise Problem.conflict("Данные учётной записи изменились. Повторите запрос.")
+        self.runtime.outbox.committed()
 
     async def bootstrap_admin(self) -> None:
         """The first admin, from the environment; replicas racing on it are harmless."""

@@ -68,6 +68,8 @@ class Login:
             raise Problem.not_authenticated(WRONG_CREDENTIALS)
         await self.guards.succeeded(guard)
         assert user is not None  # a password matched, so there is an account
+        if user.get("deactivated_at") is not None:
+            raise Problem.forbidden("Учётная запись отключена администратором.")
         if self.accounts.passwords.needs_rehash(user["password_hash"]):
             await self.accounts.users.update(
                 user["_id"],
@@ -191,12 +193,15 @@ class Login:
             user["_id"], user["version"], {"$set": {"totp.last_step": step}}
         )
 
-    async def issue(self, user: dict[str, Any], session_id: str | None = None) -> dict[str, Any]:
+    async def issue(
+        self, user: dict[str, Any], session_id: str | None = None, auth_time: int | None = None
+    ) -> dict[str, Any]:
         refresh = secrets.token_urlsafe(32)
+        now = int(now_utc().timestamp())
         if session_id is None:
             ttl = timedelta(days=self.settings.refresh_token_ttl_days)
             session_id = (await self.sessions.open(user["_id"], _hash_token(refresh), ttl)).id
-        now = int(now_utc().timestamp())
+            auth_time = now
         claims = {
             "iss": self.settings.access_token_issuer,
             "aud": self.settings.access_token_audience,
@@ -206,6 +211,8 @@ class Login:
             "exp": now + self.settings.access_token_ttl_seconds,
             "jti": uuid.uuid4().hex,
             "sid": session_id,
+            # When the second factor was passed: a refresh keeps the login's time.
+            "auth_time": auth_time if auth_time is not None else now,
         }
         if user.get("organization_id"):
             claims["org"] = user["organization_id"]
@@ -224,7 +231,8 @@ class Login:
             await self.sessions.revoke_if_spent(presented)
             raise Problem.not_authenticated("Сеанс завершён. Войдите снова.")
         user = await self.accounts.require(session["user_id"])
-        tokens = await self.issue(user, session_id=session["_id"])
+        auth_time = int(session["created_at"].timestamp())
+        tokens = await self.issue(user, session_id=session["_id"], auth_time=auth_time)
         tokens["refresh_token"] = refresh
         return tokens
 

@@ -179,6 +179,12 @@ class Sessions:
             {"$set": {"revoked_at": now_utc()}},
         )
 
+    async def revoke_all(self, user_id: str) -> None:
+        """Every session of the account ends now (a deactivated staff member)."""
+        await self.collection.update_many(
+            {"user_id": user_id, "revoked_at": None}, {"$set": {"revoked_at": now_utc()}}
+        )
+
     async def is_active(self, session_id: str) -> bool:
         doc = await self.collection.find_one(
             {"_id": session_id, "revoked_at": None, "expires_at": {"$gt": now_utc()}}, {"_id": 1}

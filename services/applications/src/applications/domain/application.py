@@ -79,6 +79,7 @@ def _moved(
     fields: Sequence[str] = (),
     documents: Sequence[str] = (),
     number: str | None = None,
+    book_number: str | None = None,
 ) -> Step:
     """A change of status, with the one event every change raises."""
     current = status_of(application)
@@ -92,6 +93,7 @@ def _moved(
         comment=comment,
         fields=list(fields),
         documents=list(documents),
+        book_number=book_number,
     )
     return Step(status=target, comment=comment, events=[changed])
 
@@ -193,6 +195,15 @@ def approve(application: Application, operator: Actor) -> Step:
     step.events.append(
         catalog.ApplicationApproved(**_base(application), number=application["number"])
     )
+    return step
+
+
+def issue(application: Application, *, book_id: str, book_number: str) -> Step:
+    """The records service issued the book (or added this position to the person's book):
+    the application is done, «Готово к выдаче», and the applicant learns the book's number."""
+    comment = f"Медицинская книжка № {book_number}"
+    step = _moved(application, Action.ISSUE, SYSTEM, comment=comment, book_number=book_number)
+    step.set = {"book": {"id": book_id, "number": book_number}}
     return step
 
 

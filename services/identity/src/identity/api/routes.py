@@ -229,6 +229,14 @@ async def create_staff(body: forms.StaffAccount, admin: Admin, app: AppDep) -> d
     return {"user_id": user_id}
 
 
+@router.post("/staff/{user_id}/deactivate", status_code=204)
+async def deactivate_staff(user_id: str, admin: Admin, app: AppDep) -> Response:
+    """The account can no longer sign in and every one of its sessions ends now."""
+    await app.accounts.deactivate_staff(user_id, admin.user_id)
+    await app.login.sessions.revoke_all(user_id)
+    return Response(status_code=204)
+
+
 @router.post("/admin/signing-keys/rotate")
 async def rotate_keys(admin: Admin, app: AppDep) -> dict[str, str]:
     return {"kid": await app.keys.rotate()}

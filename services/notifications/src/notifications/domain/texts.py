@@ -62,6 +62,7 @@ class StatusChange:
     comment: str | None = None
     fields: tuple[str, ...] = ()
     documents: tuple[str, ...] = ()
+    book_number: str | None = None
 
     @classmethod
     def of(cls, event: ApplicationStatusChanged) -> StatusChange:
@@ -71,6 +72,7 @@ class StatusChange:
             comment=(event.comment or "").strip() or None,
             fields=tuple(event.fields),
             documents=tuple(event.documents),
+            book_number=event.book_number,
         )
 
     def to_doc(self) -> dict[str, Any]:
@@ -80,6 +82,7 @@ class StatusChange:
             "comment": self.comment,
             "fields": list(self.fields),
             "documents": list(self.documents),
+            "book_number": self.book_number,
         }
 
     @classmethod
@@ -90,11 +93,17 @@ class StatusChange:
             comment=doc.get("comment"),
             fields=tuple(doc.get("fields") or ()),
             documents=tuple(doc.get("documents") or ()),
+            book_number=doc.get("book_number"),
         )
 
     @property
     def label(self) -> str:
         return status_label(self.status)
+
+    @property
+    def book(self) -> str | None:
+        """«Номер медицинской книжки: …», once the book is issued."""
+        return f"Номер медицинской книжки: {self.book_number}." if self.book_number else None
 
     @property
     def fixes(self) -> list[str]:
@@ -139,6 +148,8 @@ def in_app(change: StatusChange) -> Text:
         lines.append(f"Что нужно исправить: {'; '.join(change.fixes)}.")
     if change.status in _NEXT_STEP:
         lines.append(_NEXT_STEP[change.status])
+    if change.book:
+        lines.append(change.book)
     return Text(title=title, body="\n".join(lines))
 
 
@@ -146,7 +157,7 @@ def sms(change: StatusChange) -> str:
     """One short line: the number, the status, and the first few things to fix."""
     head = f"ЭМК: {_application(change.number)} — «{change.label}»."
     if change.status not in WITH_FIXES:
-        return _one_line(head)
+        return _one_line(f"{head} {change.book}" if change.book else head)
     fixes = [_one_line(label) for label in change.fixes]
     tail = " Подробнее в личном кабинете."
     # As many things to fix as fit (at most a few), the rest counted.
@@ -176,6 +187,8 @@ def email(change: StatusChange, addressee: str | None = None) -> Email:
         paragraphs.append("Что нужно исправить:\n" + "\n".join(f"— {f}" for f in change.fixes))
     if change.status in _NEXT_STEP:
         paragraphs.append(_NEXT_STEP[change.status])
+    if change.book:
+        paragraphs.append(change.book)
     paragraphs.append(
         "Это письмо отправлено автоматически, отвечать на него не нужно.\n"
         "Электронная медицинская книжка (ЭМК)"

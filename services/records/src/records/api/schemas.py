@@ -1,0 +1,228 @@
+"""Request bodies, and what the API shows of a book (JSON built from the aggregate)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+import emk_identifiers as ids
+from emk_common.field_errors import RequestBody
+from records.domain.book import Book, Grant, RecordVersion
+from records.domain.validity import STATUS_LABELS, public_status
+from records.domain.vocabulary import (
+    CATEGORIES,
+    CONCLUSIONS,
+    DISEASES,
+    DUE_LABELS,
+    EXAM_TYPES,
+    KIND_LABELS,
+    RESULTS,
+    TESTS,
+)
+
+_NUMBER = re.compile(r"\d{2}-\d{2}-\d{6}-\d{2}")
+_LIST_NAMES = {
+    "exam": "exams",
+    "vaccination": "vaccinations",
+    "lab_result": "lab_results",
+    "certification": "certifications",
+}
+_LABELLED = {
+    "kind": KIND_LABELS,
+    "exam_type": EXAM_TYPES,
+    "conclusion": CONCLUSIONS,
+    "category": CATEGORIES,
+    "disease": DISEASES,
+    "test": TESTS,
+    "result": RESULTS,
+}
+# What the service adds around a signed record in an answer; drop these members, and the
+# RFC 8785 form of what is left is exactly what was signed.
+ADDED_MEMBERS = ("id", "version", "labels", "organization", "author", "signature", "recorded_at")
+
+
+# --- requests -----------------------------------------------------------------------------------
+
+
+class SignedRecord(RequestBody):
+    # Kept exactly as received: the signature covers its RFC 8785 form, not a re-serialised model.
+    record: dict[str, Any]
+    key_id: str = Field(min_length=1, max_length=64)
+    signature: str = Field(min_length=1, max_length=200)
+
+
+class Lookup(RequestBody):
+    """Either the СНИЛС and the book's number the person presents, or their visit code."""
+
+    snils: str | None = Field(default=None, max_length=20)
+    number: str | None = Field(default=None, max_length=20)
+    visit_code: str | None = Field(default=None, min_length=10, max_length=40)
+
+    @field_validator("snils")
+    @classmethod
+    def _snils(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return ids.snils(value)
+        except ids.InvalidIdentifier as exc:
+            raise ids.as_pydantic_error(exc) from None
+
+    @field_validator("number")
+    @classmethod
+    def _number(cls, value: str | None) -> str | None:
+        if value is not None and not _NUMBER.fullmatch(value):
+            raise ValueError("Номер книжки в формате RR-NN-NNNNNN-YY, например 86-01-027970-25")
+        return value
+
+    @field_validator("visit_code")
+    @classmethod
+    def _visit_code(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        code = value.replace("-", "").replace(" ", "").upper()
+        if not re.fullmatch(r"[A-Z2-7]{10,32}", code):
+            raise ValueError("Код визита состоит из латинских букв и цифр 2–7")
+        return code
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Lookup:
+        by_identifiers = self.snils is not None or self.number is not None
+        if self.visit_code is not None and by_identifiers:
+            raise ValueError("Укажите либо СНИЛС и номер книжки, либо код визита")
+        if self.visit_code is None and (self.snils is None or self.number is None):
+            raise ValueError("Укажите СНИЛС и номер книжки (оба) или код визита")
+        return self
+
+
+class SigningKey(RequestBody):
+    public_key: str = Field(min_length=40, max_length=64)
+
+
+# --- answers ------------------------------------------------------------------------------------
+
+
+def record_item(version: RecordVersion) -> dict[str, Any]:
+    labels = {
+        name: _LABELLED[name].get(value, value)
+        for name, value in version.content.items()
+        if name in _LABELLED and isinstance(value, str)
+    }
+    return {
+        "id": version.id,
+        "version": version.version,
+        **version.content,
+        "labels": labels,
+        "organization": {"id": version.organization.id, "name": version.organization.name},
+        "author": {"user_id": version.author.user_id, "name": version.author.name},
+        "signature": {
+            "key_id": version.key_id,
+            "value": version.signature,
+            "canonical_sha256": version.canonical_sha256,
+        },
+        "recorded_at": version.recorded_at,
+    }
+
+
+def book_view(book: Book, today: date) -> dict[str, Any]:
+    """The whole book, as its holder (or a medical worker with a grant) reads it."""
+    status = book.status(today)
+    lists: dict[str, list[dict[str, Any]]] = {name: [] for name in _LIST_NAMES.values()}
+    for version in book.current_records():
+        lists[_LIST_NAMES[version.kind]].append(record_item(version))
+    holder = book.holder
+    return {
+        "id": book.id,
+        "number": book.number,
+        "status": status,
+        "status_label": STATUS_LABELS[status],
+        "holder": {
+            "last_name": holder.last_name,
+            "first_name": holder.first_name,
+            "middle_name": holder.middle_name,
+            "birth_date": holder.birth_date,
+        },
+        "issued_at": book.issued_at,
+        "positions": [
+            {
+                "employer_name": p.employer_name,
+                "employer_inn": p.employer_inn,
+                "position": p.position,
+                "department": p.department,
+                "since": p.since,
+            }
+            for p in book.positions
+        ],
+        **lists,
+        "due": [
+            {
+                "kind": d.kind,
+                "kind_label": DUE_LABELS[d.kind],
+                "item": d.item,
+                "item_label": DISEASES.get(d.item) if d.item else None,
+                "item_id": d.item_id,
+                "due_date": d.due_date,
+            }
+            for d in book.basis.due
+        ],
+        "valid_until": book.valid_until,
+    }
+
+
+def status_view(book: Book, today: date) -> dict[str, Any]:
+    """What an operator sees: validity and due dates, never the medical content (and never
+    «suspended», which would reveal an «Не годен» conclusion)."""
+    status = public_status(book.status(today))
+    return {
+        "id": book.id,
+        "number": book.number,
+        "status": status,
+        "status_label": STATUS_LABELS[status],
+        "valid_until": book.valid_until,
+        "due": [
+            {"kind": d.kind, "kind_label": DUE_LABELS[d.kind], "due_date": d.due_date}
+            for d in book.basis.due
+        ],
+    }
+
+
+def lookup_view(book: Book) -> dict[str, Any]:
+    holder = book.holder
+    return {
+        "book_id": book.id,
+        "number": book.number,
+        "holder": {
+            "last_name": holder.last_name,
+            "first_name": holder.first_name,
+            "middle_name": holder.middle_name,
+            "birth_date": holder.birth_date,
+        },
+    }
+
+
+def grant_view(grant: Grant, now: datetime) -> dict[str, Any]:
+    return {
+        "id": grant.id,
+        "organization": {"id": grant.organization.id, "name": grant.organization.name},
+        "granted_at": grant.granted_at,
+        "expires_at": grant.expires_at,
+        "via": grant.via,
+        "active": grant.active(now),
+        "ended_at": grant.ended_at,
+    }
+
+
+def key_view(key: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "key_id": key["_id"],
+        "public_key": key["public_key"],
+        "algorithm": key["algorithm"],
+        "worker": {"user_id": key["worker_id"], "name": key.get("worker_name")},
+        "organization": {"id": key["organization_id"], "name": key.get("organization_name")},
+        "state": key["state"],
+        "registered_at": key["registered_at"],
+        "revoked_at": key.get("revoked_at"),
+    }

@@ -1,0 +1,179 @@
+"""Whether a book is valid on a day, and everything that falls due — a pure function of the
+current version of each record (DOMAIN.md, «The book»).
+
+* next periodic exam = the latest exam + 1 year; next attestation = the latest *passed*
+  certification + 1 or 2 years by its category; revaccination per disease;
+* a due date is the last valid day; a term of years ends per ГК РФ ст. 192;
+* a book with no exam or no passed certification yet has them due at once (its issue day);
+* status: ``suspended`` if the latest exam is «Не годен»; else ``expired`` if an exam or a
+  passed certification is missing or a due date has passed; else ``expiring`` when one
+  falls within 30 days; else ``valid``. Vaccinations drive reminders, not validity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+
+from records.domain.dates import add_years, days
+from records.domain.vocabulary import (
+    EXAM_PERIOD_YEARS,
+    EXPIRING_WITHIN_DAYS,
+    REVACCINATION_YEARS,
+    attestation_years,
+)
+
+Status = Literal["valid", "expiring", "expired", "suspended"]
+PublicStatus = Literal["valid", "expiring", "not_valid"]
+DueKind = Literal["periodic_exam", "attestation", "vaccination"]
+
+STATUS_LABELS: dict[str, str] = {
+    "valid": "Действует",
+    "expiring": "Действует",
+    "expired": "Не действует",
+    "suspended": "Не действует",
+    "not_valid": "Не действует",
+}
+
+
+@dataclass(frozen=True)
+class Current:
+    """The current version of one record: what validity reads of it."""
+
+    id: str  # the record's id (its first version's record_id)
+    kind: str
+    date: date
+    recorded_at: datetime
+    content: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Due:
+    kind: DueKind
+    item_id: str  # the record it follows from, or the kind itself when nothing is recorded
+    due_date: date
+    item: str | None = None  # the disease of a revaccination (never on a topic)
+
+
+@dataclass(frozen=True)
+class Basis:
+    """What a book's validity on any day follows from."""
+
+    suspended: bool
+    exam_due: date | None
+    attestation_due: date | None
+    due: tuple[Due, ...]
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "suspended": self.suspended,
+            "exam_due": _iso(self.exam_due),
+            "attestation_due": _iso(self.attestation_due),
+            "due": [
+                {"kind": d.kind, "item_id": d.item_id, "due_date": d.due_date.isoformat(),
+                 "item": d.item}
+                for d in self.due
+            ],
+        }  # fmt: skip
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> Basis:
+        return cls(
+            suspended=bool(doc["suspended"]),
+            exam_due=_day(doc.get("exam_due")),
+            attestation_due=_day(doc.get("attestation_due")),
+            due=tuple(
+                Due(d["kind"], d["item_id"], date.fromisoformat(d["due_date"]), d.get("item"))
+                for d in doc["due"]
+            ),
+        )
+
+
+def basis_of(records: Iterable[Current], issued_on: date) -> Basis:
+    exams: list[Current] = []
+    passed: list[Current] = []
+    vaccinations: dict[str, Current] = {}
+    for record in sorted(records, key=lambda r: (r.date, r.recorded_at)):
+        if record.kind == "exam":
+            exams.append(record)
+        elif record.kind == "certification" and record.content.get("passed") is True:
+            passed.append(record)
+        elif record.kind == "vaccination":
+            vaccinations[str(record.content.get("disease"))] = record  # the latest wins
+    due: list[Due] = []
+    exam_due = attestation_due = None
+    if exams:
+        latest = exams[-1]
+        exam_due = add_years(latest.date, EXAM_PERIOD_YEARS)
+        due.append(Due("periodic_exam", latest.id, exam_due))
+    else:
+        due.append(Due("periodic_exam", "periodic_exam", issued_on))
+    if passed:
+        latest = passed[-1]
+        years = attestation_years(str(latest.content.get("category")))
+        attestation_due = add_years(latest.date, years)
+        due.append(Due("attestation", latest.id, attestation_due))
+    else:
+        due.append(Due("attestation", "attestation", issued_on))
+    for disease, record in sorted(vaccinations.items()):
+        every = REVACCINATION_YEARS.get(disease)
+        if every is not None:
+            due.append(Due("vaccination", record.id, add_years(record.date, every), disease))
+    suspended = bool(exams) and exams[-1].content.get("conclusion") == "unfit"
+    return Basis(
+        suspended=suspended,
+        exam_due=exam_due,
+        attestation_due=attestation_due,
+        due=tuple(sorted(due, key=lambda d: (d.due_date, d.kind, d.item_id))),
+    )
+
+
+def status_at(basis: Basis, today: date) -> Status:
+    if basis.suspended:
+        return "suspended"
+    if basis.exam_due is None or basis.attestation_due is None:
+        return "expired"
+    earliest = min(basis.exam_due, basis.attestation_due)
+    if today > earliest:
+        return "expired"
+    if earliest <= today + days(EXPIRING_WITHIN_DAYS):
+        return "expiring"
+    return "valid"
+
+
+def public_status(status: Status) -> PublicStatus:
+    """What the public, employers and the topic may know: «Не годен» is nobody's business."""
+    return "not_valid" if status in ("expired", "suspended") else status  # type: ignore[return-value]
+
+
+def valid_until(basis: Basis) -> date | None:
+    """The last day the book is valid, unless something new is recorded."""
+    if basis.suspended or basis.exam_due is None or basis.attestation_due is None:
+        return None
+    return min(basis.exam_due, basis.attestation_due)
+
+
+def next_change(basis: Basis, today: date) -> date | None:
+    """The first day after ``today`` on which the status may change with the calendar alone
+    (``expiring`` begins 30 days before a due date, ``expired`` the day after it)."""
+    if basis.suspended:
+        return None
+    now = status_at(basis, today)
+    candidates = sorted(
+        day
+        for due in (basis.exam_due, basis.attestation_due)
+        if due is not None
+        for day in (due - days(EXPIRING_WITHIN_DAYS), due + days(1))
+        if day > today
+    )
+    return next((day for day in candidates if status_at(basis, day) != now), None)
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None

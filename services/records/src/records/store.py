@@ -1,0 +1,405 @@
+"""The records' MongoDB: books (the aggregate, with its pending events), number sequences,
+medical workers' signing keys, visit codes, the access log, and what the service keeps of
+other services (deactivated staff) and of abuse (failed lookups).
+
+A book is one document: holder (encrypted), positions, every version of every record
+(content encrypted, signature in the clear), grants, its validity basis (encrypted) and
+what the topic was last told. A change and its events are one write conditional on the
+version the change was decided on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import rfc8785
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from emk_common import catalog
+from emk_common.audit import AccessLog
+from emk_common.crypto import BlindIndex, FieldCipher
+from emk_common.events import Envelope, EventData
+from emk_common.mongo import claim_one, update_and_read
+from emk_common.service import Runtime
+from records.domain.book import (
+    Author,
+    Book,
+    Change,
+    Grant,
+    Holder,
+    Organization,
+    Position,
+    Published,
+    RecordVersion,
+)
+from records.domain.dates import start_of
+from records.domain.validity import Basis
+
+Doc = dict[str, Any]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # before every check: the claim's lower bound
+
+__all__ = ["BookStore", "DuplicateKeyError"]
+
+
+def normalised_snils(value: str) -> str:
+    return "".join(ch for ch in value if ch.isdigit())
+
+
+class BookStore:
+    def __init__(self, runtime: Runtime, cipher: FieldCipher, index: BlindIndex) -> None:
+        self.outbox = runtime.outbox
+        self.books = runtime.collection("books")
+        self.sequences = runtime.collection("sequences")
+        self.keys = runtime.collection("signing_keys")
+        self.visit_codes = runtime.collection("visit_codes")
+        self.workers = runtime.collection("workers")
+        self.lookup_failures = runtime.collection("lookup_failures")
+        self.access_log = AccessLog(runtime.collection("access_log"), "book")
+        self._cipher = cipher
+        self._index = index
+
+    async def ensure_indexes(self) -> None:
+        # Exactly one book per person, and a number is never given twice.
+        await self.books.create_index("holder_id", unique=True, name="one_book_per_holder")
+        await self.books.create_index("number", unique=True, name="unique_number")
+        await self.books.create_index("snils_index", name="by_snils")
+        await self.books.create_index("grants.granted_by", name="by_grantor")
+        await self.books.create_index([("next_check_at", ASCENDING)], name="checks")
+        await self.keys.create_index("worker_id", name="by_worker")
+        await self.visit_codes.create_index("expires_at", expireAfterSeconds=0, name="expiry")
+        await self.lookup_failures.create_index("expires_at", expireAfterSeconds=0, name="expiry")
+        await self.access_log.ensure_indexes()
+
+    # --- the aggregate -------------------------------------------------------------------
+
+    def snils_index(self, snils: str) -> str:
+        # Its own purpose: the records' index cannot be joined with identity's.
+        return self._index.index(normalised_snils(snils), purpose="records-snils")
+
+    async def get(self, book_id: str) -> Book | None:
+        return self._book(await self.books.find_one({"_id": book_id}))
+
+    async def of_holder(self, holder_id: str) -> Book | None:
+        return self._book(await self.books.find_one({"holder_id": holder_id}))
+
+    async def by_identifiers(self, number: str, snils: str) -> Book | None:
+        found = await self.books.find_one(
+            {"number": number, "snils_index": self.snils_index(snils)}
+        )
+        return self._book(found)
+
+    async def granted_by(self, worker_id: str) -> list[Book]:
+        return [
+            b
+            for d in await self.books.find({"grants.granted_by": worker_id}).to_list()
+            if (b := self._book(d))
+        ]
+
+    async def insert(self, book: Book, events: Iterable[EventData], today: date) -> None:
+        """Raises ``DuplicateKeyError`` when the holder has a book (or the number is taken)."""
+        document = {
+            "_id": book.id,
+            "holder_id": book.holder_id,
+            "number": book.number,
+            "issued_at": book.issued_at,
+            "issued_on": book.issued_on.isoformat(),
+            "holder": self._seal_holder(book.id, book.holder),
+            "snils_index": self.snils_index(book.holder.snils),
+            "positions": [_position_doc(p) for p in book.positions],
+            "records": [],
+            "grants": [],
+            "basis": self._seal_basis(book.id, book.basis),
+            "published": _published_doc(book.published),
+            "next_check_at": _check_at(book.next_check(today)),
+            "check_claim": None,
+            "version": book.version,
+        }
+        await self.books.insert_one(self.outbox.insert(document, self._wrap(book, events)))
+        self.outbox.committed()
+
+    async def apply(self, book: Book, change: Change, today: date) -> bool:
+        """Writes ``change`` if the book is still the version it was decided on."""
+        fields: Doc = {"check_claim": None}
+        push: Doc = {}
+        if change.record is not None:
+            push["records"] = self._record_doc(book.id, change.record)
+        if change.position is not None:
+            push["positions"] = _position_doc(change.position)
+        if change.grant is not None:
+            push["grants"] = _grant_doc(change.grant)
+        if change.basis is not None:
+            fields["basis"] = self._seal_basis(book.id, change.basis)
+            fields["next_check_at"] = _check_at(replace(book, basis=change.basis).next_check(today))
+        if change.published is not None:
+            fields["published"] = _published_doc(change.published)
+        update: Doc = {"$set": fields, "$inc": {"version": 1}}
+        if push:
+            update["$push"] = push
+        query: Doc = {"_id": book.id, "version": book.version}
+        if change.ended_grants:
+            # Positional updates one grant at a time would need a write each; the list is
+            # short, so it is rewritten whole, conditional on the version like the rest.
+            fields["grants"] = [
+                _grant_doc(
+                    replace(g, ended_at=change.ended_at, ended_by=change.ended_by)
+                    if g.id in change.ended_grants
+                    else g
+                )
+                for g in book.grants
+            ]
+        staged = self.outbox.update(book.id, update, self._wrap(book, change.events))
+        written = await self.books.update_one(query, staged)
+        if written.matched_count == 0:
+            return False
+        if change.events:
+            self.outbox.committed()
+        return True
+
+    async def refresh_holder(self, book: Book, holder: Holder) -> bool:
+        written = await self.books.update_one(
+            {"_id": book.id, "version": book.version},
+            {
+                "$set": {
+                    "holder": self._seal_holder(book.id, holder),
+                    "snils_index": self.snils_index(holder.snils),
+                },
+                "$inc": {"version": 1},
+            },
+        )
+        return written.matched_count == 1
+
+    async def claim_due(self, now: datetime, hold: timedelta, owner: str) -> Book | None:
+        """One book whose next check is due and that no live replica holds."""
+        claimed = await claim_one(
+            self.books,
+            {"next_check_at": {"$gte": _EPOCH, "$lte": now}},
+            sort="next_check_at",
+            held_until="check_claim.until",
+            now=now,
+            claim={"check_claim": {"owner": owner, "until": now + hold}},
+        )
+        return self._book(claimed)
+
+    async def next_sequence(self, region_code: str, year: int) -> int:
+        # A sequence must read back exactly its own increment: findAndModify, on a small
+        # collection (one document per region and year). Gaps are fine, repeats never.
+        counter = await self.sequences.find_one_and_update(
+            {"_id": f"{region_code}:{year}"},
+            {"$inc": {"n": 1}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        assert counter is not None
+        return int(counter["n"])
+
+    def _wrap(self, book: Book, events: Iterable[EventData]) -> list[Envelope]:
+        return [Envelope.wrap(e, source="records", subject=book.id) for e in events]
+
+    # --- documents <-> the aggregate -------------------------------------------------------
+
+    def _book(self, doc: Doc | None) -> Book | None:
+        if doc is None:
+            return None
+        book_id = doc["_id"]
+        holder = json.loads(self._cipher.decrypt(doc["holder"], context=_holder_context(book_id)))
+        basis = json.loads(self._cipher.decrypt(doc["basis"], context=_basis_context(book_id)))
+        published = doc["published"]
+        return Book(
+            id=book_id,
+            holder_id=doc["holder_id"],
+            number=doc["number"],
+            issued_at=doc["issued_at"],
+            issued_on=date.fromisoformat(doc["issued_on"]),
+            holder=Holder(**{**holder, "birth_date": date.fromisoformat(holder["birth_date"])}),
+            positions=tuple(
+                Position(**{**p, "since": date.fromisoformat(p["since"])}) for p in doc["positions"]
+            ),
+            records=tuple(self._record(book_id, r) for r in doc["records"]),
+            basis=Basis.from_doc(basis),
+            published=Published(
+                status=published["status"],
+                due=tuple(catalog.DueItem.model_validate(d) for d in published["due"]),
+            ),
+            version=doc["version"],
+            grants=tuple(_grant(g) for g in doc.get("grants", [])),
+        )
+
+    def _seal_holder(self, book_id: str, holder: Holder) -> str:
+        data = {**asdict(holder), "birth_date": holder.birth_date.isoformat()}
+        return self._cipher.encrypt(
+            json.dumps(data, ensure_ascii=False), context=_holder_context(book_id)
+        )
+
+    def _seal_basis(self, book_id: str, basis: Basis) -> str:
+        return self._cipher.encrypt(
+            json.dumps(basis.to_doc(), ensure_ascii=False), context=_basis_context(book_id)
+        )
+
+    def _record_doc(self, book_id: str, record: RecordVersion) -> Doc:
+        # The RFC 8785 bytes that were signed, so whoever reads the record can verify it.
+        canonical = rfc8785.dumps(record.content).decode()
+        return {
+            "id": record.id,
+            "record_id": record.record_id,
+            "version": record.version,
+            "kind": record.kind,
+            "date": record.date.isoformat(),
+            "replaces": record.replaces,
+            "recorded_at": record.recorded_at,
+            "author": asdict(record.author),
+            "organization": asdict(record.organization),
+            "key_id": record.key_id,
+            "signature": record.signature,
+            "canonical_sha256": record.canonical_sha256,
+            "sealed": self._cipher.encrypt(
+                canonical, context=_record_context(book_id, record.record_id)
+            ),
+        }
+
+    def _record(self, book_id: str, doc: Mapping[str, Any]) -> RecordVersion:
+        content = json.loads(
+            self._cipher.decrypt(doc["sealed"], context=_record_context(book_id, doc["record_id"]))
+        )
+        return RecordVersion(
+            id=doc["id"],
+            record_id=doc["record_id"],
+            version=doc["version"],
+            kind=doc["kind"],
+            date=date.fromisoformat(doc["date"]),
+            replaces=doc.get("replaces"),
+            recorded_at=doc["recorded_at"],
+            author=Author(**doc["author"]),
+            organization=Organization(**doc["organization"]),
+            key_id=doc["key_id"],
+            signature=doc["signature"],
+            canonical_sha256=doc["canonical_sha256"],
+            content=content,
+        )
+
+    # --- signing keys --------------------------------------------------------------------
+
+    async def key(self, key_id: str) -> Doc | None:
+        return await self.keys.find_one({"_id": key_id})
+
+    async def register_key(self, key: Doc, now: datetime) -> Doc:
+        """The worker's new live key; their earlier live keys become ``superseded`` (they
+        still verify what they signed). Registering the live key again changes nothing."""
+        existing = await self.keys.find_one({"_id": key["_id"]})
+        if existing is not None:
+            return existing
+        await self.keys.update_many(
+            {"worker_id": key["worker_id"], "state": "live"},
+            {"$set": {"state": "superseded", "superseded_at": now}},
+        )
+        with contextlib.suppress(DuplicateKeyError):  # the same key registered twice at once
+            await self.keys.insert_one(key)
+        found = await self.keys.find_one({"_id": key["_id"]})
+        assert found is not None
+        return found
+
+    async def revoke_key(self, key_id: str, by: str, now: datetime) -> Doc | None:
+        return await update_and_read(
+            self.keys,
+            {"_id": key_id, "state": {"$ne": "revoked"}},
+            {"$set": {"state": "revoked", "revoked_at": now, "revoked_by": by}},
+        )
+
+    async def revoke_keys_of(self, worker_id: str, by: str, now: datetime) -> None:
+        await self.keys.update_many(
+            {"worker_id": worker_id, "state": {"$ne": "revoked"}},
+            {"$set": {"state": "revoked", "revoked_at": now, "revoked_by": by}},
+        )
+
+    # --- medical workers, as identity tells of them -------------------------------------------
+
+    async def deactivate_worker(self, worker_id: str, at: datetime) -> None:
+        await self.workers.update_one(
+            {"_id": worker_id}, {"$setOnInsert": {"deactivated_at": at}}, upsert=True
+        )
+
+    async def is_deactivated(self, worker_id: str) -> bool:
+        return await self.workers.find_one({"_id": worker_id}, {"_id": 1}) is not None
+
+    # --- visit codes ---------------------------------------------------------------------
+
+    def visit_code_index(self, code: str) -> str:
+        return self._index.index(code, purpose="visit-code")
+
+    async def add_visit_code(
+        self, code: str, book_id: str, now: datetime, expires_at: datetime
+    ) -> None:
+        await self.visit_codes.insert_one(
+            {
+                "_id": self.visit_code_index(code),
+                "book_id": book_id,
+                "created_at": now,
+                "expires_at": expires_at,
+                "used_at": None,
+            }
+        )
+
+    async def use_visit_code(self, code: str, now: datetime) -> str | None:
+        """The book a live, unused code opens — and the code is spent (single use)."""
+        used = await update_and_read(
+            self.visit_codes,
+            {"_id": self.visit_code_index(code), "used_at": None, "expires_at": {"$gt": now}},
+            {"$set": {"used_at": now}},
+        )
+        return str(used["book_id"]) if used else None
+
+    # --- failed lookups, per worker and window ----------------------------------------------
+
+    async def lookup_failures_of(self, worker_id: str, window: str) -> int:
+        found = await self.lookup_failures.find_one({"_id": f"{worker_id}:{window}"})
+        return int(found["n"]) if found else 0
+
+    async def count_lookup_failure(self, worker_id: str, window: str, expires_at: datetime) -> int:
+        counted = await update_and_read(
+            self.lookup_failures,
+            {"_id": f"{worker_id}:{window}"},
+            {"$inc": {"n": 1}, "$setOnInsert": {"expires_at": expires_at}},
+            upsert=True,
+        )
+        assert counted is not None
+        return int(counted["n"])
+
+
+def _holder_context(book_id: str) -> str:
+    return f"records:{book_id}:holder"
+
+
+def _basis_context(book_id: str) -> str:
+    return f"records:{book_id}:basis"
+
+
+def _record_context(book_id: str, record_id: str) -> str:
+    return f"records:{book_id}:record:{record_id}"
+
+
+def _check_at(day: date | None) -> datetime | None:
+    return start_of(day).astimezone(UTC) if day is not None else None
+
+
+def _position_doc(position: Position) -> Doc:
+    return {**asdict(position), "since": position.since.isoformat()}
+
+
+def _published_doc(published: Published) -> Doc:
+    return {
+        "status": published.status,
+        "due": [d.model_dump(mode="json") for d in published.due],
+    }
+
+
+def _grant_doc(grant: Grant) -> Doc:
+    return {**asdict(grant), "organization": asdict(grant.organization)}
+
+
+def _grant(doc: Mapping[str, Any]) -> Grant:
+    return Grant(**{**doc, "organization": Organization(**doc["organization"])})

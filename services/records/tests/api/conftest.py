@@ -1,0 +1,221 @@
+"""Records' API tests: the real app in this process (``build``), on the real MongoDB and Kafka.
+
+Tokens are signed with the tests' own key, which the app trusts (``emk_common.testing``);
+identity and applications are fakes of our own ports (``records.ports``) that answer as those
+services would; the clock is the test's. The end-to-end suite runs the same service against
+the real identity and applications.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import rfc8785
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import FastAPI
+
+from emk_common import catalog
+from emk_common.testing import Caller, TopicTap, trusting_verifier
+from emk_devstack.stack import Stack
+from records.app import build
+from records.domain.book import Book, Holder
+from records.ports import (
+    Employment,
+    HolderData,
+    PeerUnavailableError,
+    StaffMember,
+)
+from records.service import Records
+from records.settings import RecordsSettings
+
+CLINIC = "1027700132195"  # in deploy/local/registries/medical_organisations.json
+OTHER_CLINIC = "1028601443298"
+PERIODIC_ONLY = "1037739010891"
+
+
+class Clock:
+    """The service's time, moved by the test."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.current = now or datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+def snils_for(n: int) -> str:
+    """A valid СНИЛС (11 digits) made from a number."""
+    first = f"{100_000_000 + n % 800_000_000:09d}"
+    total = sum(int(d) * (9 - i) for i, d in enumerate(first))
+    check = total if total < 100 else (0 if total in (100, 101) else total % 101)
+    return first + f"{check % 100:02d}"
+
+
+@dataclass
+class FakePeers:
+    """Identity and applications as they answer the records service."""
+
+    holders: dict[str, HolderData] = field(default_factory=dict)
+    employments: dict[str, Employment] = field(default_factory=dict)
+    down: bool = False
+    calls: int = 0
+
+    def person(self, user_id: str, *, region: str = "77", last_name: str = "Иванов") -> Holder:
+        holder = Holder(last_name, "Иван", "Иванович", date(1990, 5, 17),
+                        snils_for(abs(hash(user_id)) % 10**8))  # fmt: skip
+        self.holders[user_id] = HolderData(holder, region)
+        return holder
+
+    async def holder(self, user_id: str) -> HolderData:
+        self.calls += 1
+        if self.down:
+            raise PeerUnavailableError("identity: ConnectError")
+        if user_id not in self.holders:  # an approval from another suite's journey
+            self.person(user_id)
+        return self.holders[user_id]
+
+    async def staff(self, user_id: str) -> StaffMember:
+        if self.down:
+            raise PeerUnavailableError("identity: ConnectError")
+        return StaffMember(user_id, "medical_worker", CLINIC, "Петрова Анна Сергеевна")
+
+    async def employment(self, application_id: str) -> Employment:
+        self.calls += 1
+        if self.down:
+            raise PeerUnavailableError("applications: ConnectError")
+        return self.employments.get(application_id) or Employment(
+            application_id, "?", "ООО «Ромашка»", "7734567893", "Повар", None
+        )
+
+
+@dataclass
+class Worker:
+    """A medical worker with a registered signing key."""
+
+    caller: Caller
+    private_key: Ed25519PrivateKey
+    key_id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self.caller.headers
+
+    def signed(self, record: dict[str, Any], key: Ed25519PrivateKey | None = None) -> dict[str, Any]:
+        signature = (key or self.private_key).sign(rfc8785.dumps(record))
+        return {"record": record, "key_id": self.key_id, "signature": b64(signature)}
+
+
+def b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@dataclass
+class RecordsApp:
+    app: FastAPI
+    peers: FakePeers
+    clock: Clock
+
+    @property
+    def records(self) -> Records:
+        service: Records = self.app.state.records
+        return service
+
+    def client(self, who: Caller | Worker | None = None) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app),
+            base_url="http://records",
+            headers=who.headers if who else None,
+            timeout=30,
+        )
+
+    async def issue(self, citizen: Caller | None = None, **person: Any) -> tuple[Caller, Book]:
+        """An approved application of a (new) citizen, handled as the consumer would."""
+        citizen = citizen or Caller.new()
+        if citizen.user_id not in self.peers.holders:
+            self.peers.person(citizen.user_id, **person)
+        approved = catalog.ApplicationApproved(
+            application_id=uuid.uuid4().hex, applicant_id=citizen.user_id, number="2026-000001"
+        )
+        await self.records.issue(approved)
+        book = await self.records.store.of_holder(citizen.user_id)
+        assert book is not None
+        return citizen, book
+
+    async def worker(self, organization: str = CLINIC) -> Worker:
+        caller = Caller.new("medical_worker", organization)
+        key = Ed25519PrivateKey.generate()
+        async with self.client() as http:
+            response = await http.put(
+                "/api/v1/records/me/signing-key",
+                json={"public_key": b64(key.public_key().public_bytes_raw())},
+                headers=caller.headers_signed_in_at(int(self.clock().timestamp())),
+            )
+        assert response.status_code == 200, response.text
+        return Worker(caller, key, response.json()["key_id"])
+
+    async def open_book(self, worker: Worker, book: Book) -> None:
+        """The worker's organisation gets a grant: a lookup with the СНИЛС and the number."""
+        async with self.client(worker) as http:
+            response = await http.post(
+                "/api/v1/records/books/lookup",
+                json={"snils": book.holder.snils, "number": book.number},
+            )
+        assert response.status_code == 200, response.text
+
+
+def exam(book_id: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "record_id": str(uuid.uuid4()), "kind": "exam", "book_id": book_id,
+        "exam_type": "periodic", "date": "2026-11-20",
+        "specialists": ["терапевт", "дерматовенеролог"], "conclusion": "fit", **fields,
+    }  # fmt: skip
+
+
+def certification(book_id: str, **fields: Any) -> dict[str, Any]:
+    return {"record_id": str(uuid.uuid4()), "kind": "certification", "book_id": book_id,
+            "category": "food", "date": "2026-11-21", "passed": True, **fields}  # fmt: skip
+
+
+async def started(clock: Clock, **overrides: Any) -> AsyncIterator[RecordsApp]:
+    suffix = uuid.uuid4().hex[:8]
+    settings = RecordsSettings(
+        mongodb_database=f"records_test_{suffix}",
+        # Its own group: the platform's records service must not share its partitions.
+        kafka_consumer_group=f"records-test-{suffix}",
+        scheduler_poll_seconds=3600,  # the tests drive the scheduler themselves
+        consumer_backoff_seconds=0.05,
+        consumer_backoff_max_seconds=0.2,
+        **overrides,
+    )
+    peers = FakePeers()
+    app = build(settings, clock=clock, people=peers, employments=peers,
+                verifier=trusting_verifier())  # fmt: skip
+    async with app.router.lifespan_context(app):
+        yield RecordsApp(app, peers, clock)
+
+
+@pytest.fixture(scope="module")
+async def service(stack: Stack | None) -> AsyncIterator[RecordsApp]:
+    async for running in started(Clock(datetime(2026, 11, 29, 9, 0, tzinfo=UTC))):
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def published(kafka_bootstrap: str) -> AsyncIterator[TopicTap]:
+    async with TopicTap(kafka_bootstrap, catalog.RECORDS) as tap:
+        yield tap
+
+
+@pytest.fixture(autouse=True)
+def _on_the_stack(stack: Stack | None) -> None:
+    """Every test here runs on the real servers, whether or not it asks for ``service``."""

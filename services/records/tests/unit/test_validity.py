@@ -1,0 +1,145 @@
+"""Validity of a book on a day, and its due dates (DOMAIN.md, «The book»): a table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+
+from records.domain.validity import (
+    Current,
+    basis_of,
+    next_change,
+    public_status,
+    status_at,
+    valid_until,
+)
+
+ISSUED = date(2026, 1, 10)
+
+
+@dataclass
+class Rec:
+    kind: str
+    on: str
+    content: dict[str, Any] = field(default_factory=dict)
+
+    def current(self, n: int) -> Current:
+        return Current(f"r{n}", self.kind, date.fromisoformat(self.on),
+                       datetime(2026, 1, 1, tzinfo=UTC).replace(microsecond=n), self.content)  # fmt: skip
+
+
+def exam(on: str, conclusion: str = "fit") -> Rec:
+    return Rec("exam", on, {"conclusion": conclusion})
+
+
+def cert(on: str, category: str = "food", passed: bool = True) -> Rec:
+    return Rec("certification", on, {"category": category, "passed": passed})
+
+
+def vacc(on: str, disease: str) -> Rec:
+    return Rec("vaccination", on, {"disease": disease})
+
+
+def status(records: list[Rec], today: str) -> str:
+    basis = basis_of([r.current(i) for i, r in enumerate(records)], ISSUED)
+    return status_at(basis, date.fromisoformat(today))
+
+
+CASES = [
+    # (why, records, today, expected)
+    ("a new book: nothing recorded yet", [], "2026-01-10", "expired"),
+    ("an exam but no attestation", [exam("2026-01-12")], "2026-01-12", "expired"),
+    ("an attestation but no exam", [cert("2026-01-12")], "2026-01-12", "expired"),
+    ("a failed attestation does not count", [exam("2026-01-12"), cert("2026-01-12", passed=False)],
+     "2026-01-12", "expired"),
+    ("fit and attested, far from due", [exam("2026-01-12"), cert("2026-01-12")], "2026-03-01",
+     "valid"),
+    ("Ограниченно годен is valid", [exam("2026-01-12", "fit_with_restrictions"), cert("2026-01-12")],
+     "2026-03-01", "valid"),
+    ("Не годен suspends", [exam("2026-01-12", "unfit"), cert("2026-01-12")], "2026-03-01",
+     "suspended"),
+    ("Не годен, then Годен: valid again",
+     [exam("2026-01-12", "unfit"), exam("2026-02-01"), cert("2026-01-12")], "2026-03-01", "valid"),
+    ("Годен, then Не годен: suspended",
+     [exam("2026-01-12"), exam("2026-02-01", "unfit"), cert("2026-01-12")], "2026-03-01",
+     "suspended"),
+    ("31 days before the exam is due: valid", [exam("2026-01-12"), cert("2026-01-12", "education")],
+     "2026-12-12", "valid"),
+    ("30 days before the exam is due: expiring",
+     [exam("2026-01-12"), cert("2026-01-12", "education")], "2026-12-13", "expiring"),
+    ("the exam's last valid day: still expiring",
+     [exam("2026-01-12"), cert("2026-01-12", "education")], "2027-01-12", "expiring"),
+    ("the day after: expired", [exam("2026-01-12"), cert("2026-01-12", "education")], "2027-01-13",
+     "expired"),
+    ("food attestation is yearly", [exam("2026-06-01"), cert("2026-01-12", "food")], "2027-01-13",
+     "expired"),
+    ("other work: every 2 years", [exam("2026-12-01"), cert("2026-01-12", "other")], "2027-01-13",
+     "valid"),
+    ("an exam on 29.02.2028 is due 28.02.2029 (ГК РФ ст. 192)",
+     [exam("2028-02-29"), cert("2028-02-29", "other")], "2029-02-28", "expiring"),
+    ("... and not valid on 01.03.2029", [exam("2028-02-29"), cert("2028-02-29", "other")],
+     "2029-03-01", "expired"),
+    ("vaccinations do not drive validity", [exam("2026-01-12"), cert("2026-01-12"),
+     vacc("2000-01-01", "diphtheria")], "2026-03-01", "valid"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("why", "records", "today", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_status(why: str, records: list[Rec], today: str, expected: str) -> None:
+    assert status(records, today) == expected
+
+
+def test_due_dates_follow_from_what_is_recorded() -> None:
+    records = [
+        exam("2026-02-01"), cert("2026-01-20", "water_supply"),
+        vacc("2020-05-05", "diphtheria"), vacc("2025-10-01", "influenza"),
+        vacc("2024-03-03", "hepatitis_b"),  # a course: nothing falls due
+    ]  # fmt: skip
+    basis = basis_of([r.current(i) for i, r in enumerate(records)], ISSUED)
+    assert [(d.kind, d.item, d.due_date.isoformat()) for d in basis.due] == [
+        ("vaccination", "influenza", "2026-10-01"),
+        ("attestation", None, "2027-01-20"),
+        ("periodic_exam", None, "2027-02-01"),
+        ("vaccination", "diphtheria", "2030-05-05"),
+    ]
+    assert valid_until(basis) == date(2027, 1, 20)
+    # Each due item names the record it follows from.
+    assert {d.kind: d.item_id for d in basis.due if d.kind != "vaccination"} == {
+        "attestation": "r1",
+        "periodic_exam": "r0",
+    }
+
+
+def test_nothing_recorded_is_due_at_once() -> None:
+    basis = basis_of([], ISSUED)
+    assert [(d.kind, d.due_date) for d in basis.due] == [
+        ("attestation", ISSUED),
+        ("periodic_exam", ISSUED),
+    ]
+    assert valid_until(basis) is None
+
+
+def test_the_latest_passed_certification_sets_the_next_one() -> None:
+    records = [cert("2026-01-12", "food"), cert("2026-06-01", "food", passed=False)]
+    basis = basis_of([r.current(i) for i, r in enumerate(records)], ISSUED)
+    assert basis.attestation_due == date(2027, 1, 12)
+
+
+def test_the_next_calendar_change() -> None:
+    basis = basis_of([exam("2026-01-12").current(0), cert("2026-01-12", "other").current(1)],
+                     ISSUED)  # fmt: skip
+    assert next_change(basis, date(2026, 3, 1)) == date(2026, 12, 13)  # expiring begins
+    assert next_change(basis, date(2026, 12, 13)) == date(2027, 1, 13)  # expired begins
+    assert next_change(basis, date(2027, 1, 13)) is None
+    suspended = basis_of([exam("2026-01-12", "unfit").current(0)], ISSUED)
+    assert next_change(suspended, date(2026, 3, 1)) is None
+
+
+def test_the_public_never_learns_of_a_suspension() -> None:
+    assert public_status("suspended") == "not_valid"
+    assert public_status("expired") == "not_valid"
+    assert public_status("expiring") == "expiring"
+    assert public_status("valid") == "valid"
