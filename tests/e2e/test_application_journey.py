@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from emk_devstack.demo import Journey
+import httpx
+
+from emk_common.testing import eventually
+from emk_devstack.demo import Delivered, Journey
 from emk_devstack.stack import Stack
 
 
@@ -40,3 +43,60 @@ async def test_the_demo_journey_runs_from_registration_to_approval(platform: Sta
     )
     assert "Скан паспорта" in clarification["text"]
     assert any(line.startswith("9.") for line in said)
+
+    # The book: issued on the approval, filled in by a medical worker, valid.
+    application, book = record["application"], record["book"]
+    assert application["status"] == "issued"
+    assert application["history"][-1]["status_label"] == "Готово к выдаче"
+    assert application["history"][-1]["comment"] == f"Медицинская книжка № {book['number']}"
+    assert book["status"] == "valid"
+    assert [len(book[k]) for k in ("exams", "lab_results", "certifications", "vaccinations")] == [
+        1, 1, 1, 1,
+    ]  # fmt: skip
+    assert {d["kind"] for d in book["due"]} == {"periodic_exam", "attestation", "vaccination"}
+    assert any(line.startswith("15.") for line in said)
+
+    async def told_of_the_book() -> list[str]:
+        texts = Delivered(platform.var_dir).sms(record["citizen_phone"])
+        return [t for t in texts if book["number"] in t and "Готово к выдаче" in t]
+
+    await eventually(told_of_the_book, what="the SMS with the book's number")
+
+
+async def test_a_deactivated_medical_worker_is_refused_by_records_at_once(
+    platform: Stack,
+) -> None:
+    env = platform.env
+    journey = Journey(
+        {s: platform.service_url(s) for s in ("identity", "applications", "documents",
+                                                "records", "notifications")},
+        platform.var_dir, env["EMK_BOOTSTRAP_ADMIN_EMAIL"], env["EMK_BOOTSTRAP_ADMIN_PASSWORD"],
+        say=lambda _: None,
+    )  # fmt: skip
+    record: dict[str, Any] = await journey.run()
+    doctor, admin = record["doctor"], record["admin"]
+    records = platform.service_url("records")
+    identity = platform.service_url("identity")
+    async with httpx.AsyncClient(timeout=30) as http:
+        me = await http.get(f"{identity}/api/v1/identity/me",
+                            headers={"Authorization": f"Bearer {doctor}"})  # fmt: skip
+        worker_id = me.json()["user_id"]
+        book = f"{records}/api/v1/records/books/{record['book']['id']}"
+        assert (
+            await http.get(book, headers={"Authorization": f"Bearer {doctor}"})
+        ).status_code == 200
+        closed = await http.post(
+            f"{identity}/api/v1/identity/staff/{worker_id}/deactivate",
+            headers={"Authorization": f"Bearer {admin}"},
+        )
+        assert closed.status_code == 204
+
+        async def refused() -> bool:
+            answer = await http.get(book, headers={"Authorization": f"Bearer {doctor}"})
+            return answer.status_code == 403
+
+        await eventually(refused, within=5, what="records refusing the deactivated worker")
+        # Identity ended the sessions: the same token is refused there too.
+        again = await http.get(f"{identity}/api/v1/identity/me",
+                               headers={"Authorization": f"Bearer {doctor}"})  # fmt: skip
+        assert again.status_code == 401

@@ -58,7 +58,7 @@ class AccessLog:
         """The newest entries about one subject, newest first (what its owner reads)."""
         cursor = (
             self.collection.find({self._subject_field: subject_id}, {"_id": 0})
-            .sort("at", DESCENDING)
+            .sort([("at", DESCENDING), ("_id", DESCENDING)])  # the same instant: as written
             .limit(limit)
         )
         return await cursor.to_list()

@@ -179,9 +179,11 @@ async def _stop(runtime: Runtime, tasks: list[asyncio.Task[Any]]) -> None:
         _, stuck = await asyncio.wait(tasks, timeout=_STOP_STEP_SECONDS)
         if stuck:
             log.warning("stopping: %s did not stop in time", sorted(t.get_name() for t in stuck))
+    # Kafka first: its consumers finish the event in hand (which may still call a peer
+    # through a client a hook closes), then the service's own clients, then MongoDB.
     steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
-        *((getattr(hook, "__qualname__", "shutdown hook"), hook) for hook in runtime.shutdown),
         ("kafka", runtime.broker.stop),
+        *((getattr(hook, "__qualname__", "shutdown hook"), hook) for hook in runtime.shutdown),
         ("mongodb", runtime.mongo.close),
     ]
     for name, step in steps:

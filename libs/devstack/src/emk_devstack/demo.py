@@ -3,7 +3,8 @@
 A citizen registers, confirms both contacts, logs in with a second factor, saves personal
 data, uploads two scans, drafts and submits an application; an operator (made by the
 bootstrap admin) takes it, asks for a clarification, the citizen answers, the operator
-verifies the documents and approves. Each step is printed with the statuses and the
+verifies the documents and approves; the book is then issued and a medical worker fills it in
+(``demo_book.py``). Each step is printed with the statuses and the
 notifications the citizen received — codes are read where the local stack delivers them
 (``$EMK_VAR_DIR/sms.jsonl`` and the Maildir), exactly as a person would read their phone.
 
@@ -30,6 +31,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from emk_devstack.demo_book import the_book
 from emk_devstack.ports import HOST, Ports
 from emk_devstack.secrets import load_or_create
 
@@ -332,6 +334,7 @@ class Journey:
             say(f"   SMS: {text}")
         history = [f"{h['status_label']}" for h in final["history"]]
         say("   history: " + " → ".join(history))
+        book = await the_book(self, citizen=citizen, admin=admin, application=application)
         self.record = {
             "number": number,
             "statuses": [h["status"] for h in final["history"]],
@@ -339,6 +342,7 @@ class Journey:
             "notifications": notes,
             "citizen_phone": phone,
             "citizen_email": email,
+            **book,
         }
         return self.record
 

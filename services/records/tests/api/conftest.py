@@ -110,7 +110,9 @@ class Worker:
     def headers(self) -> dict[str, str]:
         return self.caller.headers
 
-    def signed(self, record: dict[str, Any], key: Ed25519PrivateKey | None = None) -> dict[str, Any]:
+    def signed(
+        self, record: dict[str, Any], key: Ed25519PrivateKey | None = None
+    ) -> dict[str, Any]:
         signature = (key or self.private_key).sign(rfc8785.dumps(record))
         return {"record": record, "key_id": self.key_id, "signature": b64(signature)}
 

@@ -62,7 +62,9 @@ async def _approve(kafka_bootstrap: str, *approvals: catalog.ApplicationApproved
     await producer.start()
     try:
         for approved in approvals:
-            envelope = Envelope.wrap(approved, source="applications", subject=approved.application_id)
+            envelope = Envelope.wrap(
+                approved, source="applications", subject=approved.application_id
+            )
             await producer.send_and_wait(
                 catalog.APPLICATIONS, envelope.to_bytes(), key=approved.application_id.encode()
             )

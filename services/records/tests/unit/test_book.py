@@ -65,8 +65,10 @@ def names(change: domain.Change) -> list[str]:
 
 
 def test_a_new_book_is_issued_with_its_first_due_dates_and_no_status_change() -> None:
-    book, events = domain.issue(book_id="b1", holder_id="u1", number="77-01-000001-26",
-                                holder=HOLDER, position=position(), now=NOW, today=TODAY)  # fmt: skip
+    book, events = domain.issue(
+        book_id="b1", holder_id="u1", number="77-01-000001-26", holder=HOLDER,
+        position=position(), now=NOW, today=TODAY,
+    )  # fmt: skip
     assert [type(e).__name__ for e in events] == ["MedicalBookIssued", "BookDueDatesChanged"]
     issued = events[0]
     assert isinstance(issued, catalog.MedicalBookIssued)

@@ -27,8 +27,9 @@ class Rec:
     content: dict[str, Any] = field(default_factory=dict)
 
     def current(self, n: int) -> Current:
-        return Current(f"r{n}", self.kind, date.fromisoformat(self.on),
-                       datetime(2026, 1, 1, tzinfo=UTC).replace(microsecond=n), self.content)  # fmt: skip
+        # Recorded in the order listed: ``n`` breaks ties between records of one date.
+        recorded_at = datetime(2026, 1, 1, tzinfo=UTC).replace(microsecond=n)
+        return Current(f"r{n}", self.kind, date.fromisoformat(self.on), recorded_at, self.content)
 
 
 def exam(on: str, conclusion: str = "fit") -> Rec:
@@ -57,8 +58,8 @@ CASES = [
      "2026-01-12", "expired"),
     ("fit and attested, far from due", [exam("2026-01-12"), cert("2026-01-12")], "2026-03-01",
      "valid"),
-    ("Ограниченно годен is valid", [exam("2026-01-12", "fit_with_restrictions"), cert("2026-01-12")],
-     "2026-03-01", "valid"),
+    ("Ограниченно годен is valid",
+     [exam("2026-01-12", "fit_with_restrictions"), cert("2026-01-12")], "2026-03-01", "valid"),
     ("Не годен suspends", [exam("2026-01-12", "unfit"), cert("2026-01-12")], "2026-03-01",
      "suspended"),
     ("Не годен, then Годен: valid again",

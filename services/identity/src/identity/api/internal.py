@@ -3,7 +3,7 @@ and the public JWKS at the service root."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends
 
@@ -47,7 +47,10 @@ def internal_router(verifier: ServiceTokenVerifier) -> APIRouter:
 
     @router.get("/users/{user_id}/holder")
     async def book_holder(
-        user_id: str, app: AppDep, service: Annotated[str, Depends(caller)]
+        user_id: str,
+        app: AppDep,
+        # A default, not an annotation: annotations are strings here, and ``caller`` is local.
+        service: str = Depends(caller),
     ) -> dict[str, Any]:
         """What a medical book shows of its holder — for the records service alone: the name,
         birth date, СНИЛС and the region of the registration address (the book's number

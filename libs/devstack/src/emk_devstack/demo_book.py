@@ -1,0 +1,100 @@
+"""``make demo``, the book: after the approval, the records service issues the medical book and
+applications shows «Готово к выдаче»; the admin makes a medical worker, who registers a signing
+key, opens the book with the citizen's visit code and records an exam, a lab result, the
+hygiene attestation and a vaccination, each signed; the citizen then reads a valid book with
+its due dates."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import UTC, datetime
+from secrets import randbelow
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import rfc8785
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+if TYPE_CHECKING:
+    from emk_devstack.demo import Journey
+
+# A medical organisation of deploy/local/registries/medical_organisations.json.
+CLINIC_OGRN = "1027700132195"
+WORKER_PASSWORD = "Врачебный-пароль-2026"  # noqa: S105 - a demo account's
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+async def the_book(
+    journey: Journey, *, citizen: str, admin: str, application: str
+) -> dict[str, Any]:
+    from emk_devstack.demo import waiting
+
+    say = journey.say
+    say("11. The book is issued (records) and the application is «Готово к выдаче»")
+
+    async def issued() -> dict[str, Any] | None:
+        found = await journey.call("GET", "applications", application, token=citizen)
+        return dict(found) if found["status"] == "issued" else None
+
+    done = await waiting(issued, "the application to be issued")
+    book = await journey.call("GET", "records", "/book", token=citizen)
+    say(f"   book № {book['number']}: «{book['status_label']}» (nothing recorded yet)")
+    say(f"   application: «{done['status_label']}»")
+
+    say("12. The admin makes a medical worker, who signs in and registers a signing key")
+    email = f"doctor.{uuid.uuid4().hex[:8]}@example.ru"
+    await journey.call("POST", "identity", "/staff", token=admin, expect=201, json={
+        "role": "medical_worker", "last_name": "Петрова", "first_name": "Анна",
+        "middle_name": "Сергеевна", "email": email,
+        "phone": f"+79{randbelow(1_000_000_000):09d}", "password": WORKER_PASSWORD,
+        "organization_id": CLINIC_OGRN,
+    })  # fmt: skip
+    doctor = await journey.login(email, WORKER_PASSWORD, email)
+    key = Ed25519PrivateKey.generate()
+    registered = await journey.call(
+        "PUT", "records", "/me/signing-key", token=doctor,
+        json={"public_key": _b64(key.public_key().public_bytes_raw())},
+    )  # fmt: skip
+    key_id = registered["key_id"]
+    say(f"   key {key_id}: {registered['state']}")
+
+    say("13. The citizen shows a visit code; the worker opens the book with it")
+    visit = await journey.call("POST", "records", "/book/visit-codes", token=citizen, expect=201)
+    found = await journey.call(
+        "POST", "records", "/books/lookup", token=doctor, json={"visit_code": visit["code"]}
+    )
+    book_id = found["book_id"]
+    say(f"   code {visit['code']} → book № {found['number']}, open to the clinic for 30 days")
+
+    say("14. The worker records an exam, a lab result, the attestation and a vaccination")
+    today = datetime.now(UTC).astimezone(ZoneInfo("Europe/Moscow")).date().isoformat()
+    records: list[dict[str, Any]] = [
+        {"kind": "exam", "exam_type": "periodic", "date": today,
+         "specialists": ["терапевт", "дерматовенеролог", "стоматолог"], "conclusion": "fit",
+         "recommendations": "Повторный осмотр через 12 месяцев"},
+        {"kind": "lab_result", "test": "fluorography", "result": "normal", "date": today},
+        {"kind": "certification", "category": "food", "passed": True, "date": today},
+        {"kind": "vaccination", "disease": "diphtheria", "vaccine": "АДС-М", "series": "123-45",
+         "dose": 1, "date": today},
+    ]  # fmt: skip
+    for body in records:
+        record = {"record_id": str(uuid.uuid4()), "book_id": book_id, **body}
+        signature = _b64(key.sign(rfc8785.dumps(record)))
+        written = await journey.call(
+            "POST", "records", f"/books/{book_id}/records", token=doctor, expect=201,
+            json={"record": record, "key_id": key_id, "signature": signature},
+        )  # fmt: skip
+        say(f"   {body['kind']}: signed, version {written['version']}")
+
+    say("15. The citizen's book")
+    book = await journey.call("GET", "records", "/book", token=citizen)
+    say(f"   № {book['number']}: «{book['status_label']}» ({book['status']}), "
+        f"valid until {book['valid_until']}")  # fmt: skip
+    for due in book["due"]:
+        item = f" ({due['item_label']})" if due.get("item_label") else ""
+        say(f"   due: {due['kind_label']}{item} — {due['due_date']}")
+    return {"book": book, "application": done, "doctor": doctor, "admin": admin}
