@@ -16,13 +16,15 @@ async def test_the_demo_journey_runs_from_registration_to_approval(platform: Sta
     env = platform.env
     said: list[str] = []
     journey = Journey(
-        {s: platform.service_url(s) for s in ("identity", "applications", "documents",
-                                                "records", "notifications")},
+        {
+            s: platform.service_url(s)
+            for s in ("identity", "applications", "documents", "records", "notifications")
+        },
         platform.var_dir,
         env["EMK_BOOTSTRAP_ADMIN_EMAIL"],
         env["EMK_BOOTSTRAP_ADMIN_PASSWORD"],
         say=said.append,
-    )  # fmt: skip
+    )
     record: dict[str, Any] = await journey.run()
 
     assert record["statuses"] == [
@@ -68,18 +70,23 @@ async def test_a_deactivated_medical_worker_is_refused_by_records_at_once(
 ) -> None:
     env = platform.env
     journey = Journey(
-        {s: platform.service_url(s) for s in ("identity", "applications", "documents",
-                                                "records", "notifications")},
-        platform.var_dir, env["EMK_BOOTSTRAP_ADMIN_EMAIL"], env["EMK_BOOTSTRAP_ADMIN_PASSWORD"],
+        {
+            s: platform.service_url(s)
+            for s in ("identity", "applications", "documents", "records", "notifications")
+        },
+        platform.var_dir,
+        env["EMK_BOOTSTRAP_ADMIN_EMAIL"],
+        env["EMK_BOOTSTRAP_ADMIN_PASSWORD"],
         say=lambda _: None,
-    )  # fmt: skip
+    )
     record: dict[str, Any] = await journey.run()
     doctor, admin = record["doctor"], record["admin"]
     records = platform.service_url("records")
     identity = platform.service_url("identity")
     async with httpx.AsyncClient(timeout=30) as http:
-        me = await http.get(f"{identity}/api/v1/identity/me",
-                            headers={"Authorization": f"Bearer {doctor}"})  # fmt: skip
+        me = await http.get(
+            f"{identity}/api/v1/identity/me", headers={"Authorization": f"Bearer {doctor}"}
+        )
         worker_id = me.json()["user_id"]
         book = f"{records}/api/v1/records/books/{record['book']['id']}"
         assert (
@@ -97,6 +104,7 @@ async def test_a_deactivated_medical_worker_is_refused_by_records_at_once(
 
         await eventually(refused, within=5, what="records refusing the deactivated worker")
         # Identity ended the sessions: the same token is refused there too.
-        again = await http.get(f"{identity}/api/v1/identity/me",
-                               headers={"Authorization": f"Bearer {doctor}"})  # fmt: skip
+        again = await http.get(
+            f"{identity}/api/v1/identity/me", headers={"Authorization": f"Bearer {doctor}"}
+        )
         assert again.status_code == 401

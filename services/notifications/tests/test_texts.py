@@ -165,3 +165,16 @@ def test_one_time_code_texts_carry_the_code_and_a_warning() -> None:
         "Код подтверждения ЭМК: 000111. Никому не сообщайте его."
     )
     assert set(texts.ONE_TIME_CODE_SUBJECTS) == set(texts.ONE_TIME_CODE_TEXTS)
+
+
+def test_an_issued_book_is_named_by_its_number_in_every_channel() -> None:
+    event = ApplicationStatusChanged(
+        application_id="a1", applicant_id="u1", number="2026-000042", status="issued",
+        previous_status="approved", book_number="77-01-000123-26",
+    )  # fmt: skip
+    change = StatusChange.from_doc(StatusChange.of(event).to_doc())  # as stored for the send
+    expected = "Номер медицинской книжки: 77-01-000123-26."
+    assert expected in texts.in_app(change).body
+    assert texts.sms(change) == (f"ЭМК: заявление № 2026-000042 — «Готово к выдаче». {expected}")
+    assert len(texts.sms(change)) <= texts.SMS_MAX_CHARS
+    assert expected in texts.email(change).body

@@ -71,8 +71,9 @@ class FakePeers:
     calls: int = 0
 
     def person(self, user_id: str, *, region: str = "77", last_name: str = "Иванов") -> Holder:
-        holder = Holder(last_name, "Иван", "Иванович", date(1990, 5, 17),
-                        snils_for(abs(hash(user_id)) % 10**8))  # fmt: skip
+        holder = Holder(
+            last_name, "Иван", "Иванович", date(1990, 5, 17), snils_for(abs(hash(user_id)) % 10**8)
+        )
         self.holders[user_id] = HolderData(holder, region)
         return holder
 
@@ -184,8 +185,15 @@ def exam(book_id: str, **fields: Any) -> dict[str, Any]:
 
 
 def certification(book_id: str, **fields: Any) -> dict[str, Any]:
-    return {"record_id": str(uuid.uuid4()), "kind": "certification", "book_id": book_id,
-            "category": "food", "date": "2026-11-21", "passed": True, **fields}  # fmt: skip
+    return {
+        "record_id": str(uuid.uuid4()),
+        "kind": "certification",
+        "book_id": book_id,
+        "category": "food",
+        "date": "2026-11-21",
+        "passed": True,
+        **fields,
+    }
 
 
 async def started(clock: Clock, **overrides: Any) -> AsyncIterator[RecordsApp]:
@@ -200,8 +208,9 @@ async def started(clock: Clock, **overrides: Any) -> AsyncIterator[RecordsApp]:
         **overrides,
     )
     peers = FakePeers()
-    app = build(settings, clock=clock, people=peers, employments=peers,
-                verifier=trusting_verifier())  # fmt: skip
+    app = build(
+        settings, clock=clock, people=peers, employments=peers, verifier=trusting_verifier()
+    )
     async with app.router.lifespan_context(app):
         yield RecordsApp(app, peers, clock)
 

@@ -181,8 +181,9 @@ async def test_the_holder_reads_who_looked_read_and_wrote(service: RecordsApp) -
     await service.open_book(worker, book)
     async with service.client(worker) as http:
         await http.get(f"/api/v1/records/books/{book.id}", headers={"X-Access-Reason": "osmotr"})
-        written = await http.post(f"/api/v1/records/books/{book.id}/records",
-                                  json=worker.signed(exam(book.id)))  # fmt: skip
+        written = await http.post(
+            f"/api/v1/records/books/{book.id}/records", json=worker.signed(exam(book.id))
+        )
         assert written.status_code == 201, written.text
     async with service.client(Caller.new("operator")) as http:
         await http.get(f"/api/v1/records/books/{book.id}", headers={"X-Access-Reason": "audit"})

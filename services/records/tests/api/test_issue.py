@@ -34,8 +34,12 @@ async def test_an_approval_issues_a_book_with_a_number_of_the_holders_region(
     assert shown["number"] == book.number
     assert shown["status"] == "expired"
     assert shown["status_label"] == "Не действует"
-    assert shown["holder"] == {"last_name": "Иванов", "first_name": "Иван",
-                               "middle_name": "Иванович", "birth_date": "1990-05-17"}  # fmt: skip
+    assert shown["holder"] == {
+        "last_name": "Иванов",
+        "first_name": "Иван",
+        "middle_name": "Иванович",
+        "birth_date": "1990-05-17",
+    }
 
 
 async def test_a_redelivered_approval_changes_nothing(
@@ -78,10 +82,11 @@ async def test_two_approvals_of_one_person_at_once_give_one_book_and_two_positio
     citizen = Caller.new()
     service.peers.person(citizen.user_id)
     first, second = (
-        catalog.ApplicationApproved(application_id=uuid.uuid4().hex,
-                                    applicant_id=citizen.user_id, number=n)
+        catalog.ApplicationApproved(
+            application_id=uuid.uuid4().hex, applicant_id=citizen.user_id, number=n
+        )
         for n in ("2026-000010", "2026-000011")
-    )  # fmt: skip
+    )
     # Handled at once: each as a replica would, through the consumer and directly.
     await asyncio.gather(_approve(kafka_bootstrap, first), _issue_retrying(service, second))
 

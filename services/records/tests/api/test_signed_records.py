@@ -118,14 +118,26 @@ async def test_bad_input_is_named_field_by_field_in_russian(service: RecordsApp)
     worker = await service.worker()
     await service.open_book(worker, book)
     async with service.client(worker) as http:
-        future = await http.post(records_of(book.id),
-                                 json=worker.signed(exam(book.id, date="2026-12-01")))  # fmt: skip
+        future = await http.post(
+            records_of(book.id), json=worker.signed(exam(book.id, date="2026-12-01"))
+        )
         before_birth = await http.post(
             records_of(book.id), json=worker.signed(exam(book.id, date="1989-01-01"))
         )
-        vocabulary = await http.post(records_of(book.id), json=worker.signed(
-            {"record_id": str(uuid.uuid4()), "kind": "vaccination", "book_id": book.id,
-             "disease": "plague", "vaccine": "X", "dose": 1, "date": "2026-11-01"}))  # fmt: skip
+        vocabulary = await http.post(
+            records_of(book.id),
+            json=worker.signed(
+                {
+                    "record_id": str(uuid.uuid4()),
+                    "kind": "vaccination",
+                    "book_id": book.id,
+                    "disease": "plague",
+                    "vaccine": "X",
+                    "dose": 1,
+                    "date": "2026-11-01",
+                }
+            ),
+        )
         conclusion = await http.post(
             records_of(book.id), json=worker.signed(exam(book.id, conclusion="healthy"))
         )
@@ -162,8 +174,11 @@ async def test_a_correction_is_a_new_version_and_the_history_keeps_both(
         assert (await http.post(records_of(book.id), json=worker.signed(first))).status_code == 201
         fixed = await http.post(records_of(book.id), json=worker.signed(correction))
     assert fixed.status_code == 201
-    assert fixed.json() == {"id": first["record_id"], "version": 2,
-                            "record_id": correction["record_id"]}  # fmt: skip
+    assert fixed.json() == {
+        "id": first["record_id"],
+        "version": 2,
+        "record_id": correction["record_id"],
+    }
     await published.wait(book.id, "RecordCorrected")
     async with service.client(citizen) as http:
         history = await http.get(f"/api/v1/records/book/records/{first['record_id']}/history")
