@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import applications, documents, foundation, identity
+from benchmarks import applications, documents, foundation, identity, records
 from emk_devstack.stack import Ports, Stack
 
 
@@ -36,9 +36,9 @@ def write(reports: Path, name: str, result: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    """``python -m benchmarks [foundation] [identity] [documents] [applications]`` — all when
-    none is named."""
-    wanted = set(sys.argv[1:]) or {"foundation", "identity", "documents", "applications"}
+    """``python -m benchmarks [foundation] [identity] [documents] [applications] [records]`` —
+    all when none is named."""
+    wanted = set(sys.argv[1:]) or {"foundation", "identity", "documents", "applications", "records"}
     var_dir = Path(os.environ.get("EMK_VAR_DIR", "var")).resolve()
     reports = var_dir / "bench"
     reports.mkdir(parents=True, exist_ok=True)
@@ -76,6 +76,12 @@ def main() -> int:
             result = asyncio.run(applications.run(stack))
             write(reports, "applications", result)
             print(json.dumps(applications.summary(result), indent=2, ensure_ascii=False))
+        if "records" in wanted:
+            stack.start_services(["records"])
+            print("==> records: GET /book with 5 vs 300 records; a signed write vs write + verify")
+            result = asyncio.run(records.run(stack))
+            write(reports, "records", result)
+            print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
 
 

@@ -412,9 +412,18 @@ async def test_principal() -> None:
         "organization_id": "mo-7",
         "session_id": "s-1",
         "token_id": "j-1",
+        "auth_time": None,
     }
     bare = signed(claims(sid=None))
     assert (await call(protected_app(), "/me", bare)).json()["session_id"] is None
+
+
+async def test_the_login_time_is_read_and_must_be_a_number() -> None:
+    stepped = signed(claims(auth_time=1_700_000_000))
+    assert (await call(protected_app(), "/me", stepped)).json()["auth_time"] == 1_700_000_000
+    for wrong in ("1700000000", True, 1.5):
+        answer = await call(protected_app(), "/me", signed(claims(auth_time=wrong)))
+        assert answer.status_code == 401, wrong
 
 
 async def test_roles() -> None:

@@ -24,6 +24,7 @@ ALLOWED = {
     "DeliverOtp.sealed",  # sealed for the notifications service only
     "SealedBox.ciphertext",
     "NotificationFailed.error_code",  # a failure code, not a one-time code
+    "BookAccessGranted.organization_name",  # a medical organisation's, from its registry
 }
 
 

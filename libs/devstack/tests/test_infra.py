@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from minio import Minio
+from minio.error import S3Error
 from pymongo import MongoClient
 
 from emk_devstack import stack as stack_module
@@ -180,3 +181,47 @@ def test_a_failed_start_stops_what_had_started(
     assert [child.name for child in started] == ["s3", "mongodb", "smtp", "clamd", "kafka"]
     assert [child.pid for child in started if alive(child.pid)] == []
     assert stack.children == []
+
+
+async def test_a_restart_of_the_whole_stack_keeps_objects_messages_and_documents(
+    tmp_path: Path,
+) -> None:
+    """What ``make run`` twice must give: S3 (SeaweedFS), the Kafka log kept in it, MongoDB."""
+    var_dir, topic, body = tmp_path / "var", f"devstack-{uuid.uuid4().hex[:8]}", b"scan bytes"
+    with Stack(var_dir, Ports.free(), kafka_storage="s3", log=lambda _: None) as first:
+        first.start_infra()
+        env = first.env
+        s3 = Minio(env["S3_ENDPOINT"].removeprefix("http://"), access_key=S3_ACCESS_KEY,
+                   secret_key=S3_SECRET_KEY, secure=False)  # fmt: skip
+        s3.make_bucket("devstack-restart")
+        s3.put_object("devstack-restart", "documents/1", io.BytesIO(body), len(body))
+        await produce(env["KAFKA_BOOTSTRAP_SERVERS"], topic, b"published before Ctrl-C")
+        client: MongoClient[dict[str, object]] = MongoClient(env["MONGODB_URI"])
+        client["devstack_restart"]["books"].insert_one({"_id": "book-1"})
+        client.close()
+    # Stopped: nothing runs. The same var dir, other ports: a new `make run`.
+    with Stack(var_dir, Ports.free(), kafka_storage="s3", log=lambda _: None) as second:
+        second.start_infra()
+        env = second.env
+        s3 = Minio(env["S3_ENDPOINT"].removeprefix("http://"), access_key=S3_ACCESS_KEY,
+                   secret_key=S3_SECRET_KEY, secure=False)  # fmt: skip
+        response = s3.get_object("devstack-restart", "documents/1")
+        try:
+            assert response.read() == body
+        finally:
+            response.close()
+            response.release_conn()
+        assert (
+            await consume_one(env["KAFKA_BOOTSTRAP_SERVERS"], topic) == b"published before Ctrl-C"
+        )
+        client = MongoClient(env["MONGODB_URI"])
+        assert client["devstack_restart"]["books"].find_one({"_id": "book-1"}) == {"_id": "book-1"}
+        client.close()
+
+
+def test_s3_refuses_credentials_it_was_not_given(infra: Stack) -> None:
+    endpoint = infra.env["S3_ENDPOINT"].removeprefix("http://")
+    stranger = Minio(endpoint, access_key="someone", secret_key="something-else", secure=False)
+    with pytest.raises(S3Error) as refused:
+        stranger.list_buckets()
+    assert refused.value.code == "InvalidAccessKeyId"

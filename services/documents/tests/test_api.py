@@ -409,3 +409,17 @@ async def _topic_events(documents: DocumentsApp, event_type: str) -> list[dict[s
     finally:
         async with asyncio.timeout(10):
             await consumer.stop()
+
+
+async def test_a_document_whose_bytes_are_gone_is_a_problem_not_a_cut_off_download(
+    documents: DocumentsApp,
+) -> None:
+    owner = citizen()
+    async with documents.client() as http:
+        created = (await upload(http, owner, samples.pdf(2))).json()
+        runtime = documents.runtime
+        await asyncio.to_thread(runtime.s3.remove_object, runtime.settings.s3_bucket, created["id"])
+        answer = await http.get(f"{URL}/{created['id']}/content", headers=owner.headers)
+    assert answer.status_code == 404
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["type"].endswith("/content-missing")

@@ -126,8 +126,8 @@ async def test_status_changes_are_listed_newest_first_with_the_unread_count(
             "app-1", "2026-000001", None,
         )  # fmt: skip
         assert set(newest) == {
-            "id", "title", "text", "application_id", "number", "status", "status_label",
-            "created_at", "read_at",
+            "id", "kind", "title", "text", "application_id", "book_id", "number", "status",
+            "status_label", "created_at", "read_at",
         }  # fmt: skip
         # Someone else sees none of it.
         assert await listing(http, boris) == {"items": [], "next_cursor": None, "unread": 0}
@@ -344,4 +344,31 @@ async def test_a_redelivered_event_creates_nothing_new(notifications: Notificati
     assert await deliver(notifications, envelope) is False
     async with notifications.client() as http:
         assert len((await listing(http, anna))["items"]) == 1
+    assert await channels_for(notifications, envelope) == ["email", "sms"]
+
+
+async def test_the_holder_is_told_of_each_new_grant_in_app_and_on_each_channel(
+    notifications: NotificationsApp,
+) -> None:
+    from emk_common.catalog import BookAccessGranted
+
+    anna = citizen()
+    event = BookAccessGranted(
+        book_id="b1", holder_id=anna.user_id, grant_id=uuid.uuid4().hex,
+        organization_id="1027700132195", organization_name="Поликлиника № 1",
+        granted_by="w1", expires_at=datetime(2026, 12, 29, 9, tzinfo=UTC), via="identifiers",
+    )  # fmt: skip
+    envelope = Envelope.wrap(event, source="records", subject="b1")
+    runtime = notifications.service.runtime
+    inbox = Inbox(runtime.mongo, runtime.db["inbox"])
+    applied = await inbox.apply_once(
+        "notifications.book_access", envelope.id,
+        lambda session: notifications.service.status.book_access(event, envelope, session),
+    )  # fmt: skip
+    assert applied
+    async with notifications.client() as http:
+        [item] = (await listing(http, anna))["items"]
+    assert item["kind"] == "book_access"
+    assert item["book_id"] == "b1"
+    assert "«Поликлиника № 1» получила доступ" in item["text"]
     assert await channels_for(notifications, envelope) == ["email", "sms"]

@@ -178,3 +178,29 @@ def test_an_issued_book_is_named_by_its_number_in_every_channel() -> None:
     assert texts.sms(change) == (f"ЭМК: заявление № 2026-000042 — «Готово к выдаче». {expected}")
     assert len(texts.sms(change)) <= texts.SMS_MAX_CHARS
     assert expected in texts.email(change).body
+
+
+def test_the_holder_is_told_which_organisation_opened_the_book_and_until_when() -> None:
+    from datetime import UTC, datetime
+
+    from emk_common.catalog import BookAccessGranted
+
+    event = BookAccessGranted(
+        book_id="b1", holder_id="u1", grant_id="g1", organization_id="1027700132195",
+        organization_name="ГБУЗ «Городская поликлиника № 1 ДЗМ»", granted_by="w1",
+        expires_at=datetime(2026, 12, 29, 22, 30, tzinfo=UTC), via="visit_code",
+    )  # fmt: skip
+    message = texts.BookAccess.of(event).to_doc()
+    shown = texts.in_app_of(texts.BOOK_ACCESS, message)
+    assert shown.title == "Доступ к медицинской книжке"
+    # 22:30 UTC is already the 30th in Moscow.
+    assert "«ГБУЗ «Городская поликлиника № 1 ДЗМ»» получила доступ" in shown.body
+    assert "по коду визита) до 30.12.2026" in shown.body
+    assert "закройте доступ" in shown.body
+    sms = texts.sms_of(texts.BOOK_ACCESS, message)
+    assert sms.startswith("ЭМК: «ГБУЗ")
+    assert len(sms) <= texts.SMS_MAX_CHARS
+    letter = texts.email_of(texts.BOOK_ACCESS, message, "Мария Сергеевна")
+    assert letter.body.startswith("Здравствуйте, Мария Сергеевна!")
+    long = {**message, "organization": "О" * 200}
+    assert len(texts.sms_of(texts.BOOK_ACCESS, long)) <= texts.SMS_MAX_CHARS

@@ -322,6 +322,8 @@ class BookAccessGranted(_Records):
     name = "BookAccessGranted"
     grant_id: str
     organization_id: str
+    # A medical organisation's name is public (the registry's): the holder is told it.
+    organization_name: str
     granted_by: str
     expires_at: datetime
     via: Literal["identifiers", "visit_code"]

@@ -119,7 +119,7 @@ def _table(stack: Stack, *, with_services: bool) -> str:
     rows += [
         ("Kafka", f"{HOST}:{ports.kafka}  (Tansu, storage: {stack.kafka_storage})"),
         ("MongoDB", f"mongodb://{HOST}:{ports.mongodb}  (SecantusDB, {stack.mongodb_dir})"),
-        ("S3", f"http://{HOST}:{ports.s3}  (moto, keys {S3_ACCESS_KEY} / {S3_SECRET_KEY})"),
+        ("S3", f"http://{HOST}:{ports.s3}  (SeaweedFS, keys {S3_ACCESS_KEY} / {S3_SECRET_KEY})"),
         ("SMTP", f"{HOST}:{ports.smtp}  (aiosmtpd)"),
         ("ClamAV", f"{HOST}:{ports.clamd}  (clamd, signatures from {stack.clamav_signatures})"),
         ("mail", f"{stack.mail_dir}  (Maildir)"),

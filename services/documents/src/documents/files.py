@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+import urllib3
+from minio.error import S3Error
 from pymongo import DESCENDING
 
 from documents.adapters.scanner import Scanner, ScannerUnavailableError
@@ -43,6 +46,9 @@ KINDS: tuple[str, ...] = (
     "other",
 )
 STATUS_LABELS = {"pending_review": "На проверке", "verified": "Подтверждён", "rejected": "Отклонён"}
+
+
+log = logging.getLogger(__name__)
 
 
 def now_utc() -> datetime:
@@ -188,14 +194,36 @@ class Documents:
         self, who: Principal, document: dict[str, Any], reason: str | None
     ) -> AsyncIterator[bytes]:
         """The plaintext as it streams from S3. S3 starts sending while the read is being
-        logged; nothing is handed out before the log entry is written."""
+        logged; nothing is handed out before the log entry is written. The first segment is
+        read before the answer starts, so a missing object or an unreachable S3 is a problem
+        document — never a 200 cut off after its headers."""
         plaintext = self.store.open(document["_id"], document["wrapped_key"], document["size"])
+        chunks = aiter(plaintext)
         try:
             await self._record(who, document, "read_content", reason)
+            first = await anext(chunks)
+        except S3Error as exc:
+            plaintext.close()
+            if exc.code in ("NoSuchKey", "NoSuchBucket"):
+                log.error("the bytes of document %s are missing from S3", document["_id"])
+                raise Problem(
+                    404, code="content-missing",
+                    detail="Файл документа не найден в хранилище. Загрузите документ заново.",
+                ) from None  # fmt: skip
+            raise _storage_unavailable() from None
+        except (OSError, urllib3.exceptions.HTTPError):
+            plaintext.close()
+            raise _storage_unavailable() from None
         except BaseException:
             plaintext.close()
             raise
-        return aiter(plaintext)
+
+        async def the_rest() -> AsyncIterator[bytes]:
+            yield first
+            async for chunk in chunks:
+                yield chunk
+
+        return the_rest()
 
     async def list(
         self, who: Principal, *, status: str | None, overdue: bool | None, limit: int, offset: int
@@ -315,6 +343,13 @@ def _digest_and_seal(
 ) -> tuple[str, bytes, str]:
     blob, wrapped = store.seal(document_id, data)
     return hashlib.sha256(data).hexdigest(), blob, wrapped
+
+
+def _storage_unavailable() -> Problem:
+    return Problem.unavailable(
+        "Хранилище документов временно недоступно. Повторите попытку позже.",
+        retry_after_seconds=5,
+    )
 
 
 def _not_found() -> Problem:

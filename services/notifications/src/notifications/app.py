@@ -19,7 +19,7 @@ from notifications.api import routes
 from notifications.dispatcher import Dispatcher
 from notifications.domain.retry import RetryPolicy
 from notifications.handlers.otp import OtpDelivery
-from notifications.handlers.status import StatusNotifications
+from notifications.handlers.status import Notifier
 from notifications.settings import NotificationsSettings
 from notifications.store import Deliveries, InApp, Preferences
 
@@ -32,7 +32,7 @@ class Notifications:
     in_app: InApp
     deliveries: Deliveries
     preferences: Preferences
-    status: StatusNotifications
+    status: Notifier
     dispatcher: Dispatcher
 
 
@@ -77,11 +77,14 @@ def build(settings: NotificationsSettings) -> FastAPI:
         concurrency=settings.dispatch_concurrency,
         events_staged=runtime.outbox.committed,
     )
-    status = StatusNotifications(
+    status = Notifier(
         in_app, deliveries, preferences, runtime.outbox, deliveries_staged=dispatcher.wake
     )
     runtime.consumer.on(catalog.ApplicationStatusChanged, name="notifications.application_status")(
         status.handle
+    )
+    runtime.consumer.on(catalog.BookAccessGranted, name="notifications.book_access")(
+        status.book_access
     )
     otp = OtpDelivery(deliveries, deliveries_staged=dispatcher.wake)
     runtime.consumer.on(catalog.DeliverOtp, name="notifications.deliver_otp")(otp.handle)

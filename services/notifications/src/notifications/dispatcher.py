@@ -178,15 +178,16 @@ class Dispatcher:
         """Send once; None on success, else what went wrong (a class name, or no_contact)."""
         channel = delivery["channel"]
         try:
-            change = texts.StatusChange.from_doc(delivery["message"])
+            kind = delivery.get("kind", texts.APPLICATION_STATUS)
+            message = delivery["message"]
             contacts = await self.directory.contacts(delivery["user_id"])
             destination = contacts.for_channel(channel)
             if destination is None:
                 return NO_CONTACT
             if channel == "sms":
-                await self.sms.send(destination, texts.sms(change))
+                await self.sms.send(destination, texts.sms_of(kind, message))
             else:
-                letter = texts.email(change, contacts.addressee)
+                letter = texts.email_of(kind, message, contacts.addressee)
                 await self.email.send(destination, letter.subject, letter.body)
         except Exception as exc:
             # Only the class: an exception's text (an SMTP refusal, say) can quote the address.

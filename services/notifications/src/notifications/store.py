@@ -153,6 +153,7 @@ class Deliveries:
         *,
         delivery_id: str,
         channel: str,
+        kind: str = "application_status",
         user_id: str,
         notification_id: str,
         now: datetime,
@@ -160,7 +161,7 @@ class Deliveries:
     ) -> Doc:
         return {
             "_id": delivery_id,
-            "kind": "application_status",
+            "kind": kind,
             "channel": channel,
             "user_id": user_id,
             "notification_id": notification_id,

@@ -153,6 +153,13 @@ class Records:
             raise not_found("Медицинская книжка ещё не выдана.")
         return book
 
+    async def own_shown(self, who: Principal) -> tuple[Book, str]:
+        """The holder's book for reading (its records' lists rendered, see ``store.shown``)."""
+        found = await self.store.shown({"holder_id": who.user_id})
+        if found is None:
+            raise not_found("Медицинская книжка ещё не выдана.")
+        return found
+
     async def visit_code(self, who: Principal) -> dict[str, Any]:
         """A single-use code the holder shows a medical worker (opens the book for 30 days)."""
         book = await self.own_book(who)
@@ -233,6 +240,14 @@ class Records:
         if book is None or not book.open_to(organisation.ogrn, self.clock()):
             raise not_found()
         return book, Organization(organisation.ogrn, organisation.name)
+
+    async def granted_shown(self, who: Principal, book_id: str) -> tuple[Book, str]:
+        """A book open to the worker's organisation, for reading (see ``store.shown``)."""
+        organisation = await self.worker_organisation(who)
+        found = await self.store.shown({"_id": book_id})
+        if found is None or not found[0].open_to(organisation.ogrn, self.clock()):
+            raise not_found()
+        return found
 
     async def add_record(
         self, who: Principal, book_id: str, raw: Any, key_id: str, signature: str

@@ -26,6 +26,7 @@ from emk_common.audit import AccessLog
 from emk_common.crypto import BlindIndex, FieldCipher
 from emk_common.events import Envelope, EventData
 from emk_common.mongo import claim_one, update_and_read
+from emk_common.outbox import OUTBOX_FIELD
 from emk_common.service import Runtime
 from records.domain.book import (
     Author,
@@ -40,6 +41,7 @@ from records.domain.book import (
 )
 from records.domain.dates import start_of
 from records.domain.validity import Basis
+from records.views import record_lists
 
 Doc = dict[str, Any]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # before every check: the claim's lower bound
@@ -88,6 +90,22 @@ class BookStore:
     async def of_holder(self, holder_id: str) -> Book | None:
         return self._book(await self.books.find_one({"holder_id": holder_id}))
 
+    async def shown(self, query: Doc) -> tuple[Book, str] | None:
+        """For reading a book: the book *without its record versions* (not loaded, so the
+        read stays small however long the history) and the rendered lists of its records'
+        current versions (``records.views``)."""
+        doc = await self.books.find_one(query, {"records": 0, OUTBOX_FIELD: 0})
+        if doc is None:
+            return None
+        if "shown" not in doc:  # written before the lists were kept: render them now
+            book = await self.get(doc["_id"])
+            assert book is not None
+            return book, record_lists(book.current_records())
+        lists = self._cipher.decrypt(doc["shown"], context=_shown_context(doc["_id"]))
+        book = self._book({**doc, "records": []})
+        assert book is not None
+        return book, lists
+
     async def by_identifiers(self, number: str, snils: str) -> Book | None:
         found = await self.books.find_one(
             {"number": number, "snils_index": self.snils_index(snils)}
@@ -115,6 +133,7 @@ class BookStore:
             "records": [],
             "grants": [],
             "basis": self._seal_basis(book.id, book.basis),
+            "shown": self._seal_shown(book.id, record_lists(())),
             "published": _published_doc(book.published),
             "next_check_at": _check_at(book.next_check(today)),
             "check_claim": None,
@@ -129,6 +148,8 @@ class BookStore:
         push: Doc = {}
         if change.record is not None:
             push["records"] = self._record_doc(book.id, change.record)
+            after = replace(book, records=(*book.records, change.record))
+            fields["shown"] = self._seal_shown(book.id, record_lists(after.current_records()))
         if change.position is not None:
             push["positions"] = _position_doc(change.position)
         if change.grant is not None:
@@ -235,6 +256,9 @@ class BookStore:
         return self._cipher.encrypt(
             json.dumps(data, ensure_ascii=False), context=_holder_context(book_id)
         )
+
+    def _seal_shown(self, book_id: str, lists: str) -> str:
+        return self._cipher.encrypt(lists, context=_shown_context(book_id))
 
     def _seal_basis(self, book_id: str, basis: Basis) -> str:
         return self._cipher.encrypt(
@@ -372,6 +396,10 @@ class BookStore:
 
 def _holder_context(book_id: str) -> str:
     return f"records:{book_id}:holder"
+
+
+def _shown_context(book_id: str) -> str:
+    return f"records:{book_id}:shown"
 
 
 def _basis_context(book_id: str) -> str:

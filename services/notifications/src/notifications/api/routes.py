@@ -45,9 +45,13 @@ CURSOR_PATTERN = r"^[0-9a-f]{32}$"
 
 class Notification(BaseModel):
     id: str
+    # What it is about: ``application_status`` or ``book_access`` (a medical organisation
+    # was given access to the book).
+    kind: str
     title: str
     text: str
     application_id: str | None
+    book_id: str | None = None
     number: str | None
     status: str | None
     status_label: str | None
@@ -59,9 +63,11 @@ class Notification(BaseModel):
         status = doc.get("status")
         return cls(
             id=doc["_id"],
+            kind=doc.get("kind", "application_status"),
             title=doc["title"],
             text=doc["text"],
             application_id=doc.get("application_id"),
+            book_id=doc.get("book_id"),
             number=doc.get("number"),
             status=status,
             status_label=status_label(status) if status else None,

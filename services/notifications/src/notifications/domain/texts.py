@@ -11,14 +11,20 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from emk_common import catalog
-from emk_common.catalog import ApplicationStatusChanged
+from emk_common.catalog import ApplicationStatusChanged, BookAccessGranted
 
 STATUS_LABELS = catalog.APPLICATION_STATUS_LABELS
 FIELD_LABELS = catalog.APPLICATION_FIELD_LABELS
 DOCUMENT_LABELS = catalog.APPLICATION_DOCUMENT_LABELS
+
+# The kinds of message a notification or a delivery carries (``kind``).
+APPLICATION_STATUS = "application_status"
+BOOK_ACCESS = "book_access"
 
 # The statuses after which the applicant has something to fix.
 WITH_FIXES = frozenset({"clarification_requested", "rejected"})
@@ -38,6 +44,10 @@ _COMMENT_HEADING = {"clarification_requested": "Комментарий спец�
 # An SMS names at most this many things to fix, and stays within this length.
 SMS_FIXES = 3
 SMS_MAX_CHARS = 160
+_SIGNATURE = (
+    "Это письмо отправлено автоматически, отвечать на него не нужно.\n"
+    "Электронная медицинская книжка (ЭМК)"
+)
 _SPACES = re.compile(r"\s+")
 
 
@@ -189,11 +199,89 @@ def email(change: StatusChange, addressee: str | None = None) -> Email:
         paragraphs.append(_NEXT_STEP[change.status])
     if change.book:
         paragraphs.append(change.book)
-    paragraphs.append(
-        "Это письмо отправлено автоматически, отвечать на него не нужно.\n"
-        "Электронная медицинская книжка (ЭМК)"
-    )
+    paragraphs.append(_SIGNATURE)
     return Email(subject=subject, body="\n\n".join(paragraphs))
+
+
+# --- the medical book: a medical organisation was given access -----------------------------
+
+_MOSCOW = ZoneInfo("Europe/Moscow")
+
+
+@dataclass(frozen=True)
+class BookAccess:
+    """A lookup by a medical worker opened the holder's book to their organisation."""
+
+    organization: str
+    until: date
+    via: str
+
+    @classmethod
+    def of(cls, event: BookAccessGranted) -> BookAccess:
+        until = event.expires_at.astimezone(_MOSCOW).date()
+        return cls(organization=event.organization_name, until=until, via=event.via)
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"organization": self.organization, "until": self.until.isoformat(), "via": self.via}
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> BookAccess:
+        return cls(doc["organization"], date.fromisoformat(doc["until"]), doc["via"])
+
+    @property
+    def how(self) -> str:
+        return "по коду визита" if self.via == "visit_code" else "по СНИЛС и номеру книжки"
+
+    @property
+    def sentence(self) -> str:
+        return (
+            f"Медицинская организация «{self.organization}» получила доступ к вашей медицинской "
+            f"книжке ({self.how}) до {self.until:%d.%m.%Y}."
+        )
+
+
+_NOT_YOU = "Если вы не обращались в эту организацию, закройте доступ в разделе «Доступ к книжке»."
+
+
+def book_access_in_app(access: BookAccess) -> Text:
+    return Text(title="Доступ к медицинской книжке", body=f"{access.sentence}\n{_NOT_YOU}")
+
+
+def book_access_sms(access: BookAccess) -> str:
+    text = (
+        f"ЭМК: «{access.organization}» получила доступ к вашей книжке до {access.until:%d.%m.%Y}."
+    )
+    if len(text) > SMS_MAX_CHARS:
+        until = f"{access.until:%d.%m.%Y}"
+        text = f"ЭМК: медицинская организация получила доступ к вашей книжке до {until}."
+    return _one_line(text)
+
+
+def book_access_email(access: BookAccess, addressee: str | None = None) -> Email:
+    greeting = f"Здравствуйте, {addressee}!" if addressee else "Здравствуйте!"
+    body = "\n\n".join([greeting, access.sentence, _NOT_YOU, _SIGNATURE])
+    return Email(subject="Доступ к медицинской книжке — ЭМК", body=body)
+
+
+# --- what the dispatcher renders, by kind ------------------------------------------------------
+
+
+def in_app_of(kind: str, message: Mapping[str, Any]) -> Text:
+    if kind == BOOK_ACCESS:
+        return book_access_in_app(BookAccess.from_doc(message))
+    return in_app(StatusChange.from_doc(message))
+
+
+def sms_of(kind: str, message: Mapping[str, Any]) -> str:
+    if kind == BOOK_ACCESS:
+        return book_access_sms(BookAccess.from_doc(message))
+    return sms(StatusChange.from_doc(message))
+
+
+def email_of(kind: str, message: Mapping[str, Any], addressee: str | None = None) -> Email:
+    if kind == BOOK_ACCESS:
+        return book_access_email(BookAccess.from_doc(message), addressee)
+    return email(StatusChange.from_doc(message), addressee)
 
 
 def addressee(first_name: str | None, middle_name: str | None) -> str | None:

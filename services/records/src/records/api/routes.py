@@ -25,11 +25,12 @@ from records.api.schemas import (
     grant_view,
     key_view,
     lookup_view,
-    record_item,
     status_view,
 )
 from records.domain.book import Book
 from records.domain.dates import moscow_date
+from records.service import Records
+from records.views import dumps, joined, record_item
 
 router = APIRouter(prefix="/api/v1/records", tags=["records"])
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -39,12 +40,12 @@ _MINE = problem_responses(401, 403, 404)
 # --- the holder -------------------------------------------------------------------------------
 
 
-@router.get("/book", responses=_MINE)
-async def own_book(who: Citizen, records: RecordsDep) -> dict[str, Any]:
+@router.get("/book", responses=_MINE, response_class=Response)
+async def own_book(who: Citizen, records: RecordsDep) -> Response:
     """The citizen's own book: status, holder, positions, every record's current version,
     due dates. 404 before the book is issued."""
-    book = await records.own_book(who)
-    return book_view(book, moscow_date(records.clock()))
+    book, lists = await records.own_shown(who)
+    return _book_page(book, lists, records)
 
 
 @router.get("/book/records/{record_id}/history", responses=_MINE)
@@ -96,18 +97,21 @@ async def lookup(body: Lookup, who: MedicalWorker, records: RecordsDep) -> dict[
     return lookup_view(book)
 
 
-@router.get("/books/{book_id}", responses=problem_responses(401, 403, 404, 422))
+@router.get(
+    "/books/{book_id}", responses=problem_responses(401, 403, 404, 422), response_class=Response
+)
 async def staff_book(
     book_id: Id, who: StaffReader, reason: AccessReason, records: RecordsDep
-) -> dict[str, Any]:
+) -> Response:
     """A medical worker with a grant reads the book; an operator, with ``X-Access-Reason``,
     its status and due dates only."""
-    today = moscow_date(records.clock())
     if who.role == "operator":
-        return status_view(await records.operator_view(who, book_id, reason), today)
-    book, _ = await records.granted_book(who, book_id)
+        book = await records.operator_view(who, book_id, reason)
+        shown = dumps(status_view(book, moscow_date(records.clock())))
+        return Response(shown, media_type="application/json", headers=_PRIVATE)
+    book, lists = await records.granted_shown(who, book_id)
     await records.log_access(book, who, "read", reason)
-    return book_view(book, today)
+    return _book_page(book, lists, records)
 
 
 @router.get(
@@ -166,6 +170,14 @@ async def signing_key(key_id: Id, who: CurrentPrincipal, records: RecordsDep) ->
     if key is None:
         raise Problem.not_found("Ключ подписи не найден.")
     return key_view(key)
+
+
+_PRIVATE = {"Cache-Control": "no-store"}
+
+
+def _book_page(book: Book, lists: str, records: Records) -> Response:
+    head = book_view(book, moscow_date(records.clock()))
+    return Response(joined(head, lists), media_type="application/json", headers=_PRIVATE)
 
 
 def _history(book: Book, record_id: str) -> list[dict[str, Any]]:

@@ -10,38 +10,11 @@ from pydantic import Field, field_validator, model_validator
 
 import emk_identifiers as ids
 from emk_common.field_errors import RequestBody
-from records.domain.book import Book, Grant, RecordVersion
+from records.domain.book import Book, Grant
 from records.domain.validity import STATUS_LABELS, public_status
-from records.domain.vocabulary import (
-    CATEGORIES,
-    CONCLUSIONS,
-    DISEASES,
-    DUE_LABELS,
-    EXAM_TYPES,
-    KIND_LABELS,
-    RESULTS,
-    TESTS,
-)
+from records.domain.vocabulary import DISEASES, DUE_LABELS
 
 _NUMBER = re.compile(r"\d{2}-\d{2}-\d{6}-\d{2}")
-_LIST_NAMES = {
-    "exam": "exams",
-    "vaccination": "vaccinations",
-    "lab_result": "lab_results",
-    "certification": "certifications",
-}
-_LABELLED = {
-    "kind": KIND_LABELS,
-    "exam_type": EXAM_TYPES,
-    "conclusion": CONCLUSIONS,
-    "category": CATEGORIES,
-    "disease": DISEASES,
-    "test": TESTS,
-    "result": RESULTS,
-}
-# What the service adds around a signed record in an answer; drop these members, and the
-# RFC 8785 form of what is left is exactly what was signed.
-ADDED_MEMBERS = ("id", "version", "labels", "organization", "author", "signature", "recorded_at")
 
 
 # --- requests -----------------------------------------------------------------------------------
@@ -105,34 +78,10 @@ class SigningKey(RequestBody):
 # --- answers ------------------------------------------------------------------------------------
 
 
-def record_item(version: RecordVersion) -> dict[str, Any]:
-    labels = {
-        name: _LABELLED[name].get(value, value)
-        for name, value in version.content.items()
-        if name in _LABELLED and isinstance(value, str)
-    }
-    return {
-        "id": version.id,
-        "version": version.version,
-        **version.content,
-        "labels": labels,
-        "organization": {"id": version.organization.id, "name": version.organization.name},
-        "author": {"user_id": version.author.user_id, "name": version.author.name},
-        "signature": {
-            "key_id": version.key_id,
-            "value": version.signature,
-            "canonical_sha256": version.canonical_sha256,
-        },
-        "recorded_at": version.recorded_at,
-    }
-
-
 def book_view(book: Book, today: date) -> dict[str, Any]:
-    """The whole book, as its holder (or a medical worker with a grant) reads it."""
+    """The book, as its holder (or a medical worker with a grant) reads it — but for its
+    records' lists, which are rendered when written (``records.views``) and joined to this."""
     status = book.status(today)
-    lists: dict[str, list[dict[str, Any]]] = {name: [] for name in _LIST_NAMES.values()}
-    for version in book.current_records():
-        lists[_LIST_NAMES[version.kind]].append(record_item(version))
     holder = book.holder
     return {
         "id": book.id,
@@ -156,7 +105,6 @@ def book_view(book: Book, today: date) -> dict[str, Any]:
             }
             for p in book.positions
         ],
-        **lists,
         "due": [
             {
                 "kind": d.kind,

@@ -293,7 +293,8 @@ def open_to(
     )  # fmt: skip
     event = catalog.BookAccessGranted(
         book_id=book.id, holder_id=book.holder_id, grant_id=grant_id,
-        organization_id=organization.id, granted_by=worker_id, expires_at=grant.expires_at,
+        organization_id=organization.id, organization_name=organization.name,
+        granted_by=worker_id, expires_at=grant.expires_at,
         via=via,
     )  # fmt: skip
     return Change(events=[event], grant=grant)
