@@ -67,6 +67,7 @@ async def _issue(holder_id: str) -> tuple[str, str, str]:
     suite's): its id, number and СНИЛС."""
     from emk_common.crypto import BlindIndex, FieldCipher
     from emk_common.service import create_runtime
+    from emk_identifiers import snils_check_number
     from records.domain import book as domain
     from records.domain.book import Holder, Position
     from records.settings import RecordsSettings
@@ -78,7 +79,8 @@ async def _issue(holder_id: str) -> tuple[str, str, str]:
         runtime, FieldCipher.from_settings(settings), BlindIndex.from_settings(settings)
     )
     now = datetime.now(UTC)
-    snils = f"{uuid.uuid4().int % 10**11:011d}"
+    first_nine = f"{uuid.uuid4().int % 900_000_000 + 100_000_000:09d}"
+    snils = f"{first_nine}{snils_check_number(first_nine):02d}"
     holder = Holder("Нагрузкина", "Вера", None, now.date().replace(year=1991), snils)
     number = f"77-99-{uuid.uuid4().int % 10**6:06d}-26"
     book, events = domain.issue(

@@ -10,6 +10,7 @@ other than the holder goes into the access log the holder reads.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -147,8 +148,8 @@ class Records:
 
     # --- the holder ----------------------------------------------------------------------------
 
-    async def own_book(self, who: Principal) -> Book:
-        book = await self.store.of_holder(who.user_id)
+    async def own_book(self, who: Principal, *, records: bool = False) -> Book:
+        book = await self.store.of_holder(who.user_id, records=records)
         if book is None:
             raise not_found("Медицинская книжка ещё не выдана.")
         return book
@@ -218,6 +219,7 @@ class Records:
             )
         via: domain.GrantVia = "visit_code" if visit_code is not None else "identifiers"
         organization = Organization(organisation.ogrn, organisation.name)
+        await self.store.opened_by(who.user_id, book.id)
         book = await self._change(
             book,
             lambda b: domain.open_to(
@@ -234,9 +236,11 @@ class Records:
         start = int(now.timestamp() // (minutes * 60)) * minutes * 60
         return str(start), datetime.fromtimestamp(start + minutes * 60, UTC)
 
-    async def granted_book(self, who: Principal, book_id: str) -> tuple[Book, Organization]:
+    async def granted_book(
+        self, who: Principal, book_id: str, *, records: bool = False
+    ) -> tuple[Book, Organization]:
         organisation = await self.worker_organisation(who)
-        book = await self.store.get(book_id)
+        book = await self.store.get(book_id, records=records)
         if book is None or not book.open_to(organisation.ogrn, self.clock()):
             raise not_found()
         return book, Organization(organisation.ogrn, organisation.name)
@@ -252,21 +256,26 @@ class Records:
     async def add_record(
         self, who: Principal, book_id: str, raw: Any, key_id: str, signature: str
     ) -> domain.RecordVersion:
-        book, organization = await self.granted_book(who, book_id)
+        # Three independent reads at once: the worker's standing, the book, the key.
+        organisation, found, key = await asyncio.gather(
+            self.worker_organisation(who),
+            self.store.get(book_id, records=True),
+            self.store.key(key_id),
+        )
         now = self.clock()
+        if found is None or not found.open_to(organisation.ogrn, now):
+            raise not_found()
+        book, organization = found, Organization(organisation.ogrn, organisation.name)
         today = moscow_date(now)
         errors = FieldErrors()
         checked = check_record(
             raw, book_id=book.id, birth_date=book.holder.birth_date, today=today, errors=errors
         )
-        key = await self.store.key(key_id)
         canonical = self._verify(who, raw, key, signature, errors)
-        organisation = self.organisations.get(organization.id)
         exam_type = raw.get("exam_type") if isinstance(raw, dict) else None
         if (
             checked is not None
             and checked.kind == "exam"
-            and organisation is not None
             and exam_type not in organisation.licensed_exams
         ):
             errors.add(
@@ -296,7 +305,7 @@ class Records:
             if await self.store.apply(book, change, today):
                 await self.log_access(book, who, "write", f"Запись: {checked.kind}")
                 return change.record
-            reread = await self.store.get(book_id)
+            reread = await self.store.get(book_id, records=True)
             if reread is None:
                 raise not_found()
             book = reread

@@ -1,17 +1,26 @@
-"""The records' MongoDB: books (the aggregate, with its pending events), number sequences,
-medical workers' signing keys, visit codes, the access log, and what the service keeps of
-other services (deactivated staff) and of abuse (failed lookups).
+"""The records' MongoDB: books (the aggregate, with its pending events), their record
+versions, number sequences, medical workers' signing keys, visit codes, the access log, and
+what the service keeps of other services (deactivated staff) and of abuse (failed lookups).
 
-A book is one document: holder (encrypted), positions, every version of every record
-(content encrypted, signature in the clear), grants, its validity basis (encrypted) and
-what the topic was last told. A change and its events are one write conditional on the
-version the change was decided on.
+A book is one small document: holder (encrypted), positions, grants, its validity basis
+(encrypted), what the topic was last told, the references of its record versions and the
+rendered view of their current versions (compressed, encrypted). A change and its events
+are one write of it, conditional on the version the change was decided on.
+
+Record versions live in ``record_versions``, one document each, never changed (content
+encrypted, signature in the clear): a book's document stays small however long its
+history, so reading and writing it cost the same at 5 records and at 300. A version is
+written first and counts once the book's write references it; one whose book write lost a
+race stays unreferenced (its id carries its content's hash, so it is never overwritten)
+and is ignored.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, replace
 from datetime import UTC, date, datetime, timedelta
@@ -57,6 +66,7 @@ class BookStore:
     def __init__(self, runtime: Runtime, cipher: FieldCipher, index: BlindIndex) -> None:
         self.outbox = runtime.outbox
         self.books = runtime.collection("books")
+        self.versions = runtime.collection("record_versions")
         self.sequences = runtime.collection("sequences")
         self.keys = runtime.collection("signing_keys")
         self.visit_codes = runtime.collection("visit_codes")
@@ -67,12 +77,15 @@ class BookStore:
         self._index = index
 
     async def ensure_indexes(self) -> None:
-        # Exactly one book per person, and a number is never given twice.
+        # Exactly one book per person, and a number is never given twice. Nothing else is
+        # indexed on books: every write of a book updates every index it has (the local
+        # MongoDB charges about 0.7 ms an index), and a book is written on every record.
+        # A lookup finds the book by its number and then compares the СНИЛС; the books a
+        # worker opened are listed in ``workers``.
         await self.books.create_index("holder_id", unique=True, name="one_book_per_holder")
         await self.books.create_index("number", unique=True, name="unique_number")
-        await self.books.create_index("snils_index", name="by_snils")
-        await self.books.create_index("grants.granted_by", name="by_grantor")
         await self.books.create_index([("next_check_at", ASCENDING)], name="checks")
+        await self.versions.create_index("book_id", name="by_book")
         await self.keys.create_index("worker_id", name="by_worker")
         await self.visit_codes.create_index("expires_at", expireAfterSeconds=0, name="expiry")
         await self.lookup_failures.create_index("expires_at", expireAfterSeconds=0, name="expiry")
@@ -84,40 +97,49 @@ class BookStore:
         # Its own purpose: the records' index cannot be joined with identity's.
         return self._index.index(normalised_snils(snils), purpose="records-snils")
 
-    async def get(self, book_id: str) -> Book | None:
-        return self._book(await self.books.find_one({"_id": book_id}))
+    async def get(self, book_id: str, *, records: bool = False) -> Book | None:
+        """The book; with ``records`` its record versions too (what a decision on records,
+        or a history, needs — the rest is decided on the book's own small document)."""
+        return await self._read({"_id": book_id}, records)
 
-    async def of_holder(self, holder_id: str) -> Book | None:
-        return self._book(await self.books.find_one({"holder_id": holder_id}))
+    async def of_holder(self, holder_id: str, *, records: bool = False) -> Book | None:
+        return await self._read({"holder_id": holder_id}, records)
 
-    async def shown(self, query: Doc) -> tuple[Book, str] | None:
-        """For reading a book: the book *without its record versions* (not loaded, so the
-        read stays small however long the history) and the rendered lists of its records'
-        current versions (``records.views``)."""
-        doc = await self.books.find_one(query, {"records": 0, OUTBOX_FIELD: 0})
+    async def _read(self, query: Doc, records: bool) -> Book | None:
+        doc = await self.books.find_one(query, {OUTBOX_FIELD: 0, "shown": 0})
         if doc is None:
             return None
-        if "shown" not in doc:  # written before the lists were kept: render them now
-            book = await self.get(doc["_id"])
-            assert book is not None
-            return book, record_lists(book.current_records())
-        lists = self._cipher.decrypt(doc["shown"], context=_shown_context(doc["_id"]))
-        book = self._book({**doc, "records": []})
-        assert book is not None
-        return book, lists
+        return await self._loaded(doc) if records else self._book(doc)
+
+    async def shown(self, query: Doc) -> tuple[Book, str] | None:
+        """For reading a book: the book *without its record versions* (not loaded) and the
+        rendered lists of its records' current versions (``records.views``) — one small read."""
+        doc = await self.books.find_one(query, {OUTBOX_FIELD: 0})
+        if doc is None:
+            return None
+        sealed = self._cipher.decrypt_bytes(doc["shown"], context=_shown_context(doc["_id"]))
+        return self._book(doc), zlib.decompress(sealed).decode()
 
     async def by_identifiers(self, number: str, snils: str) -> Book | None:
-        found = await self.books.find_one(
-            {"number": number, "snils_index": self.snils_index(snils)}
-        )
+        found = await self.books.find_one({"number": number}, {OUTBOX_FIELD: 0, "shown": 0})
+        if found is None or not hmac.compare_digest(found["snils_index"], self.snils_index(snils)):
+            return None
         return self._book(found)
 
+    async def opened_by(self, worker_id: str, book_id: str) -> None:
+        """Remember that a worker's lookup opened this book (for ending it with the worker)."""
+        await self.workers.update_one(
+            {"_id": worker_id}, {"$addToSet": {"opened": book_id}}, upsert=True
+        )
+
     async def granted_by(self, worker_id: str) -> list[Book]:
-        return [
-            b
-            for d in await self.books.find({"grants.granted_by": worker_id}).to_list()
-            if (b := self._book(d))
-        ]
+        """The books a worker's lookups opened (read without their records)."""
+        worker = await self.workers.find_one({"_id": worker_id}, {"opened": 1})
+        opened = (worker or {}).get("opened", [])
+        if not opened:
+            return []
+        found = self.books.find({"_id": {"$in": opened}}, {OUTBOX_FIELD: 0, "shown": 0})
+        return [self._book(d) for d in await found.to_list()]
 
     async def insert(self, book: Book, events: Iterable[EventData], today: date) -> None:
         """Raises ``DuplicateKeyError`` when the holder has a book (or the number is taken)."""
@@ -147,7 +169,11 @@ class BookStore:
         fields: Doc = {"check_claim": None}
         push: Doc = {}
         if change.record is not None:
-            push["records"] = self._record_doc(book.id, change.record)
+            # The version first: it counts only once this book's write references it.
+            version = self._version_doc(book.id, change.record)
+            with contextlib.suppress(DuplicateKeyError):  # written by a try that lost a race
+                await self.versions.insert_one(version)
+            push["records"] = version["_id"]
             after = replace(book, records=(*book.records, change.record))
             fields["shown"] = self._seal_shown(book.id, record_lists(after.current_records()))
         if change.position is not None:
@@ -205,7 +231,7 @@ class BookStore:
             now=now,
             claim={"check_claim": {"owner": owner, "until": now + hold}},
         )
-        return self._book(claimed)
+        return self._book(claimed) if claimed else None
 
     async def next_sequence(self, region_code: str, year: int) -> int:
         # A sequence must read back exactly its own increment: findAndModify, on a small
@@ -224,9 +250,16 @@ class BookStore:
 
     # --- documents <-> the aggregate -------------------------------------------------------
 
-    def _book(self, doc: Doc | None) -> Book | None:
-        if doc is None:
-            return None
+    async def _loaded(self, doc: Doc) -> Book:
+        referenced = doc["records"]
+        found = {
+            v["_id"]: v async for v in self.versions.find({"book_id": doc["_id"]}, {"book_id": 0})
+        }
+        versions = tuple(self._record(doc["_id"], found[vid]) for vid in referenced)
+        return replace(self._book(doc), records=versions, records_loaded=True)
+
+    def _book(self, doc: Doc) -> Book:
+        """The book from its document, without its record versions (see ``_loaded``)."""
         book_id = doc["_id"]
         holder = json.loads(self._cipher.decrypt(doc["holder"], context=_holder_context(book_id)))
         basis = json.loads(self._cipher.decrypt(doc["basis"], context=_basis_context(book_id)))
@@ -241,7 +274,8 @@ class BookStore:
             positions=tuple(
                 Position(**{**p, "since": date.fromisoformat(p["since"])}) for p in doc["positions"]
             ),
-            records=tuple(self._record(book_id, r) for r in doc["records"]),
+            records=(),
+            records_loaded=False,
             basis=Basis.from_doc(basis),
             published=Published(
                 status=published["status"],
@@ -257,18 +291,22 @@ class BookStore:
             json.dumps(data, ensure_ascii=False), context=_holder_context(book_id)
         )
 
-    def _seal_shown(self, book_id: str, lists: str) -> str:
-        return self._cipher.encrypt(lists, context=_shown_context(book_id))
+    def _seal_shown(self, book_id: str, lists: str) -> bytes:
+        # JSON of records compresses about tenfold: a tenth of the bytes to store and read.
+        packed = zlib.compress(lists.encode(), level=1)
+        return self._cipher.encrypt_bytes(packed, context=_shown_context(book_id))
 
     def _seal_basis(self, book_id: str, basis: Basis) -> str:
         return self._cipher.encrypt(
             json.dumps(basis.to_doc(), ensure_ascii=False), context=_basis_context(book_id)
         )
 
-    def _record_doc(self, book_id: str, record: RecordVersion) -> Doc:
+    def _version_doc(self, book_id: str, record: RecordVersion) -> Doc:
         # The RFC 8785 bytes that were signed, so whoever reads the record can verify it.
         canonical = rfc8785.dumps(record.content).decode()
         return {
+            "_id": f"{book_id}:{record.record_id}:{record.canonical_sha256[:16]}",
+            "book_id": book_id,
             "id": record.id,
             "record_id": record.record_id,
             "version": record.version,
@@ -343,12 +381,14 @@ class BookStore:
     # --- medical workers, as identity tells of them -------------------------------------------
 
     async def deactivate_worker(self, worker_id: str, at: datetime) -> None:
+        # $min: the first deactivation's time stays, and a missing field is set.
         await self.workers.update_one(
-            {"_id": worker_id}, {"$setOnInsert": {"deactivated_at": at}}, upsert=True
+            {"_id": worker_id}, {"$min": {"deactivated_at": at}}, upsert=True
         )
 
     async def is_deactivated(self, worker_id: str) -> bool:
-        return await self.workers.find_one({"_id": worker_id}, {"_id": 1}) is not None
+        found = await self.workers.find_one({"_id": worker_id}, {"deactivated_at": 1})
+        return found is not None and found.get("deactivated_at") is not None
 
     # --- visit codes ---------------------------------------------------------------------
 

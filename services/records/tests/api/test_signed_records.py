@@ -278,3 +278,33 @@ async def test_a_deactivated_worker_is_refused_at_once_and_their_grants_end(
     async with service.client(citizen) as http:
         grants = (await http.get("/api/v1/records/book/grants")).json()["items"]
     assert [g["active"] for g in grants] == [False]
+
+
+async def test_an_admin_revokes_a_workers_key_and_nobody_else_can(service: RecordsApp) -> None:
+    worker = await service.worker()
+    path = f"/api/v1/records/me/signing-keys/{worker.key_id}"
+    for role in ("operator", "citizen", "employer"):
+        async with service.client(Caller.new(role)) as http:
+            assert (await http.delete(path)).status_code in (403, 404), role
+    async with service.client(Caller.new("admin")) as http:
+        assert (await http.delete(path)).status_code == 204
+        key = (await http.get(f"/api/v1/records/signing-keys/{worker.key_id}")).json()
+    assert key["state"] == "revoked"
+
+
+async def test_medical_content_is_encrypted_at_rest(service: RecordsApp) -> None:
+    _, book = await service.issue()
+    worker = await service.worker()
+    await service.open_book(worker, book)
+    record = exam(book.id, conclusion="fit_with_restrictions", restriction="Без ночных смен")
+    async with service.client(worker) as http:
+        assert (await http.post(records_of(book.id), json=worker.signed(record))).status_code == 201
+    db = service.app.state.records.store.books.database
+    stored = [
+        *await db["books"].find({"_id": book.id}).to_list(),
+        *await db["record_versions"].find({"book_id": book.id}).to_list(),
+    ]
+    text = repr(stored)
+    for secret in ("Без ночных смен", "fit_with_restrictions", "терапевт"):
+        assert secret not in text
+    assert record["record_id"] in text  # ids, signatures and dates stay searchable

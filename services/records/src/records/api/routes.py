@@ -51,7 +51,7 @@ async def own_book(who: Citizen, records: RecordsDep) -> Response:
 @router.get("/book/records/{record_id}/history", responses=_MINE)
 async def own_history(record_id: Id, who: Citizen, records: RecordsDep) -> list[dict[str, Any]]:
     """Every version of a record, oldest first."""
-    return _history(await records.own_book(who), record_id)
+    return _history(await records.own_book(who, records=True), record_id)
 
 
 @router.post("/book/visit-codes", status_code=201, responses=_MINE)
@@ -122,11 +122,11 @@ async def staff_history(
 ) -> list[dict[str, Any]]:
     book: Book
     if who.role == "citizen":
-        book = await records.own_book(who)
+        book = await records.own_book(who, records=True)
         if book.id != book_id:
             raise Problem.not_found("Медицинская книжка не найдена.")
     else:
-        book, _ = await records.granted_book(who, book_id)
+        book, _ = await records.granted_book(who, book_id, records=True)
         await records.log_access(book, who, "read_history", reason)
     return _history(book, record_id)
 

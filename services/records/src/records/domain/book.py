@@ -132,6 +132,14 @@ class Book:
     published: Published
     version: int
     grants: tuple[Grant, ...] = ()
+    # False for a book read only to be shown or checked (its record versions are not
+    # loaded); deciding on its records then is a programming error, caught at once.
+    records_loaded: bool = True
+
+    def _records(self) -> tuple[RecordVersion, ...]:
+        if not self.records_loaded:
+            raise RuntimeError(f"book {self.id} was read without its records")
+        return self.records
 
     def open_to(self, organization_id: str | None, now: datetime) -> bool:
         """Whether a medical organisation may read and write this book now."""
@@ -142,7 +150,7 @@ class Book:
     def current_records(self) -> list[RecordVersion]:
         """The latest version of every record, in the order the records were first made."""
         latest: dict[str, RecordVersion] = {}
-        for version in self.records:
+        for version in self._records():
             if version.id not in latest or version.version > latest[version.id].version:
                 latest[version.id] = version
         return list(latest.values())
@@ -150,11 +158,11 @@ class Book:
     def history(self, record_id: str) -> list[RecordVersion]:
         """Every version of a record, oldest first (empty: no such record)."""
         chain = self.logical_id(record_id)
-        return sorted((v for v in self.records if v.id == chain), key=lambda v: v.version)
+        return sorted((v for v in self._records() if v.id == chain), key=lambda v: v.version)
 
     def logical_id(self, record_id: str) -> str | None:
         """The record a version id (or the record's own id) belongs to."""
-        for version in self.records:
+        for version in self._records():
             if record_id in (version.id, version.record_id):
                 return version.id
         return None
@@ -321,12 +329,14 @@ def end_grants(book: Book, grant_ids: list[str], *, by: str, now: datetime) -> C
 
 
 def recheck(book: Book, today: date) -> Change:
-    """What the calendar alone changed since the topic was last told (maybe nothing)."""
-    return _revalidated(book, today)
+    """What the calendar alone changed since the topic was last told (maybe nothing): the
+    records are as they were, so their basis is the stored one."""
+    return _revalidated(book, today, book.basis)
 
 
-def _revalidated(book: Book, today: date) -> Change:
-    basis = basis_of((r.current() for r in book.current_records()), book.issued_on)
+def _revalidated(book: Book, today: date, basis: Basis | None = None) -> Change:
+    if basis is None:
+        basis = basis_of((r.current() for r in book.current_records()), book.issued_on)
     status = public_status(status_at(basis, today))
     due = topic_due(basis)
     ids = {"book_id": book.id, "holder_id": book.holder_id}
