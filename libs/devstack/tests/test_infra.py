@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 import mailbox
+import os
 import shutil
+import signal
 import smtplib
 import socket
 import uuid
@@ -225,3 +227,33 @@ def test_s3_refuses_credentials_it_was_not_given(infra: Stack) -> None:
     with pytest.raises(S3Error) as refused:
         stranger.list_buckets()
     assert refused.value.code == "InvalidAccessKeyId"
+
+
+async def test_what_kafka_acknowledged_survives_a_kill_9(infra: Stack) -> None:
+    """Tansu writes a batch to S3 before it answers the produce: kill -9 right after the
+    acknowledgements loses none of them."""
+    bootstrap = infra.env["KAFKA_BOOTSTRAP_SERVERS"]
+    topic = f"devstack-kill-{uuid.uuid4().hex[:8]}"
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for n in range(50):
+            await producer.send_and_wait(topic, f"event {n}".encode(), key=b"aggregate-1")
+    finally:
+        await producer.stop()
+    broker = next(c for c in infra.children if c.name == "kafka")
+    os.kill(broker.pid, signal.SIGKILL)
+    broker.process.wait(DEADLINE)
+    infra.stop_server("kafka")  # forget the dead child
+    infra.start_server("kafka")
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        seen: list[bytes] = []
+        while len(seen) < 50:
+            batch = await asyncio.wait_for(consumer.getmany(timeout_ms=1000), DEADLINE)
+            seen += [m.value for records in batch.values() for m in records if m.value]
+    finally:
+        await consumer.stop()
+    assert seen == [f"event {n}".encode() for n in range(50)]
