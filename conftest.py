@@ -1,7 +1,7 @@
 """Test infrastructure for the cross-service suites.
 
-By default the session starts the real local servers (Tansu, SecantusDB, SeaweedFS S3, aiosmtpd, clamd)
-on free ports in a temporary ``EMK_VAR_DIR`` and stops them at the end. Set
+By default the session starts the real local servers (Tansu, SecantusDB, SeaweedFS's S3,
+aiosmtpd, clamd) on free ports in a temporary ``EMK_VAR_DIR`` and stops them at the end. Set
 ``EMK_TEST_EXTERNAL=1`` with ``KAFKA_BOOTSTRAP_SERVERS``, ``MONGODB_URI``, ``S3_ENDPOINT`` …
 to run the same suite against servers you run (Apache Kafka, MongoDB, any S3); tests that
 must stop the broker then need ``-m "not broker_restart"``.
