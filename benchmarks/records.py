@@ -25,7 +25,7 @@ from pymongo import AsyncMongoClient
 
 from benchmarks.documents import _token as citizen_token
 from emk_devstack.demo import Journey
-from emk_devstack.demo_book import CLINIC_OGRN, WORKER_PASSWORD
+from emk_devstack.demo_book import medical_worker
 from emk_devstack.stack import Stack
 
 SMALL, LARGE = 5, 300
@@ -102,21 +102,9 @@ async def _worker(stack: Stack) -> tuple[str, Ed25519PrivateKey, str]:
         admin = await journey.login(
             journey.admin_email, journey.admin_password, journey.admin_email
         )
-        email = f"bench.doctor.{uuid.uuid4().hex[:8]}@example.ru"
-        await journey.call("POST", "identity", "/staff", token=admin, expect=201, json={
-            "role": "medical_worker", "last_name": "Замерова", "first_name": "Анна",
-            "email": email, "phone": f"+79{uuid.uuid4().int % 10**9:09d}",
-            "password": WORKER_PASSWORD, "organization_id": CLINIC_OGRN,
-        })  # fmt: skip
-        token = await journey.login(email, WORKER_PASSWORD, email)
-        key = Ed25519PrivateKey.generate()
-        registered = await journey.call(
-            "PUT", "records", "/me/signing-key", token=token,
-            json={"public_key": _b64(key.public_key().public_bytes_raw())},
-        )  # fmt: skip
+        return await medical_worker(journey, admin)
     finally:
         await journey.http.aclose()
-    return token, key, str(registered["key_id"])
 
 
 async def _baseline(samples: int) -> list[float]:

@@ -3,29 +3,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from emk_common.settings import SERVICES
 from emk_common.testing import eventually
 from emk_devstack.demo import Delivered, Journey
 from emk_devstack.stack import Stack
 
 
-async def test_the_demo_journey_runs_from_registration_to_approval(platform: Stack) -> None:
+def journey_on(platform: Stack, say: Callable[[str], None]) -> Journey:
     env = platform.env
-    said: list[str] = []
-    journey = Journey(
-        {
-            s: platform.service_url(s)
-            for s in ("identity", "applications", "documents", "records", "notifications")
-        },
+    return Journey(
+        {s: platform.service_url(s) for s in SERVICES},
         platform.var_dir,
         env["EMK_BOOTSTRAP_ADMIN_EMAIL"],
         env["EMK_BOOTSTRAP_ADMIN_PASSWORD"],
-        say=said.append,
+        say=say,
     )
-    record: dict[str, Any] = await journey.run()
+
+
+async def test_the_demo_journey_runs_from_registration_to_approval(platform: Stack) -> None:
+    said: list[str] = []
+    record: dict[str, Any] = await journey_on(platform, said.append).run()
 
     assert record["statuses"] == [
         "draft", "draft", "draft", "submitted", "in_review", "clarification_requested",
@@ -68,18 +70,7 @@ async def test_the_demo_journey_runs_from_registration_to_approval(platform: Sta
 async def test_a_deactivated_medical_worker_is_refused_by_records_at_once(
     platform: Stack,
 ) -> None:
-    env = platform.env
-    journey = Journey(
-        {
-            s: platform.service_url(s)
-            for s in ("identity", "applications", "documents", "records", "notifications")
-        },
-        platform.var_dir,
-        env["EMK_BOOTSTRAP_ADMIN_EMAIL"],
-        env["EMK_BOOTSTRAP_ADMIN_PASSWORD"],
-        say=lambda _: None,
-    )
-    record: dict[str, Any] = await journey.run()
+    record: dict[str, Any] = await journey_on(platform, lambda _: None).run()
     doctor, admin = record["doctor"], record["admin"]
     records = platform.service_url("records")
     identity = platform.service_url("identity")

@@ -90,3 +90,37 @@ async def test_a_loop_that_will_not_stop_does_not_keep_the_service_from_stopping
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_a_polling_loop_runs_at_once_when_woken_and_after_a_failed_round(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import asyncio
+
+    from emk_common.loops import PollingLoop
+    from emk_common.testing import eventually
+
+    rounds: list[int] = []
+
+    async def round_() -> None:
+        rounds.append(len(rounds))
+        if len(rounds) == 2:
+            raise ValueError("secret data in the message")
+
+    loop = PollingLoop("test loop", round_, poll_seconds=3600)
+    task = asyncio.create_task(loop.run())
+    try:
+        await eventually(lambda: _at_least(rounds, 1), what="the first round")
+        loop.wake()
+        await eventually(lambda: _at_least(rounds, 2), what="a woken round (it fails)")
+        loop.wake()
+        await eventually(lambda: _at_least(rounds, 3), what="the round after the failure")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert "test loop: round failed: ValueError" in caplog.text
+    assert "secret data" not in caplog.text
+
+
+async def _at_least(rounds: list[int], n: int) -> bool:
+    return len(rounds) >= n

@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -24,6 +23,7 @@ from applications.app import build
 from applications.settings import ApplicationsSettings
 from emk_common import catalog
 from emk_common.testing import Caller, TopicTap, trusting_verifier
+from emk_common.testing import FakeClock as Clock
 from emk_devstack.stack import Stack
 
 # Someone calling the service under test, with a token it trusts.
@@ -85,19 +85,6 @@ class FakeUpstream:
 
     async def close(self) -> None:
         return None
-
-
-class Clock:
-    """The service's time, moved by the test."""
-
-    def __init__(self, now: datetime | None = None) -> None:
-        self.current = now or datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.current
-
-    def advance(self, **delta: float) -> None:
-        self.current += timedelta(**delta)
 
 
 @dataclass

@@ -15,7 +15,6 @@ from emk_common import catalog
 from emk_common.service_auth import ServiceTokenIssuer
 from emk_common.settings import ServiceSettings
 from emk_common.testing import TopicTap
-from emk_devstack.stack import Stack
 
 from .conftest import Identity
 from .test_login import P, auth, ready_citizen, sign_in
@@ -33,12 +32,10 @@ PERSONAL_DATA = {
 
 
 @pytest.fixture(scope="module")
-def identity_settings(stack: Stack | None) -> dict[str, Any]:
+def identity_settings(identity_settings: dict[str, Any]) -> dict[str, Any]:
+    """The suite's settings, with a bootstrap admin of this module's own."""
     return {
-        "mongodb_database": f"identity_test_{uuid.uuid4().hex[:8]}",
-        "trusted_proxies": ["127.0.0.1"],
-        "argon2_memory_kib": 8192,
-        "argon2_time_cost": 1,
+        **identity_settings,
         "emk_bootstrap_admin_email": ADMIN["email"],
         "emk_bootstrap_admin_password": ADMIN["password"],
     }

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Literal, TypeVar
 
 import jwt
@@ -46,6 +47,19 @@ async def eventually(
                 f"timed out after {within:.0f} s waiting for {what}; last: {last!r}"
             )
         await asyncio.sleep(interval)
+
+
+class FakeClock:
+    """A service's clock (``emk_common.clock``) that the test moves: ``clock.advance(days=31)``."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.current = now or datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
 
 
 _TEST_KEY = Ed25519PrivateKey.generate()

@@ -28,6 +28,25 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+async def medical_worker(journey: Journey, admin: str) -> tuple[str, Ed25519PrivateKey, str]:
+    """A medical worker of the demo clinic, made by the admin, signed in (the code comes by
+    e-mail), with a signing key registered: their token, private key and key id."""
+    email = f"doctor.{uuid.uuid4().hex[:8]}@example.ru"
+    await journey.call("POST", "identity", "/staff", token=admin, expect=201, json={
+        "role": "medical_worker", "last_name": "Петрова", "first_name": "Анна",
+        "middle_name": "Сергеевна", "email": email,
+        "phone": f"+79{randbelow(1_000_000_000):09d}", "password": WORKER_PASSWORD,
+        "organization_id": CLINIC_OGRN,
+    })  # fmt: skip
+    doctor = await journey.login(email, WORKER_PASSWORD, email)
+    key = Ed25519PrivateKey.generate()
+    registered = await journey.call(
+        "PUT", "records", "/me/signing-key", token=doctor,
+        json={"public_key": _b64(key.public_key().public_bytes_raw())},
+    )  # fmt: skip
+    return doctor, key, str(registered["key_id"])
+
+
 async def the_book(
     journey: Journey, *, citizen: str, admin: str, application: str
 ) -> dict[str, Any]:
@@ -46,21 +65,8 @@ async def the_book(
     say(f"   application: «{done['status_label']}»")
 
     say("12. The admin makes a medical worker, who signs in and registers a signing key")
-    email = f"doctor.{uuid.uuid4().hex[:8]}@example.ru"
-    await journey.call("POST", "identity", "/staff", token=admin, expect=201, json={
-        "role": "medical_worker", "last_name": "Петрова", "first_name": "Анна",
-        "middle_name": "Сергеевна", "email": email,
-        "phone": f"+79{randbelow(1_000_000_000):09d}", "password": WORKER_PASSWORD,
-        "organization_id": CLINIC_OGRN,
-    })  # fmt: skip
-    doctor = await journey.login(email, WORKER_PASSWORD, email)
-    key = Ed25519PrivateKey.generate()
-    registered = await journey.call(
-        "PUT", "records", "/me/signing-key", token=doctor,
-        json={"public_key": _b64(key.public_key().public_bytes_raw())},
-    )  # fmt: skip
-    key_id = registered["key_id"]
-    say(f"   key {key_id}: {registered['state']}")
+    doctor, key, key_id = await medical_worker(journey, admin)
+    say(f"   key {key_id}: live")
 
     say("13. The citizen shows a visit code; the worker opens the book with it")
     visit = await journey.call("POST", "records", "/book/visit-codes", token=citizen, expect=201)

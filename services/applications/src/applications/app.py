@@ -52,7 +52,7 @@ def build(
     documents.subscribe(runtime.consumer, store)
     records.subscribe(runtime.consumer, applications)
     runtime.startup.append(store.ensure_indexes)
-    runtime.background.append(deadlines.run)
+    runtime.background.append(deadlines.loop.run)
     runtime.shutdown.append(upstream.close)
     app = create_app(
         runtime,

@@ -13,8 +13,6 @@ so firing again does nothing. Time comes from a clock port the tests drive.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from datetime import timedelta
@@ -22,6 +20,7 @@ from datetime import timedelta
 from applications.domain import application as domain
 from applications.store import ApplicationStore
 from emk_common.clock import Clock
+from emk_common.loops import PollingLoop
 
 log = logging.getLogger(__name__)
 
@@ -40,29 +39,17 @@ class Deadlines:
         self.store = store
         self.clock = clock
         self.owner = owner
-        self.poll_seconds = poll_seconds
         self.claim = timedelta(seconds=claim_seconds)
         self.recount_seconds = recount_seconds
-        self._wake = asyncio.Event()
+        self._last_recount: float | None = None
+        self.loop = PollingLoop("deadline scheduler", self._round, poll_seconds)
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def run(self) -> None:
-        last_recount = 0.0
-        while True:
-            try:
-                await self.tick()
-                if time.monotonic() - last_recount >= self.recount_seconds:
-                    await self.store.recount()
-                    last_recount = time.monotonic()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # MongoDB away: try again next round
-                log.warning("deadline tick failed: %s", type(exc).__name__)
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+    async def _round(self) -> None:
+        await self.tick()
+        now = time.monotonic()
+        if self._last_recount is None or now - self._last_recount >= self.recount_seconds:
+            await self.store.recount()
+            self._last_recount = now
 
     async def tick(self) -> int:
         """Fires every due timer; returns how many applications changed."""

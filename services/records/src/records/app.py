@@ -67,7 +67,7 @@ def build(
     applications.subscribe(runtime.consumer, records)
     identity.subscribe(runtime.consumer, records)
     runtime.startup.append(store.ensure_indexes)
-    runtime.background.append(scheduler.run)
+    runtime.background.append(scheduler.loop.run)
     app = create_app(
         runtime,
         title="ЭМК — records",

@@ -12,12 +12,11 @@ from a clock port the tests drive.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
 from emk_common.clock import Clock
+from emk_common.loops import PollingLoop
 from records.domain import book as domain
 from records.domain.dates import moscow_date
 from records.store import BookStore
@@ -38,24 +37,8 @@ class ValidityScheduler:
         self.store = store
         self.clock = clock
         self.owner = owner
-        self.poll_seconds = poll_seconds
         self.claim = timedelta(seconds=claim_seconds)
-        self._wake = asyncio.Event()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # MongoDB away: try again next round
-                log.warning("validity tick failed: %s", type(exc).__name__)
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+        self.loop = PollingLoop("validity scheduler", self.tick, poll_seconds)
 
     async def tick(self) -> int:
         """Looks again at every book whose check is due; returns how many changed status."""

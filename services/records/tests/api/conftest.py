@@ -12,7 +12,7 @@ import base64
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -23,6 +23,7 @@ from fastapi import FastAPI
 
 from emk_common import catalog
 from emk_common.testing import Caller, TopicTap, trusting_verifier
+from emk_common.testing import FakeClock as Clock
 from emk_devstack.stack import Stack
 from records.app import build
 from records.domain.book import Book, Holder
@@ -38,19 +39,6 @@ from records.settings import RecordsSettings
 CLINIC = "1027700132195"  # in deploy/local/registries/medical_organisations.json
 OTHER_CLINIC = "1028601443298"
 PERIODIC_ONLY = "1037739010891"
-
-
-class Clock:
-    """The service's time, moved by the test."""
-
-    def __init__(self, now: datetime | None = None) -> None:
-        self.current = now or datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.current
-
-    def advance(self, **delta: float) -> None:
-        self.current += timedelta(**delta)
 
 
 def snils_for(n: int) -> str:
