@@ -11,6 +11,7 @@ import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from emk_common.testing import Caller, TopicTap
+from records.api.schemas import BookPage
 
 from .conftest import PERIODIC_ONLY, RecordsApp, b64, certification, exam
 
@@ -215,6 +216,8 @@ async def test_exam_and_attestation_make_the_book_valid_and_the_topic_hears_it(
     }
     async with service.client(citizen) as http:
         shown = (await http.get("/api/v1/records/book")).json()
+    BookPage.model_validate(shown)  # the answer is what the OpenAPI document says
+    assert shown["exams"][0]["labels"]["exam_type"] == "Периодический"
     assert (shown["status"], shown["status_label"], shown["valid_until"]) == (
         "valid",
         "Действует",

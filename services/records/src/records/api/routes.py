@@ -18,9 +18,11 @@ from records.api.deps import (
     WorkerOrAdmin,
 )
 from records.api.schemas import (
+    BookPage,
     Lookup,
     SignedRecord,
     SigningKey,
+    StatusPage,
     book_view,
     grant_view,
     key_view,
@@ -40,7 +42,7 @@ _MINE = problem_responses(401, 403, 404)
 # --- the holder -------------------------------------------------------------------------------
 
 
-@router.get("/book", responses=_MINE, response_class=Response)
+@router.get("/book", responses={200: {"model": BookPage}, **_MINE}, response_class=Response)
 async def own_book(who: Citizen, records: RecordsDep) -> Response:
     """The citizen's own book: status, holder, positions, every record's current version,
     due dates. 404 before the book is issued."""
@@ -98,7 +100,15 @@ async def lookup(body: Lookup, who: MedicalWorker, records: RecordsDep) -> dict[
 
 
 @router.get(
-    "/books/{book_id}", responses=problem_responses(401, 403, 404, 422), response_class=Response
+    "/books/{book_id}",
+    responses={
+        200: {
+            "model": BookPage | StatusPage,
+            "description": "The book, or for an operator its status",
+        },
+        **problem_responses(401, 403, 404, 422),
+    },
+    response_class=Response,
 )
 async def staff_book(
     book_id: Id, who: StaffReader, reason: AccessReason, records: RecordsDep

@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 import emk_identifiers as ids
 from emk_common.field_errors import RequestBody
@@ -76,6 +76,86 @@ class SigningKey(RequestBody):
 
 
 # --- answers ------------------------------------------------------------------------------------
+# The book page is rendered by hand (its record lists are kept rendered, see records.views);
+# these models describe it in the OpenAPI document.
+
+
+class _Shown(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class HolderShown(_Shown):
+    last_name: str
+    first_name: str
+    middle_name: str | None
+    birth_date: date
+
+
+class PositionShown(_Shown):
+    employer_name: str | None
+    employer_inn: str | None
+    position: str | None
+    department: str | None
+    since: date
+
+
+class SignatureShown(_Shown):
+    key_id: str
+    value: str = Field(description="Ed25519, base64url without padding")
+    canonical_sha256: str
+
+
+class RecordShown(_Shown):
+    """The record exactly as signed (``record_id``, ``book_id``, ``kind``, ``date`` and the
+    fields of its kind), and around it what the service adds: drop ``id``, ``version``,
+    ``labels``, ``organization``, ``author``, ``signature`` and ``recorded_at`` to verify."""
+
+    id: str
+    version: int
+    record_id: str
+    kind: str
+    date: date
+    labels: dict[str, str]
+    organization: dict[str, str]
+    author: dict[str, str | None]
+    signature: SignatureShown
+    recorded_at: datetime
+
+
+class DueShown(_Shown):
+    kind: str
+    kind_label: str
+    item: str | None
+    item_label: str | None
+    item_id: str
+    due_date: date
+
+
+class BookPage(_Shown):
+    id: str
+    number: str
+    status: str = Field(description="valid | expiring | expired | suspended")
+    status_label: str
+    holder: HolderShown
+    issued_at: datetime
+    positions: list[PositionShown]
+    exams: list[RecordShown]
+    vaccinations: list[RecordShown]
+    lab_results: list[RecordShown]
+    certifications: list[RecordShown]
+    due: list[DueShown]
+    valid_until: date | None
+
+
+class StatusPage(_Shown):
+    """What an operator sees: ``status`` is valid | expiring | not_valid."""
+
+    id: str
+    number: str
+    status: str
+    status_label: str
+    valid_until: date | None
+    due: list[dict[str, Any]]
 
 
 def book_view(book: Book, today: date) -> dict[str, Any]:
