@@ -107,19 +107,38 @@ async def test_a_polling_loop_runs_at_once_when_woken_and_after_a_failed_round(
         if len(rounds) == 2:
             raise ValueError("secret data in the message")
 
-    loop = PollingLoop("test loop", round_, poll_seconds=3600)
+    loop = PollingLoop("test loop", round_, poll_seconds=600, max_backoff_seconds=0.05)
     task = asyncio.create_task(loop.run())
     try:
         await eventually(lambda: _at_least(rounds, 1), what="the first round")
         loop.wake()
-        await eventually(lambda: _at_least(rounds, 2), what="a woken round (it fails)")
-        loop.wake()
+        # The woken round fails; the next one follows after the (short) backoff, unwoken.
         await eventually(lambda: _at_least(rounds, 3), what="the round after the failure")
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+    assert loop.rounds == 2  # the failed one does not count
     assert "test loop: round failed: ValueError" in caplog.text
     assert "secret data" not in caplog.text
+
+
+async def test_a_background_task_that_crashes_is_logged_and_started_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from emk_common.loops import supervised
+
+    starts: list[int] = []
+    secret = "-".join(["a", "value", "from", "the", "data"])
+
+    async def flaky() -> None:
+        starts.append(len(starts))
+        if len(starts) < 3:
+            raise RuntimeError(secret)
+
+    await asyncio.wait_for(supervised("flaky", flaky, first_backoff=0.01), 5)
+    assert starts == [0, 1, 2]
+    assert caplog.text.count("background task flaky crashed (RuntimeError)") == 2
+    assert secret not in caplog.text
 
 
 async def _at_least(rounds: list[int], n: int) -> bool:

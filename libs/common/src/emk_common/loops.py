@@ -1,7 +1,13 @@
-"""The one shape of a service's background loop (schedulers): a round runs at start, again
-whenever it is woken, and at least every ``poll_seconds``; a round that fails is logged with
-the error's type (never its text, which may quote data) and the next round tries again. A
-replica that stops mid-round loses nothing: rounds work on durable state (claims with leases).
+"""Background work of a service, in one shape.
+
+* :class:`PollingLoop`: a round runs at start, again whenever it is woken, and at least every
+  ``poll_seconds``; a round that fails is logged with the error's type (never its text, which
+  may quote data) and retried after a backoff that doubles up to ``max_backoff_seconds``.
+  Rounds work on durable state (claims with leases), so a replica stopping mid-round loses
+  nothing. Schedulers and dispatchers are rounds.
+* :func:`supervised`: how ``create_app`` runs every background task (the relay, the Kafka
+  connection, the loops): one that crashes — an exception no round caught — is logged with its
+  frames and started again after a backoff, never silently gone.
 """
 
 from __future__ import annotations
@@ -9,30 +15,78 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import traceback
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 
 class PollingLoop:
-    def __init__(self, name: str, round_: Callable[[], Awaitable[object]], poll_seconds: float):
+    def __init__(
+        self,
+        name: str,
+        round_: Callable[[], Awaitable[object]],
+        poll_seconds: float,
+        *,
+        max_backoff_seconds: float = 30.0,
+    ) -> None:
         self.name = name
         self._round = round_
         self.poll_seconds = poll_seconds
+        self._max_backoff = max_backoff_seconds
         self._wake = asyncio.Event()
+        self.rounds = 0  # completed rounds (for health and tests)
 
     def wake(self) -> None:
         """Run a round now (a change that may have made work due)."""
         self._wake.set()
 
     async def run(self) -> None:
+        first_backoff = min(self.poll_seconds, self._max_backoff)
+        backoff = first_backoff
         while True:
             self._wake.clear()
             try:
                 await self._round()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # MongoDB away, say: the next round tries again
-                log.warning("%s: round failed: %s", self.name, type(exc).__name__)
+            except Exception as exc:  # MongoDB away, say: after a pause, the next round tries
+                log.warning(
+                    "%s: round failed: %s; retrying in %.1f s",
+                    self.name,
+                    type(exc).__name__,
+                    backoff,
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+                continue
+            self.rounds += 1
+            backoff = first_backoff
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+
+async def supervised(
+    name: str,
+    task: Callable[[], Coroutine[Any, Any, None]],
+    *,
+    first_backoff: float = 1.0,
+    max_backoff: float = 30.0,
+) -> None:
+    """Run ``task`` until it returns; start it again whenever it crashes."""
+    backoff = first_backoff
+    while True:
+        try:
+            await task()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            frames = "".join(traceback.format_tb(exc.__traceback__)).rstrip()
+            log.error(
+                "background task %s crashed (%s); restarting in %.0f s\n%s",
+                name, type(exc).__name__, backoff, frames,
+            )  # fmt: skip
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, max_backoff)

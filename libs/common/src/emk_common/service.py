@@ -39,6 +39,7 @@ from emk_common.inbox import Inbox
 from emk_common.kafka import BrokerPublisher, EventConsumer, KafkaConnection, create_broker
 from emk_common.leases import ShardLeases
 from emk_common.logging import configure_logging
+from emk_common.loops import supervised
 from emk_common.mongo import mongo_client
 from emk_common.outbox import Outbox, OutboxRelay, ensure_outbox_index
 from emk_common.problems import install_problem_handlers
@@ -139,15 +140,18 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await _prepare_storage(runtime)
         await idempotency.ensure_indexes()
-        tasks = [asyncio.create_task(runtime.kafka.run(), name="kafka-connect")]
+        # Every background task is supervised: one that crashes is logged and started again.
+        named: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
+            ("kafka-connect", runtime.kafka.run)
+        ]
         if runtime.outbox_collections:
             relay = _create_relay(runtime)
             runtime.relay = relay
-            tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
-        tasks.extend(
-            asyncio.create_task(loop(), name=getattr(loop, "__qualname__", "background"))
-            for loop in runtime.background
+            named.append(("outbox-relay", relay.run))
+        named.extend(
+            (getattr(loop, "__qualname__", "background"), loop) for loop in runtime.background
         )
+        tasks = [asyncio.create_task(supervised(name, run), name=name) for name, run in named]
         app.state.runtime = runtime
         try:
             yield

@@ -18,19 +18,17 @@ leases of replicas that died mid-send.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from pymongo.errors import PyMongoError
-
 from emk_common.catalog import NotificationFailed, NotificationSent, SealedBox
 from emk_common.clock import Clock, utc_now
 from emk_common.crypto import open_sealed
 from emk_common.events import Envelope, EventData
+from emk_common.loops import PollingLoop
 from notifications.adapters.channels import EmailSender, SmsSender
 from notifications.adapters.directory import ContactDirectory
 from notifications.domain import texts
@@ -76,33 +74,23 @@ class Dispatcher:
         self.concurrency = max(1, concurrency)
         self._events_staged = events_staged
         self.clock = clock
-        self._wake = asyncio.Event()
-        self.rounds = 0  # completed looks at the collection (for health and tests)
+        self.loop = PollingLoop(
+            "delivery dispatcher", self.drain, poll_seconds, max_backoff_seconds=_MAX_BACKOFF
+        )
 
     def wake(self) -> None:
         """New deliveries are committed: look now."""
-        self._wake.set()
+        self.loop.wake()
+
+    @property
+    def rounds(self) -> int:
+        """Completed looks at the collection (for health and tests)."""
+        return self.loop.rounds
 
     async def run(self) -> None:
-        backoff = self.poll_seconds
+        # The loop outlives a bad round: a stopped dispatcher sends nothing at all.
         try:
-            while True:
-                self._wake.clear()
-                try:
-                    await self.drain()
-                except Exception as exc:
-                    # The loop outlives a bad round: a stopped dispatcher sends nothing at all.
-                    if isinstance(exc, PyMongoError):
-                        log.warning("dispatcher: storage error %s; retrying", type(exc).__name__)
-                    else:
-                        log.exception("dispatcher: round failed; retrying")
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, _MAX_BACKOFF)
-                    continue
-                self.rounds += 1
-                backoff = self.poll_seconds
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            await self.loop.run()
         finally:
             await self.directory.aclose()
 
