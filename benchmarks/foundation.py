@@ -173,8 +173,7 @@ class Pipeline:
         update = outbox.update(aggregate_id, {"$inc": {"seq": 1}}, [envelope])
         await self.producer.collection("aggregates").update_one(
             {"_id": aggregate_id}, update, upsert=True
-        )
-        outbox.committed()
+        )  # the write itself wakes the relay (emk_common.outbox.OutboxWrites)
         return waiter
 
     async def direct_change(self, aggregate_id: str) -> Delivery:

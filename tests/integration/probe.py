@@ -74,7 +74,6 @@ def producer_app(probe: Probe, **overrides: Any) -> tuple[FastAPI, Runtime]:
         await counters.find_one_and_update(
             {"_id": counter_id}, update, upsert=True, return_document=ReturnDocument.AFTER
         )
-        rt.outbox.committed()
         return {"id": counter_id, "value": value, "event_id": event.id}
 
     return create_app(

@@ -53,6 +53,27 @@ async def test_event_arrives_and_its_effect_is_recorded_once(
     assert await effects(mongo, probe.consumer_db) == found
 
 
+async def test_the_write_itself_wakes_the_relay(mongo: AsyncMongoClient[dict[str, Any]]) -> None:
+    """No store calls anything after its write: the relay, polling only every 30 s here
+    (and renewing its leases every 15 s), publishes at once."""
+    probe = new_probe()
+    slow = {**FAST, "outbox_poll_seconds": 30.0, "outbox_lease_seconds": 60.0}
+    producer, runtime = producer_app(probe, **slow)
+    async with running(producer) as http:
+        await eventually(lambda: _ready_to_publish(runtime), within=20, what="the relay")
+        started = asyncio.get_running_loop().time()
+        await http.post("/counters/c1/increment")
+        await eventually(
+            lambda: _outbox_drained(mongo, probe.producer_db, "c1"), what="the event published"
+        )
+        assert asyncio.get_running_loop().time() - started < 5
+
+
+async def _ready_to_publish(runtime: Any) -> bool:
+    relay = runtime.relay
+    return runtime.kafka.connected and relay is not None and bool(relay.owned_shards())
+
+
 async def _outbox_drained(mongo: AsyncMongoClient[dict[str, Any]], db: str, doc_id: str) -> bool:
     doc = await mongo[db]["counters"].find_one({"_id": doc_id})
     return doc is not None and not doc.get(OUTBOX_FIELD) and PENDING_FIELD not in doc

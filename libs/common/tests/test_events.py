@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -133,10 +133,38 @@ def test_staging_nothing_changes_nothing() -> None:
     assert outbox.update("x", {"$set": {"a": 1}}, []) == {"$set": {"a": 1}}
 
 
-def test_committed_wakes_the_relay() -> None:
-    woken: list[datetime] = []
-    Outbox(shards=8, waker=lambda: woken.append(datetime.now(UTC))).committed()
-    assert len(woken) == 1
+def test_a_write_to_an_outbox_collection_wakes_the_relay_and_nothing_else_does() -> None:
+    from datetime import timedelta
+
+    from pymongo import monitoring
+
+    from emk_common.outbox import OutboxWrites
+
+    woken: list[int] = []
+    writes = OutboxWrites("emk_probe", ["aggregates"], lambda: woken.append(1))
+    address, took = ("127.0.0.1", 27017), timedelta(milliseconds=1)
+
+    def command(request_id: int, name: str, target: object, database: str = "emk_probe") -> None:
+        writes.started(
+            monitoring.CommandStartedEvent({name: target}, database, request_id, address, 1)
+        )
+        writes.succeeded(
+            monitoring.CommandSucceededEvent(took, {"ok": 1}, name, request_id, address, 1)
+        )
+
+    command(1, "update", "aggregates")
+    assert woken == [1]
+    command(2, "insert", "access_log")  # not an outbox collection
+    command(3, "find", "aggregates")  # not a write
+    command(4, "update", "aggregates", database="another_service")
+    assert woken == [1]
+    command(5, "commitTransaction", 1, database="admin")  # a transaction may hold one
+    assert woken == [1, 1]
+    writes.started(
+        monitoring.CommandStartedEvent({"insert": "aggregates"}, "emk_probe", 6, address, 1)
+    )
+    writes.failed(monitoring.CommandFailedEvent(took, {"ok": 0}, "insert", 6, address, 1))
+    assert woken == [1, 1]
 
 
 async def test_eventually_keeps_its_deadline_when_a_probe_hangs() -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
@@ -14,7 +14,9 @@ from pymongo.errors import DuplicateKeyError
 from emk_common.settings import ServiceSettings
 
 
-def mongo_client(settings: ServiceSettings) -> AsyncMongoClient[dict[str, Any]]:
+def mongo_client(
+    settings: ServiceSettings, listeners: Sequence[monitoring.CommandListener] = ()
+) -> AsyncMongoClient[dict[str, Any]]:
     return AsyncMongoClient(
         settings.mongodb_uri,
         tz_aware=True,
@@ -22,6 +24,7 @@ def mongo_client(settings: ServiceSettings) -> AsyncMongoClient[dict[str, Any]]:
         appname=settings.service_name,
         serverSelectionTimeoutMS=5000,
         connectTimeoutMS=3000,
+        event_listeners=list(listeners),
     )
 
 

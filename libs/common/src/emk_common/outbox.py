@@ -16,11 +16,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from opentelemetry import propagate, trace
-from pymongo import ASCENDING, UpdateOne
+from pymongo import ASCENDING, UpdateOne, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
@@ -59,9 +59,8 @@ def _entry(envelope: Envelope) -> Doc:
 class Outbox:
     """What repositories use to stage events in the write that changes an aggregate."""
 
-    def __init__(self, shards: int, waker: Callable[[], None] | None = None) -> None:
+    def __init__(self, shards: int) -> None:
         self.shards = shards
-        self._waker = waker
 
     def insert(self, document: Doc, events: Sequence[Envelope]) -> Doc:
         """The document to insert, with its events pending."""
@@ -88,14 +87,43 @@ class Outbox:
         }
         return staged
 
-    def committed(self) -> None:
-        """Call after a write with events committed: the local relay wakes at once."""
-        if self._waker is not None:
-            self._waker()
-
 
 async def ensure_outbox_index(collection: AsyncCollection[Doc]) -> None:
     await collection.create_index([(PENDING_FIELD, ASCENDING)], name="outbox_pending")
+
+
+class OutboxWrites(monitoring.CommandListener):
+    """Wakes the relay when a write to an outbox collection succeeds, or a transaction (which
+    may hold one) commits — so the write itself wakes it, and no store has to remember to.
+
+    A write inside a transaction wakes it early (it finds nothing yet); the commit wakes it
+    again. A write that staged no event costs the relay one indexed look.
+    """
+
+    _WRITES = frozenset({"insert", "update", "findAndModify", "commitTransaction"})
+
+    def __init__(self, database: str, collections: Iterable[str], wake: Callable[[], None]):
+        self._database = database
+        self._collections = frozenset(collections)
+        self._wake = wake
+        self._watched: set[int] = set()  # request ids of writes to watch
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        name = event.command_name
+        if name not in self._WRITES:
+            return
+        if name == "commitTransaction" or (
+            event.database_name == self._database and event.command.get(name) in self._collections
+        ):
+            self._watched.add(event.request_id)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        if event.request_id in self._watched:
+            self._watched.discard(event.request_id)
+            self._wake()
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self._watched.discard(event.request_id)
 
 
 class OutboxRelay:
@@ -118,15 +146,25 @@ class OutboxRelay:
         self._poll = poll_seconds
         self._max_backoff = max_backoff_seconds
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.published = 0
 
     def wake(self) -> None:
-        self._wake.set()
+        """Publish now (thread-safe: a MongoDB listener may call it from another thread)."""
+        try:
+            current = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        if self._loop is None or current is self._loop:
+            self._wake.set()
+        else:
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     def owned_shards(self) -> list[int]:
         return self._leases.owned()
 
     async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
         maintain_every = self._leases.lease_seconds / 4
         next_maintenance = 0.0
         backoff = self._poll

@@ -41,7 +41,7 @@ from emk_common.leases import ShardLeases
 from emk_common.logging import configure_logging
 from emk_common.loops import supervised
 from emk_common.mongo import mongo_client
-from emk_common.outbox import Outbox, OutboxRelay, ensure_outbox_index
+from emk_common.outbox import Outbox, OutboxRelay, OutboxWrites, ensure_outbox_index
 from emk_common.problems import install_problem_handlers
 from emk_common.s3 import ensure_bucket, s3_client
 from emk_common.settings import ServiceSettings
@@ -73,11 +73,11 @@ class Runtime:
     # Run once on stop, after the loops: close clients the service opened.
     shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     replica_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    # Repositories keep this from import time; a commit wakes whichever relay runs later.
+    # Stages events in an aggregate's write; the write itself wakes the relay (OutboxWrites).
     outbox: Outbox = field(init=False)
 
     def __post_init__(self) -> None:
-        self.outbox = Outbox(self.settings.outbox_shards, waker=self.wake_relay)
+        self.outbox = Outbox(self.settings.outbox_shards)
 
     def collection(self, name: str) -> AsyncCollection[Doc]:
         return self.db[name]
@@ -96,7 +96,14 @@ def create_runtime(
 ) -> Runtime:
     configure_logging(settings.service_name, settings.log_level)
     provider = setup_telemetry(settings.service_name, settings.otel_exporter_otlp_endpoint)
-    mongo = mongo_client(settings)
+    woken: list[Runtime] = []  # the runtime, once made: its writes wake its relay
+
+    def wake() -> None:
+        for made in woken:
+            made.wake_relay()
+
+    writes = OutboxWrites(settings.mongodb_database, outbox_collections, wake)
+    mongo = mongo_client(settings, [writes])
     broker = create_broker(settings, provider)
     consumer = EventConsumer(settings, Inbox(mongo, mongo[settings.mongodb_database]["inbox"]))
     runtime = Runtime(
@@ -111,6 +118,7 @@ def create_runtime(
         outbox_collections=tuple(outbox_collections),
         s3=s3_client(settings) if uses_s3 else None,
     )
+    woken.append(runtime)
     for topic in produces:
         broker.publisher(
             topic,

@@ -82,7 +82,6 @@ class ApplicationStore:
         await self.applications.insert_one(
             self.outbox.insert(document, self._wrap(application["_id"], events))
         )
-        self.outbox.committed()
         await self._count({f"applicant:{application['applicant_id']}": 1})
         return document
 
@@ -106,8 +105,6 @@ class ApplicationStore:
         )
         if written is None:
             return None
-        if step.events:
-            self.outbox.committed()
         await self._count(lane_changes(application.get("lanes", []), written["lanes"]))
         return written
 

@@ -153,7 +153,6 @@ class Documents:
             self.documents.insert_one(self.runtime.outbox.insert(document, [envelope])),
             self._record(owner, document, "upload", None),
         )
-        self.runtime.outbox.committed()
         return self.view(document)
 
     # --- reading -----------------------------------------------------------------------------
@@ -296,7 +295,6 @@ class Documents:
             raise Problem.conflict(
                 "Решение по документу уже принято.", current_state=current["status"]
             )
-        self.runtime.outbox.committed()
         await self._record(who, document, decision, reason)
         return self.view(document)
 

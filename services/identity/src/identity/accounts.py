@@ -156,7 +156,6 @@ class Accounts:
             )
         except DuplicateKeyError as exc:
             raise await self._duplicate(index) from exc
-        self.runtime.outbox.committed()
         return user_id
 
     async def _duplicate(self, index: dict[str, str]) -> Problem:
@@ -217,7 +216,6 @@ class Accounts:
             is None
         ):
             raise Problem.conflict("Данные учётной записи изменились. Повторите запрос.")
-        self.runtime.outbox.committed()
         return str(status)
 
     async def resend(self, user_id: str, channel: Channel) -> None:
@@ -243,7 +241,6 @@ class Accounts:
         )
         if await self.users.update(user_id, user["version"], update) is None:
             raise Problem.conflict("Данные учётной записи изменились. Повторите запрос.")
-        self.runtime.outbox.committed()
 
     # --- personal data ---------------------------------------------------------------------
 
@@ -296,7 +293,6 @@ class Accounts:
             is None
         ):
             raise Problem.conflict("Данные учётной записи изменились. Повторите запрос.")
-        self.runtime.outbox.committed()
         return Status.READY
 
     # --- TOTP ------------------------------------------------------------------------------
@@ -346,7 +342,6 @@ class Accounts:
             is None
         ):
             raise Problem.conflict("Данные учётной записи изменились. Повторите запрос.")
-        self.runtime.outbox.committed()
 
     # --- staff -----------------------------------------------------------------------------
 
@@ -372,7 +367,6 @@ class Accounts:
         )
         if await self.users.update(user_id, user["version"], update) is None:
             raise Problem.conflict("Данные учётной записи изменились. Повторите запрос.")
-        self.runtime.outbox.committed()
 
     async def bootstrap_admin(self) -> None:
         """The first admin, from the environment; replicas racing on it are harmless."""

@@ -94,7 +94,6 @@ class Login:
             user["_id"], {"$set": {"locked_until": until}}, [event]
         )
         await self.accounts.users.update(user["_id"], user["version"], update)
-        self.accounts.runtime.outbox.committed()
 
     async def _challenge(self, user: dict[str, Any]) -> dict[str, Any]:
         challenge_id = new_id()
@@ -130,7 +129,6 @@ class Login:
             )
         document["channel"] = channel
         await self.challenges.insert(self.accounts.runtime.outbox.insert(document, events))
-        self.accounts.runtime.outbox.committed()
         return {
             "challenge_id": challenge_id,
             "channel": channel,

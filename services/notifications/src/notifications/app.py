@@ -75,11 +75,8 @@ def build(settings: NotificationsSettings) -> FastAPI:
         lease=timedelta(seconds=settings.delivery_lease_seconds),
         poll_seconds=settings.dispatch_poll_seconds,
         concurrency=settings.dispatch_concurrency,
-        events_staged=runtime.outbox.committed,
     )
-    status = Notifier(
-        in_app, deliveries, preferences, runtime.outbox, deliveries_staged=dispatcher.wake
-    )
+    status = Notifier(in_app, deliveries, preferences, deliveries_staged=dispatcher.wake)
     runtime.consumer.on(catalog.ApplicationStatusChanged, name="notifications.application_status")(
         status.handle
     )

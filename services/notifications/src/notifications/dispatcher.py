@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -57,7 +57,6 @@ class Dispatcher:
         concurrency: int,
         otp_policy: RetryPolicy | None = None,
         private_keys: Mapping[str, bytes] | None = None,
-        events_staged: Callable[[], None] = lambda: None,
         clock: Clock = utc_now,
     ) -> None:
         self.deliveries = deliveries
@@ -72,7 +71,6 @@ class Dispatcher:
         self.lease = lease
         self.poll_seconds = poll_seconds
         self.concurrency = max(1, concurrency)
-        self._events_staged = events_staged
         self.clock = clock
         self.loop = PollingLoop(
             "delivery dispatcher", self.drain, poll_seconds, max_backoff_seconds=_MAX_BACKOFF
@@ -145,8 +143,6 @@ class Dispatcher:
             # Our lease lapsed mid-send and another replica took the delivery over.
             log.warning("delivery %s: claim lost before its outcome was recorded", delivery["_id"])
             return verdict
-        if events:
-            self._events_staged()
         if error is None:
             log.info("delivery %s sent over %s (attempt %d)", delivery["_id"], channel, number)
         elif error == EXPIRED:

@@ -162,7 +162,6 @@ class BookStore:
             "version": book.version,
         }
         await self.books.insert_one(self.outbox.insert(document, self._wrap(book, events)))
-        self.outbox.committed()
 
     async def apply(self, book: Book, change: Change, today: date) -> bool:
         """Writes ``change`` if the book is still the version it was decided on."""
@@ -202,11 +201,7 @@ class BookStore:
             ]
         staged = self.outbox.update(book.id, update, self._wrap(book, change.events))
         written = await self.books.update_one(query, staged)
-        if written.matched_count == 0:
-            return False
-        if change.events:
-            self.outbox.committed()
-        return True
+        return written.matched_count == 1
 
     async def refresh_holder(self, book: Book, holder: Holder) -> bool:
         written = await self.books.update_one(

@@ -19,7 +19,6 @@ from emk_common.catalog import ApplicationStatusChanged, BookAccessGranted, Noti
 from emk_common.clock import Clock, utc_now
 from emk_common.events import Envelope
 from emk_common.inbox import after_commit
-from emk_common.outbox import Outbox
 from notifications.domain import texts
 from notifications.store import Deliveries, InApp, Preferences, time_ordered_id
 
@@ -32,7 +31,6 @@ class Notifier:
         in_app: InApp,
         deliveries: Deliveries,
         preferences: Preferences,
-        outbox: Outbox,
         *,
         deliveries_staged: Callable[[], None],
         clock: Clock = utc_now,
@@ -40,7 +38,6 @@ class Notifier:
         self.in_app = in_app
         self.deliveries = deliveries
         self.preferences = preferences
-        self._outbox = outbox
         self._deliveries_staged = deliveries_staged
         self.clock = clock
 
@@ -119,5 +116,4 @@ class Notifier:
             session,
         )
         # Once the transaction has committed: before that, nobody can read these yet.
-        after_commit(self._outbox.committed)
         after_commit(self._deliveries_staged)
