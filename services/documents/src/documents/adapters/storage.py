@@ -63,12 +63,6 @@ class EncryptedStore:
         )
         return b"".join(parts), wrapped
 
-    async def put(self, document_id: str, data: bytes) -> str:
-        """Store ``data`` encrypted; returns the wrapped data key to keep with the metadata."""
-        blob, wrapped = await asyncio.to_thread(self.seal, document_id, data)
-        await self.put_sealed(document_id, blob)
-        return wrapped
-
     async def put_sealed(self, document_id: str, blob: bytes) -> None:
         await asyncio.to_thread(
             self._s3.put_object,
@@ -95,14 +89,6 @@ class EncryptedStore:
 
     async def get(self, document_id: str, wrapped_key: str, size: int) -> bytes:
         return b"".join([part async for part in self.stream(document_id, wrapped_key, size)])
-
-    def _read(self, document_id: str) -> bytes:
-        response = self._s3.get_object(self._bucket, document_id)
-        try:
-            return response.read()
-        finally:
-            response.close()
-            response.release_conn()
 
 
 def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
