@@ -25,8 +25,8 @@ from benchmarks.foundation import fetch_max_wait_ms, percentiles
 from emk_common import catalog
 from emk_common.outbox import Outbox
 from emk_common.settings import SERVICES
-from emk_common.testing import TopicTap
 from emk_devstack.stack import Stack
+from emk_testing import TopicTap
 from notifications.settings import NotificationsSettings
 from notifications.store import Deliveries
 from tests.e2e.journey import Inbox, bearer

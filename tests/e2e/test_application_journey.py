@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 
 from emk_common.settings import SERVICES
-from emk_common.testing import eventually
 from emk_devstack.demo import Delivered, Journey
 from emk_devstack.stack import Stack
+from emk_testing import eventually
 
 
 def journey_on(platform: Stack, say: Callable[[str], None]) -> Journey:

@@ -23,8 +23,8 @@ from pymongo import AsyncMongoClient
 
 from emk_common.catalog import APPLICATIONS, ApplicationStatusChanged
 from emk_common.events import EVENT_CONTENT_TYPE, Envelope
-from emk_common.testing import eventually
 from emk_devstack.stack import Stack
+from emk_testing import eventually
 
 from .journey import Inbox, bearer, login, new_person
 

@@ -14,7 +14,7 @@ from emk_common.catalog import dlq_topic
 from emk_common.events import Envelope
 from emk_common.kafka import DeadLetter, RetryLater
 from emk_common.outbox import OUTBOX_FIELD, PENDING_FIELD
-from emk_common.testing import eventually
+from emk_testing import eventually
 
 from .probe import consumer_app, new_probe, producer_app, running
 

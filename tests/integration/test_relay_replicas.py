@@ -11,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from emk_common.service import Runtime
-from emk_common.testing import eventually
+from emk_testing import eventually
 
 from .probe import new_probe, producer_app, running
 

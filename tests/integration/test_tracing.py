@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from pymongo import AsyncMongoClient
 
-from emk_common.testing import eventually
+from emk_testing import eventually
 
 from .probe import consumer_app, new_probe, producer_app, running
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from emk_common.settings import SERVICES
-from emk_common.testing import eventually
 from emk_devstack.demo import Delivered, Journey, scan_pdf, valid_snils
 from emk_devstack.stack import Ports, Stack
+from emk_testing import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -170,7 +170,7 @@ def test_a_write_to_an_outbox_collection_wakes_the_relay_and_nothing_else_does()
 async def test_eventually_keeps_its_deadline_when_a_probe_hangs() -> None:
     import asyncio
 
-    from emk_common.testing import eventually
+    from emk_testing import eventually
 
     async def stuck() -> bool:
         await asyncio.sleep(3600)

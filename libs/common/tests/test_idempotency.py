@@ -38,7 +38,7 @@ from emk_common.idempotency import (
 from emk_common.problems import PROBLEM_TYPE_BASE, Problem, install_problem_handlers
 from emk_common.service import create_app, create_runtime
 from emk_common.settings import ServiceSettings
-from emk_common.testing import eventually
+from emk_testing import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -98,7 +98,7 @@ async def test_a_polling_loop_runs_at_once_when_woken_and_after_a_failed_round(
     import asyncio
 
     from emk_common.loops import PollingLoop
-    from emk_common.testing import eventually
+    from emk_testing import eventually
 
     rounds: list[int] = []
 

@@ -1,6 +1,6 @@
 """Applications' API tests: the real app in this process, on the real MongoDB and Kafka.
 
-Tokens are signed with the tests' own key, which the app trusts (``emk_common.testing``),
+Tokens are signed with the tests' own key, which the app trusts (``emk_testing``),
 and identity and documents are replaced by a fake of our own ``Upstream`` port that answers as
 they would for the token's owner. The end-to-end suite (``tests/e2e``) runs the same
 journey against the real identity and documents services.
@@ -22,9 +22,9 @@ from applications.adapters.upstream import OwnDocument
 from applications.app import build
 from applications.settings import ApplicationsSettings
 from emk_common import catalog
-from emk_common.testing import Caller, TopicTap, trusting_verifier
-from emk_common.testing import FakeClock as Clock
 from emk_devstack.stack import Stack
+from emk_testing import Caller, TopicTap, trusting_verifier
+from emk_testing import FakeClock as Clock
 
 # Someone calling the service under test, with a token it trusts.
 Person = Caller

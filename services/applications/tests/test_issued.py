@@ -12,7 +12,7 @@ from emk_common import catalog
 from emk_common.events import Envelope
 from emk_common.service_auth import ServiceTokenIssuer
 from emk_common.settings import ServiceSettings
-from emk_common.testing import TopicTap, eventually
+from emk_testing import TopicTap, eventually
 
 from .conftest import EMPLOYER, ApplicationsApp, person
 from .journey import submitted

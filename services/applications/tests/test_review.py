@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaProducer
 
 from emk_common import catalog
 from emk_common.events import Envelope
-from emk_common.testing import eventually
+from emk_testing import eventually
 
 from .conftest import ApplicationsApp, Clock, person, started
 from .journey import complete_draft, submitted, taken

@@ -1,7 +1,7 @@
 """Documents' API tests: the real app in this process, on the real MongoDB, S3 and clamd.
 
 Tokens are signed with the tests' own key, which the app is told to trust
-(``emk_common.testing``) — the end-to-end suite uses identity's real tokens and JWKS.
+(``emk_testing``) — the end-to-end suite uses identity's real tokens and JWKS.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from emk_common.testing import Caller, trusting_verifier
 from emk_devstack.stack import Stack
+from emk_testing import Caller, trusting_verifier
 
 # Someone calling the service under test, with a token it trusts.
 Person = Caller

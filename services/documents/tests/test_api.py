@@ -20,8 +20,8 @@ from aiokafka import AIOKafkaConsumer
 from pypdf import PdfWriter
 from pypdf.generic import DecodedStreamObject, NameObject
 
-from emk_common.testing import eventually
 from emk_devstack.stack import Stack
+from emk_testing import eventually
 
 from . import samples
 from .conftest import DocumentsApp, Person, citizen, started

@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from emk_common.testing import eventually
+from emk_testing import eventually
 from identity.domain import totp
 
 from .conftest import Identity, person

@@ -14,7 +14,7 @@ import pytest
 from emk_common import catalog
 from emk_common.service_auth import ServiceTokenIssuer
 from emk_common.settings import ServiceSettings
-from emk_common.testing import TopicTap
+from emk_testing import TopicTap
 
 from .conftest import Identity
 from .test_login import P, auth, ready_citizen, sign_in

@@ -1,7 +1,7 @@
 """Notifications' API tests: the real app in this process, on the real MongoDB.
 
 Tokens are signed with the tests' own key, which the app is told to trust
-(``emk_common.testing``); the end-to-end suite uses identity's real tokens. The
+(``emk_testing``); the end-to-end suite uses identity's real tokens. The
 dispatcher runs, but asks a fake directory that knows no contacts, so nothing leaves;
 the app never reaches Kafka.
 """
@@ -17,8 +17,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from emk_common.testing import Caller, trusting_verifier
 from emk_devstack.stack import Stack
+from emk_testing import Caller, trusting_verifier
 from notifications.adapters.directory import Contacts
 
 # Someone calling the service under test, with a token it trusts.

@@ -19,7 +19,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from emk_common.outbox import Outbox
-from emk_common.testing import eventually
+from emk_testing import eventually
 from notifications.adapters.directory import Contacts, IdentityDirectory, IdentityUnavailableError
 from notifications.dispatcher import Dispatcher
 from notifications.domain.retry import RetryPolicy, State

@@ -1,6 +1,6 @@
 """Records' API tests: the real app in this process (``build``), on the real MongoDB and Kafka.
 
-Tokens are signed with the tests' own key, which the app trusts (``emk_common.testing``);
+Tokens are signed with the tests' own key, which the app trusts (``emk_testing``);
 identity and applications are fakes of our own ports (``records.ports``) that answer as those
 services would; the clock is the test's. The end-to-end suite runs the same service against
 the real identity and applications.
@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
 from emk_common import catalog
-from emk_common.testing import Caller, TopicTap, trusting_verifier
-from emk_common.testing import FakeClock as Clock
 from emk_devstack.stack import Stack
+from emk_testing import Caller, TopicTap, trusting_verifier
+from emk_testing import FakeClock as Clock
 from records.app import build
 from records.domain.book import Book, Holder
 from records.ports import (

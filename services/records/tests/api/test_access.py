@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from emk_common.testing import Caller
+from emk_testing import Caller
 
 from .conftest import CLINIC, OTHER_CLINIC, RecordsApp, exam
 

@@ -13,7 +13,7 @@ from pymongo import AsyncMongoClient
 
 from emk_common import catalog
 from emk_common.events import Envelope
-from emk_common.testing import Caller, TopicTap, eventually
+from emk_testing import Caller, TopicTap, eventually
 
 from .conftest import RecordsApp
 

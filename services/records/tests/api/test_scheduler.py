@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from emk_common.testing import TopicTap
+from emk_testing import TopicTap
 from records.scheduler import ValidityScheduler
 
 from .conftest import RecordsApp, certification, exam

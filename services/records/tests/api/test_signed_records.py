@@ -10,7 +10,7 @@ from typing import Any
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from emk_common.testing import Caller, TopicTap
+from emk_testing import Caller, TopicTap
 from records.api.schemas import BookPage
 
 from .conftest import PERIODIC_ONLY, RecordsApp, b64, certification, exam
