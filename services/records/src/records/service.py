@@ -201,10 +201,10 @@ class Records:
         organisation = await self.worker_organisation(who)
         now = self.clock()
         window, window_ends = self._lookup_window(now)
-        if (
-            await self.store.lookup_failures_of(who.user_id, window)
-            >= self.settings.lookup_failures_per_window
-        ):
+        # Counted before the lookup (and given back when it finds the book), so lookups sent
+        # at once cannot all pass a check made before any of them was counted.
+        tries = await self.store.count_lookup_failure(who.user_id, window, window_ends)
+        if tries > self.settings.lookup_failures_per_window:
             raise Problem.rate_limited((window_ends - now).total_seconds())
         book: Book | None
         if visit_code is not None:
@@ -213,10 +213,10 @@ class Records:
         else:
             book = await self.store.by_identifiers(number or "", snils or "")
         if book is None:
-            await self.store.count_lookup_failure(who.user_id, window, window_ends)
             raise not_found(
                 "Медицинская книжка не найдена: проверьте СНИЛС и номер книжки или код визита."
             )
+        await self.store.forgive_lookup(who.user_id, window)
         via: domain.GrantVia = "visit_code" if visit_code is not None else "identifiers"
         organization = Organization(organisation.ogrn, organisation.name)
         await self.store.opened_by(who.user_id, book.id)
@@ -271,7 +271,7 @@ class Records:
         checked = check_record(
             raw, book_id=book.id, birth_date=book.holder.birth_date, today=today, errors=errors
         )
-        canonical = self._verify(who, raw, key, signature, errors)
+        canonical = self._verify(who, raw, key, signature, errors, organisation.ogrn)
         exam_type = raw.get("exam_type") if isinstance(raw, dict) else None
         if (
             checked is not None
@@ -295,18 +295,21 @@ class Records:
                     signature=signature, canonical_sha256=digest,
                     now=now, today=today, errors=errors,
                 )  # fmt: skip
+                errors.raise_if_any("Запись не принята.")
+                assert change is not None
+                assert change.record is not None
+                written = await self.store.apply(book, change, today)
             except DuplicateRecordError:
                 raise Problem.conflict(
                     "Запись с таким record_id уже есть в книжке.", current_state="recorded"
                 ) from None
-            errors.raise_if_any("Запись не принята.")
-            assert change is not None
-            assert change.record is not None
-            if await self.store.apply(book, change, today):
+            if written:
                 await self.log_access(book, who, "write", f"Запись: {checked.kind}")
                 return change.record
             reread = await self.store.get(book_id, records=True)
-            if reread is None:
+            # Decided again on what the other writer left — the grant included: one the holder
+            # ended meanwhile is ended for this write too.
+            if reread is None or not reread.open_to(organization.id, self.clock()):
                 raise not_found()
             book = reread
         raise Problem.conflict("Книжка сейчас изменяется. Повторите попытку.")
@@ -318,6 +321,7 @@ class Records:
         key: dict[str, Any] | None,
         signature: str,
         errors: FieldErrors,
+        organization_id: str,
     ) -> bytes | None:
         """The canonical bytes of the record as received, if the signature holds."""
         try:
@@ -325,7 +329,8 @@ class Records:
         except (rfc8785.CanonicalizationError, TypeError, ValueError):
             errors.add("record", "not_canonical", "запись нельзя привести к канонической форме")
             return None
-        return canonical if self._signature_holds(who, canonical, key, signature, errors) else None
+        holds = self._signature_holds(who, canonical, key, signature, errors, organization_id)
+        return canonical if holds else None
 
     def _signature_holds(
         self,
@@ -334,8 +339,15 @@ class Records:
         key: dict[str, Any] | None,
         signature: str,
         errors: FieldErrors,
+        organization_id: str,
     ) -> bool:
-        if key is None or key["worker_id"] != who.user_id or key["state"] != "live":
+        # The worker's own live key, registered for the organisation they sign for now.
+        if (
+            key is None
+            or key["worker_id"] != who.user_id
+            or key["state"] != "live"
+            or key["organization_id"] != organization_id
+        ):
             errors.add("key_id", "unknown_key", "нет действующего ключа подписи с таким key_id")
             return False
         public, raw_signature = _unb64(key["public_key"]), _unb64(signature)
@@ -381,6 +393,8 @@ class Records:
             )
         try:
             staff = await self.people.staff(who.user_id)
+        except PeerRefusedError:
+            raise Problem.forbidden("Учётная запись сотрудника не найдена.") from None
         except PeerUnavailableError:
             raise Problem.unavailable(
                 "Сервис учётных записей временно недоступен. Повторите попытку позже.",

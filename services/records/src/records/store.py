@@ -41,6 +41,7 @@ from records.domain.book import (
     Author,
     Book,
     Change,
+    DuplicateRecordError,
     Grant,
     Holder,
     Organization,
@@ -170,15 +171,19 @@ class BookStore:
         if change.record is not None:
             # The version first: it counts only once this book's write references it.
             version = self._version_doc(book.id, change.record)
-            with contextlib.suppress(DuplicateKeyError):  # written by a try that lost a race
-                await self.versions.insert_one(version)
+            await self._keep_version(book.id, version, change.record)
             push["records"] = version["_id"]
             after = replace(book, records=(*book.records, change.record))
             fields["shown"] = self._seal_shown(book.id, record_lists(after.current_records()))
         if change.position is not None:
             push["positions"] = _position_doc(change.position)
         if change.grant is not None:
-            push["grants"] = _grant_doc(change.grant)
+            if any(g.id == change.grant.id for g in book.grants):  # an extended grant
+                fields["grants"] = [
+                    _grant_doc(change.grant if g.id == change.grant.id else g) for g in book.grants
+                ]
+            else:
+                push["grants"] = _grant_doc(change.grant)
         if change.basis is not None:
             fields["basis"] = self._seal_basis(book.id, change.basis)
             fields["next_check_at"] = _check_at(replace(book, basis=change.basis).next_check(today))
@@ -296,11 +301,29 @@ class BookStore:
             json.dumps(basis.to_doc(), ensure_ascii=False), context=_basis_context(book_id)
         )
 
+    async def _keep_version(self, book_id: str, version: Doc, record: RecordVersion) -> None:
+        """Insert a version; one already there under its id (this record at this version) is
+        fine only if it is this very record — a try that lost a race left it. Another record
+        under the same id is a record sent twice at once: :class:`DuplicateRecordError`."""
+        try:
+            await self.versions.insert_one(version)
+        except DuplicateKeyError:
+            stored = await self.versions.find_one({"_id": version["_id"]})
+            if stored is None or self._record(book_id, stored).content != record.content:
+                raise DuplicateRecordError(record.record_id) from None
+
     def _version_doc(self, book_id: str, record: RecordVersion) -> Doc:
-        # The RFC 8785 bytes that were signed, so whoever reads the record can verify it.
-        canonical = rfc8785.dumps(record.content).decode()
+        # What was signed (its RFC 8785 bytes, so a reader can verify it), the signature and
+        # the hash are sealed together: in the clear, a signature or a hash over a record of
+        # a few possible values would give the values away to a dictionary.
+        sealed = {
+            "canonical": rfc8785.dumps(record.content).decode(),
+            "signature": record.signature,
+            "canonical_sha256": record.canonical_sha256,
+        }
         return {
-            "_id": f"{book_id}:{record.record_id}:{record.canonical_sha256[:16]}",
+            # One version of one record: a retry of the same decision meets its own document.
+            "_id": f"{book_id}:{record.record_id}:v{record.version}",
             "book_id": book_id,
             "id": record.id,
             "record_id": record.record_id,
@@ -312,15 +335,14 @@ class BookStore:
             "author": asdict(record.author),
             "organization": asdict(record.organization),
             "key_id": record.key_id,
-            "signature": record.signature,
-            "canonical_sha256": record.canonical_sha256,
             "sealed": self._cipher.encrypt(
-                canonical, context=_record_context(book_id, record.record_id)
+                json.dumps(sealed, ensure_ascii=False),
+                context=_record_context(book_id, record.record_id),
             ),
         }
 
     def _record(self, book_id: str, doc: Mapping[str, Any]) -> RecordVersion:
-        content = json.loads(
+        sealed = json.loads(
             self._cipher.decrypt(doc["sealed"], context=_record_context(book_id, doc["record_id"]))
         )
         return RecordVersion(
@@ -334,9 +356,9 @@ class BookStore:
             author=Author(**doc["author"]),
             organization=Organization(**doc["organization"]),
             key_id=doc["key_id"],
-            signature=doc["signature"],
-            canonical_sha256=doc["canonical_sha256"],
-            content=content,
+            signature=sealed["signature"],
+            canonical_sha256=sealed["canonical_sha256"],
+            content=json.loads(sealed["canonical"]),
         )
 
     # --- signing keys --------------------------------------------------------------------
@@ -356,6 +378,12 @@ class BookStore:
         )
         with contextlib.suppress(DuplicateKeyError):  # the same key registered twice at once
             await self.keys.insert_one(key)
+        # Two keys registered at once: the later one is the live one.
+        await self.keys.update_many(
+            {"worker_id": key["worker_id"], "state": "live", "_id": {"$ne": key["_id"]},
+             "registered_at": {"$lt": key["registered_at"]}},
+            {"$set": {"state": "superseded", "superseded_at": now}},
+        )  # fmt: skip
         found = await self.keys.find_one({"_id": key["_id"]})
         assert found is not None
         return found
@@ -414,19 +442,21 @@ class BookStore:
 
     # --- failed lookups, per worker and window ----------------------------------------------
 
-    async def lookup_failures_of(self, worker_id: str, window: str) -> int:
-        found = await self.lookup_failures.find_one({"_id": f"{worker_id}:{window}"})
-        return int(found["n"]) if found else 0
-
     async def count_lookup_failure(self, worker_id: str, window: str, expires_at: datetime) -> int:
-        counted = await update_and_read(
-            self.lookup_failures,
-            {"_id": f"{worker_id}:{window}"},
-            {"$inc": {"n": 1}, "$setOnInsert": {"expires_at": expires_at}},
-            upsert=True,
+        """This lookup's own number in the window. Exactly its own (``findAndModify``, on a
+        small collection whose entries expire), so lookups sent at once each get theirs; the
+        counter is made first, so no upsert races the increment."""
+        key = f"{worker_id}:{window}"
+        with contextlib.suppress(DuplicateKeyError):
+            await self.lookup_failures.insert_one({"_id": key, "n": 0, "expires_at": expires_at})
+        counted = await self.lookup_failures.find_one_and_update(
+            {"_id": key}, {"$inc": {"n": 1}}, return_document=ReturnDocument.AFTER
         )
-        assert counted is not None
-        return int(counted["n"])
+        return int(counted["n"]) if counted is not None else 1
+
+    async def forgive_lookup(self, worker_id: str, window: str) -> None:
+        """A lookup counted in advance found its book: it was not a failure."""
+        await self.lookup_failures.update_one({"_id": f"{worker_id}:{window}"}, {"$inc": {"n": -1}})
 
 
 def _holder_context(book_id: str) -> str:

@@ -204,3 +204,38 @@ async def test_before_the_book_is_issued_its_pages_are_404(service: RecordsApp, 
     async with service.client(Caller.new()) as http:
         method = http.post if path.endswith("codes") else http.get
         assert (await method(f"/api/v1/records{path}")).status_code == 404
+
+
+async def test_lookups_sent_at_once_cannot_pass_the_limit_together(service: RecordsApp) -> None:
+    import asyncio
+
+    guesser = await service.worker()
+    limit = service.records.settings.lookup_failures_per_window
+    async with service.client(guesser) as http:
+        answers = await asyncio.gather(
+            *(
+                http.post(
+                    LOOKUP, json={"visit_code": f"BURST{chr(65 + i % 26)}{chr(65 + i // 26)}AAA"}
+                )
+                for i in range(limit + 10)
+            )
+        )
+    codes = sorted(a.status_code for a in answers)
+    assert codes.count(404) == limit
+    assert codes.count(429) == 10
+
+
+async def test_a_second_lookup_extends_the_grant_instead_of_adding_one(service: RecordsApp) -> None:
+    citizen, book = await service.issue()
+    worker = await service.worker()
+    await service.open_book(worker, book)
+    await service.open_book(worker, book)  # the same day: nothing changes
+    service.clock.advance(days=2)
+    try:
+        await service.open_book(worker, book)  # later: the same grant, extended
+        async with service.client(citizen) as http:
+            grants = (await http.get(f"{BOOK}/grants")).json()["items"]
+    finally:
+        service.clock.advance(days=-2)
+    assert len(grants) == 1
+    assert grants[0]["expires_at"].startswith("2026-12-31")

@@ -311,3 +311,54 @@ async def test_medical_content_is_encrypted_at_rest(service: RecordsApp) -> None
     for secret in ("Без ночных смен", "fit_with_restrictions", "терапевт"):
         assert secret not in text
     assert record["record_id"] in text  # ids, signatures and dates stay searchable
+
+
+async def test_an_unfit_exam_looks_like_any_book_not_valid_to_operators_and_the_topic(
+    service: RecordsApp, published: TopicTap
+) -> None:
+    _, book = await service.issue()
+    worker = await service.worker()
+    await service.open_book(worker, book)
+    async with service.client(worker) as http:
+        for record in (exam(book.id), certification(book.id), exam(book.id, conclusion="unfit")):
+            assert (
+                await http.post(records_of(book.id), json=worker.signed(record))
+            ).status_code == 201
+    changes = await published.wait(book.id, "BookValidityChanged", count=2)
+    assert [(c.data["status"], c.data["valid_until"]) for c in changes] == [
+        ("valid", "2027-11-20"),
+        ("not_valid", None),
+    ]
+    async with service.client(Caller.new("operator")) as http:
+        shown = (
+            await http.get(f"/api/v1/records/books/{book.id}", headers={"X-Access-Reason": "audit"})
+        ).json()
+    assert (shown["status"], shown["valid_until"]) == ("not_valid", None)
+    assert {d["kind"] for d in shown["due"]} <= {"periodic_exam", "attestation"}
+
+
+async def test_a_record_signed_with_a_key_of_another_organisation_is_refused(
+    service: RecordsApp,
+) -> None:
+    from .conftest import OTHER_CLINIC, Worker
+
+    _, book = await service.issue()
+    worker = await service.worker()  # the key is registered for CLINIC
+    moved = Worker(
+        Caller(worker.caller.user_id, "medical_worker", OTHER_CLINIC), worker.private_key,
+        worker.key_id,
+    )  # fmt: skip
+    await service.open_book(moved, book)
+    async with service.client(moved) as http:
+        refused = await http.post(records_of(book.id), json=moved.signed(exam(book.id)))
+    assert _fields(refused) == {"key_id": "unknown_key"}
+
+
+async def test_the_record_is_kept_exactly_as_sent_keys_untrimmed(service: RecordsApp) -> None:
+    _, book = await service.issue()
+    worker = await service.worker()
+    await service.open_book(worker, book)
+    record = {**exam(book.id), " kind": "exam"}  # a key with a space is not "kind"
+    async with service.client(worker) as http:
+        refused = await http.post(records_of(book.id), json=worker.signed(record))
+    assert _fields(refused) == {"record. kind": "unknown_field"}  # not a signature error

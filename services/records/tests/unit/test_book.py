@@ -41,14 +41,14 @@ def record(kind: str = "exam", record_id: str = "3f0c2b1e-6a5d-4c1b-9e7f-2a4b6c8
             **defaults[kind], **fields}  # fmt: skip
 
 
-def add(book: Book, raw: dict[str, Any]) -> tuple[Book, domain.Change]:
+def add(book: Book, raw: dict[str, Any], now: datetime = NOW) -> tuple[Book, domain.Change]:
     errors = FieldErrors()
     checked = check_record(raw, book_id=book.id, birth_date=HOLDER.birth_date, today=TODAY,
                            errors=errors)  # fmt: skip
     assert checked is not None, errors.items
     change = domain.add_record(
         book, checked, author=WORKER, organization=CLINIC, key_id="k-1", signature="sig",
-        canonical_sha256="00", now=NOW, today=TODAY, errors=errors,
+        canonical_sha256="00", now=now, today=TODAY, errors=errors,
     )  # fmt: skip
     assert change is not None, errors.items
     assert change.record is not None
@@ -178,3 +178,34 @@ def test_a_recheck_tells_the_topic_only_of_changes() -> None:
 def test_masked_name_for_the_public() -> None:
     assert HOLDER.masked_name == "Иванов И. И."
     assert Holder("Петрова", "Анна", None, date(1990, 1, 1), "").masked_name == "Петрова А."
+
+
+def test_correcting_an_older_exam_does_not_make_it_the_latest() -> None:
+    unfit, fit = "3f0c2b1e-6a5d-4c1b-9e7f-2a4b6c8d0e1f", "4f0c2b1e-6a5d-4c1b-9e7f-2a4b6c8d0e1f"
+    book, _ = add(new_book(), record("exam", unfit, conclusion="unfit"))
+    book, _ = add(book, record("exam", fit), now=NOW + timedelta(hours=1))
+    book, _ = add(book, record("certification", "5f0c2b1e-6a5d-4c1b-9e7f-2a4b6c8d0e1f"))
+    assert book.status(TODAY) == "valid"  # the later exam of the day is «Годен»
+    fixed = {"replaces": unfit, "reason": "Опечатка в рекомендациях", "recommendations": "—"}
+    typo = record("exam", "6f0c2b1e-6a5d-4c1b-9e7f-2a4b6c8d0e1f", conclusion="unfit", **fixed)
+    book, change = add(book, typo, now=NOW + timedelta(hours=2))
+    assert book.status(TODAY) == "valid"
+    assert [type(e).__name__ for e in change.events] == ["RecordCorrected"]
+
+
+def test_a_second_lookup_the_same_day_changes_nothing_and_a_later_one_extends() -> None:
+    book = new_book()
+    first = domain.open_to(book, grant_id="g1", organization=CLINIC, worker_id="w1",
+                           via="identifiers", now=NOW, days=30)  # fmt: skip
+    assert first is not None
+    assert first.grant is not None
+    opened = Book(**{**book.__dict__, "grants": (first.grant,)})
+    again = domain.open_to(opened, grant_id="g2", organization=CLINIC, worker_id="w2",
+                           via="visit_code", now=NOW + timedelta(hours=3), days=30)  # fmt: skip
+    assert again is None
+    later = domain.open_to(opened, grant_id="g3", organization=CLINIC, worker_id="w2",
+                           via="visit_code", now=NOW + timedelta(days=2), days=30)  # fmt: skip
+    assert later is not None
+    assert later.grant is not None
+    assert later.grant.id == "g1"  # the same grant, extended
+    assert later.grant.expires_at == NOW + timedelta(days=32)

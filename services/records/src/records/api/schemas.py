@@ -21,7 +21,10 @@ _NUMBER = re.compile(r"\d{2}-\d{2}-\d{6}-\d{2}")
 
 
 class SignedRecord(RequestBody):
-    # Kept exactly as received: the signature covers its RFC 8785 form, not a re-serialised model.
+    # Kept exactly as received: the signature covers its RFC 8785 form, not a re-serialised
+    # model — so nothing is trimmed (RequestBody trims text, keys of a dict included).
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
     record: dict[str, Any]
     key_id: str = Field(min_length=1, max_length=64)
     signature: str = Field(min_length=1, max_length=200)
@@ -209,10 +212,13 @@ def status_view(book: Book, today: date) -> dict[str, Any]:
         "number": book.number,
         "status": status,
         "status_label": STATUS_LABELS[status],
-        "valid_until": book.valid_until,
+        # Not valid: no date, whichever the reason (a missing one would tell «Не годен»).
+        "valid_until": book.valid_until if status != "not_valid" else None,
+        # Exams and attestation only: a revaccination's period tells the disease.
         "due": [
             {"kind": d.kind, "kind_label": DUE_LABELS[d.kind], "due_date": d.due_date}
             for d in book.basis.due
+            if d.kind != "vaccination"
         ],
     }
 

@@ -155,6 +155,15 @@ class Book:
                 latest[version.id] = version
         return list(latest.values())
 
+    def validity_inputs(self) -> list[Current]:
+        """What validity reads of each record: its current version, ordered among the others
+        by when the record was first made — correcting an old exam does not make it the
+        latest one."""
+        first: dict[str, datetime] = {}
+        for version in self._records():
+            first[version.id] = min(first.get(version.id, version.recorded_at), version.recorded_at)
+        return [replace(v.current(), recorded_at=first[v.id]) for v in self.current_records()]
+
     def history(self, record_id: str) -> list[RecordVersion]:
         """Every version of a record, oldest first (empty: no such record)."""
         chain = self.logical_id(record_id)
@@ -293,8 +302,18 @@ def open_to(
     via: GrantVia,
     now: datetime,
     days: int,
-) -> Change:
-    """A lookup by a worker opens the book to their organisation for ``days`` days."""
+) -> Change | None:
+    """A lookup by a worker opens the book to their organisation for ``days`` days. An
+    organisation's grant that is still open is extended (the same grant, the holder told
+    again) — unless it was given within the last day: then nothing changes, so repeated
+    lookups neither grow the book nor flood its holder."""
+    current = next(
+        (g for g in book.grants if g.organization.id == organization.id and g.active(now)), None
+    )
+    if current is not None:
+        if now - current.granted_at < timedelta(days=1):
+            return None
+        grant_id = current.id
     grant = Grant(
         id=grant_id, organization=organization, granted_by=worker_id, granted_at=now,
         expires_at=now + timedelta(days=days), via=via,
@@ -336,15 +355,15 @@ def recheck(book: Book, today: date) -> Change:
 
 def _revalidated(book: Book, today: date, basis: Basis | None = None) -> Change:
     if basis is None:
-        basis = basis_of((r.current() for r in book.current_records()), book.issued_on)
+        basis = basis_of(book.validity_inputs(), book.issued_on)
     status = public_status(status_at(basis, today))
     due = topic_due(basis)
     ids = {"book_id": book.id, "holder_id": book.holder_id}
     change = Change(basis=basis, published=Published(status, due))
     if status != book.published.status:
-        change.events.append(
-            catalog.BookValidityChanged(**ids, status=status, valid_until=valid_until(basis))
-        )
+        # Not valid: no date either, whichever the reason (a missing date would tell «Не годен»).
+        until = valid_until(basis) if status != "not_valid" else None
+        change.events.append(catalog.BookValidityChanged(**ids, status=status, valid_until=until))
     if due != book.published.due:
         change.events.append(catalog.BookDueDatesChanged(**ids, due=list(due)))
     return change
