@@ -229,6 +229,12 @@ class Records:
             busy=_busy,
         )  # fmt: skip
         await self.log_access(book, who, "lookup", f"Поиск книжки ({via})")
+        if await self.store.is_deactivated(who.user_id):
+            # Deactivated while this lookup ran: the handler may have listed the worker's
+            # grants before this one was written, so it ends here, with the worker.
+            ours = [g.id for g in book.grants if g.granted_by == who.user_id]
+            await self._change(book, self._ending(ours, "deactivation"), busy=_busy)
+            raise Problem.forbidden("Учётная запись сотрудника отключена.")
         return book
 
     def _lookup_window(self, now: datetime) -> tuple[str, datetime]:

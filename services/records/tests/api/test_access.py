@@ -239,3 +239,28 @@ async def test_a_second_lookup_extends_the_grant_instead_of_adding_one(service: 
         service.clock.advance(days=-2)
     assert len(grants) == 1
     assert grants[0]["expires_at"].startswith("2026-12-31")
+
+
+async def test_a_lookup_racing_a_deactivation_leaves_no_grant(service: RecordsApp) -> None:
+    citizen, book = await service.issue()
+    worker = await service.worker()
+    store = service.records.store
+    real = store.opened_by
+
+    async def deactivated_meanwhile(worker_id: str, book_id: str) -> None:
+        await real(worker_id, book_id)
+        # StaffDeactivated handled right here: before this lookup's grant is written.
+        await service.records.worker_deactivated(worker_id, service.clock())
+
+    store.opened_by = deactivated_meanwhile  # type: ignore[method-assign]
+    try:
+        async with service.client(worker) as http:
+            refused = await http.post(
+                LOOKUP, json={"snils": book.holder.snils, "number": book.number}
+            )
+    finally:
+        store.opened_by = real  # type: ignore[method-assign]
+    assert refused.status_code == 403
+    async with service.client(citizen) as http:
+        grants = (await http.get(f"{BOOK}/grants")).json()["items"]
+    assert [g["active"] for g in grants] == [False]

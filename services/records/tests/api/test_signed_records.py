@@ -4,6 +4,7 @@ login; refused with the field named when anything is off; never overwritten."""
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from typing import Any
 
@@ -362,3 +363,19 @@ async def test_the_record_is_kept_exactly_as_sent_keys_untrimmed(service: Record
     async with service.client(worker) as http:
         refused = await http.post(records_of(book.id), json=worker.signed(record))
     assert _fields(refused) == {"record. kind": "unknown_field"}  # not a signature error
+
+
+async def test_a_record_naming_a_member_twice_is_refused(service: RecordsApp) -> None:
+    _, book = await service.issue()
+    worker = await service.worker()
+    await service.open_book(worker, book)
+    signed = worker.signed(exam(book.id))
+    body = json.dumps(signed, ensure_ascii=False)
+    # "conclusion" twice: a parser keeping the first would read «Годен», ours the last.
+    twice = body.replace('"conclusion": "fit"', '"conclusion": "fit", "conclusion": "unfit"')
+    assert twice != body
+    async with service.client(worker) as http:
+        refused = await http.post(
+            records_of(book.id), content=twice, headers={"Content-Type": "application/json"}
+        )
+    assert _fields(refused) == {"record": "duplicate_key"}

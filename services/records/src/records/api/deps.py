@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from emk_common.auth import Principal, require_roles
+from emk_common.problems import FieldError, Problem
 from records.service import Records
 
 
@@ -16,6 +18,34 @@ def get_records(request: Request) -> Records:
 
 
 RecordsDep = Annotated[Records, Depends(get_records)]
+
+
+def _refuse(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(keys) != len(set(keys)):
+        raise _DuplicateKeyError
+    return dict(pairs)
+
+
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+async def single_keyed_body(request: Request) -> None:
+    """A signed record is signed as one JSON object: a member named twice (which JSON parsers
+    resolve each their own way, and RFC 8785 forbids) is refused, not silently merged."""
+    try:
+        json.loads(await request.body(), object_pairs_hook=_refuse)
+    except _DuplicateKeyError:
+        raise Problem.validation(
+            [FieldError(field="record", code="duplicate_key",
+                        message="Поле «record»: один и тот же ключ указан дважды")]
+        ) from None  # fmt: skip
+    except ValueError:
+        return  # not JSON at all: the body's own validation says so
+
+
+SingleKeyed = Depends(single_keyed_body)
 Citizen = Annotated[Principal, Depends(require_roles("citizen"))]
 MedicalWorker = Annotated[Principal, Depends(require_roles("medical_worker"))]
 WorkerOrAdmin = Annotated[Principal, Depends(require_roles("medical_worker", "admin"))]

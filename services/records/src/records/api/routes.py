@@ -14,6 +14,7 @@ from records.api.deps import (
     HolderOrWorker,
     MedicalWorker,
     RecordsDep,
+    SingleKeyed,
     StaffReader,
     WorkerOrAdmin,
 )
@@ -145,6 +146,7 @@ async def staff_history(
     "/books/{book_id}/records",
     status_code=201,
     responses=problem_responses(401, 403, 404, 409, 422),
+    dependencies=[SingleKeyed],
 )
 async def add_record(
     book_id: Id, body: SignedRecord, who: MedicalWorker, records: RecordsDep
