@@ -101,6 +101,9 @@ def test_due_dates_follow_from_what_is_recorded() -> None:
     ]  # fmt: skip
     basis = basis_of([r.current(i) for i, r in enumerate(records)], ISSUED)
     assert [(d.kind, d.item, d.due_date.isoformat()) for d in basis.due] == [
+        # Water-supply work: the epidemic vaccinations not given yet are due at once.
+        ("vaccination", "hepatitis_a", "2026-01-10"),
+        ("vaccination", "shigellosis", "2026-01-10"),
         ("vaccination", "influenza", "2026-10-01"),
         ("attestation", None, "2027-01-20"),
         ("periodic_exam", None, "2027-02-01"),
@@ -144,3 +147,16 @@ def test_the_public_never_learns_of_a_suspension() -> None:
     assert public_status("expired") == "not_valid"
     assert public_status("expiring") == "expiring"
     assert public_status("valid") == "valid"
+
+
+def test_food_and_water_work_expects_the_epidemic_vaccinations_until_given() -> None:
+    records = [exam("2026-02-01"), cert("2026-01-20", "food"), vacc("2026-03-01", "hepatitis_a")]
+    basis = basis_of([r.current(i) for i, r in enumerate(records)], ISSUED, salt="book-1")
+    expected = [d for d in basis.due if d.item_id.startswith("expected-")]
+    assert [(d.kind, d.item, d.due_date) for d in expected] == [
+        ("vaccination", "shigellosis", ISSUED)  # hepatitis A was given; shigellosis is due
+    ]
+    assert "shigellosis" not in expected[0].item_id  # the topic sees an opaque id
+    other = basis_of([cert("2026-01-20", "education").current(0)], ISSUED, salt="book-1")
+    assert not [d for d in other.due if d.kind == "vaccination"]
+    assert status_at(basis, date(2026, 3, 10)) == "valid"  # reminders, not validity

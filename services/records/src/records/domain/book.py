@@ -355,7 +355,7 @@ def recheck(book: Book, today: date) -> Change:
 
 def _revalidated(book: Book, today: date, basis: Basis | None = None) -> Change:
     if basis is None:
-        basis = basis_of(book.validity_inputs(), book.issued_on)
+        basis = basis_of(book.validity_inputs(), book.issued_on, salt=book.id)
     status = public_status(status_at(basis, today))
     due = topic_due(basis)
     ids = {"book_id": book.id, "holder_id": book.holder_id}

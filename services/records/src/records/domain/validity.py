@@ -7,11 +7,14 @@ current version of each record (DOMAIN.md, «The book»).
 * a book with no exam or no passed certification yet has them due at once (its issue day);
 * status: ``suspended`` if the latest exam is «Не годен»; else ``expired`` if an exam or a
   passed certification is missing or a due date has passed; else ``expiring`` when one
-  falls within 30 days; else ``valid``. Vaccinations drive reminders, not validity.
+  falls within 30 days; else ``valid``. Vaccinations drive reminders, not validity: a
+  revaccination is due by its period, and for food and water-supply work (the category of the
+  latest certification) hepatitis A and shigellosis are due at once until given.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -19,6 +22,7 @@ from typing import Any, Literal
 
 from records.domain.dates import add_years, days
 from records.domain.vocabulary import (
+    EPIDEMIC_EXPECTED,
     EXAM_PERIOD_YEARS,
     EXPIRING_WITHIN_DAYS,
     REVACCINATION_YEARS,
@@ -91,15 +95,20 @@ class Basis:
         )
 
 
-def basis_of(records: Iterable[Current], issued_on: date) -> Basis:
+def basis_of(records: Iterable[Current], issued_on: date, *, salt: str = "") -> Basis:
+    """``salt`` (the book's id) makes the ids of expected vaccinations opaque: a due item on a
+    topic must not name a disease."""
     exams: list[Current] = []
     passed: list[Current] = []
+    category: str | None = None
     vaccinations: dict[str, Current] = {}
     for record in sorted(records, key=lambda r: (r.date, r.recorded_at)):
         if record.kind == "exam":
             exams.append(record)
-        elif record.kind == "certification" and record.content.get("passed") is True:
-            passed.append(record)
+        elif record.kind == "certification":
+            category = str(record.content.get("category"))  # the latest says the work
+            if record.content.get("passed") is True:
+                passed.append(record)
         elif record.kind == "vaccination":
             vaccinations[str(record.content.get("disease"))] = record  # the latest wins
     due: list[Due] = []
@@ -121,12 +130,16 @@ def basis_of(records: Iterable[Current], issued_on: date) -> Basis:
         every = REVACCINATION_YEARS.get(disease)
         if every is not None:
             due.append(Due("vaccination", record.id, add_years(record.date, every), disease))
+    for disease in EPIDEMIC_EXPECTED.get(category or "", ()):
+        if disease not in vaccinations:  # expected for this work and not given: due at once
+            opaque = hashlib.sha256(f"{salt}:{disease}".encode()).hexdigest()[:16]
+            due.append(Due("vaccination", f"expected-{opaque}", issued_on, disease))
     suspended = bool(exams) and exams[-1].content.get("conclusion") == "unfit"
     return Basis(
         suspended=suspended,
         exam_due=exam_due,
         attestation_due=attestation_due,
-        due=tuple(sorted(due, key=lambda d: (d.due_date, d.kind, d.item_id))),
+        due=tuple(sorted(due, key=lambda d: (d.due_date, d.kind, d.item or "", d.item_id))),
     )
 
 

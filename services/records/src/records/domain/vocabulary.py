@@ -59,6 +59,12 @@ EXAM_PERIOD_YEARS: Final = 1
 YEARLY_ATTESTATION: Final = frozenset({"food", "children_food", "water_supply"})
 # Revaccination: diphtheria and tetanus every 10 years, influenza yearly; the rest are courses.
 REVACCINATION_YEARS: Final = {"diphtheria": 10, "tetanus": 10, "influenza": 1}
+# By epidemic indication, food and water-supply workers are expected to be vaccinated against
+# hepatitis A and shigellosis: until they are, those vaccinations are due (reminders only).
+EPIDEMIC_EXPECTED: Final = {
+    "food": ("hepatitis_a", "shigellosis"),
+    "water_supply": ("hepatitis_a", "shigellosis"),
+}
 # A book is «истекающая» when a due date of its validity falls within this many days.
 EXPIRING_WITHIN_DAYS: Final = 30
 
