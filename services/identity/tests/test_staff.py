@@ -12,9 +12,7 @@ import jwt
 import pytest
 
 from emk_common import catalog
-from emk_common.service_auth import ServiceTokenIssuer
-from emk_common.settings import ServiceSettings
-from emk_testing import TopicTap
+from emk_testing import TopicTap, service_token
 
 from .conftest import Identity
 from .test_login import P, auth, ready_citizen, sign_in
@@ -57,13 +55,6 @@ async def admin_token(identity: Identity, http: httpx.AsyncClient) -> str:
         f"{P}/login/verify", json={"challenge_id": started.json()["challenge_id"], "code": code}
     )
     return str(verified.json()["access_token"])
-
-
-def service_token(service: str) -> str:
-    class Caller(ServiceSettings):
-        service_name = service
-
-    return ServiceTokenIssuer.from_settings(Caller()).token_for("identity")
 
 
 async def test_an_admin_closes_a_staff_account_and_its_sessions_end(
@@ -135,14 +126,14 @@ async def test_records_alone_reads_a_books_holder(identity: Identity, ip: str) -
     async with identity.client(ip) as http:
         data, user_id = await ready_citizen(identity, http)
         path = f"/internal/v1/users/{user_id}/holder"
-        early = await http.get(path, headers=auth(service_token("records")))
+        early = await http.get(path, headers=auth(service_token("records", "identity")))
         tokens = await sign_in(identity, http, data)
         saved = await http.put(
             f"{P}/me/personal-data", headers=auth(tokens["access_token"]), json=PERSONAL_DATA
         )
         assert saved.status_code == 200, saved.text
-        holder = await http.get(path, headers=auth(service_token("records")))
-        other = await http.get(path, headers=auth(service_token("applications")))
+        holder = await http.get(path, headers=auth(service_token("records", "identity")))
+        other = await http.get(path, headers=auth(service_token("applications", "identity")))
         nobody = await http.get(path)
     assert early.status_code == 404
     assert holder.status_code == 200

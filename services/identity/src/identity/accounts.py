@@ -12,6 +12,7 @@ from pymongo.errors import DuplicateKeyError
 from emk_common import catalog
 from emk_common.catalog import Role
 from emk_common.events import Envelope, EventData
+from emk_common.limits import RateLimits
 from emk_common.problems import FieldError, Problem
 from emk_common.service import Runtime
 from identity.adapters.registries import PersonCheck, PersonRegistry
@@ -21,7 +22,7 @@ from identity.domain.otp import OneTimeCode, Verdict, new_code
 from identity.domain.passwords import Passwords
 from identity.domain.users import CHANNELS, Channel, Status, status_after_contacts
 from identity.settings import IdentitySettings
-from identity.store import PersonalVault, RateLimits, Users, new_id, now_utc
+from identity.store import PersonalVault, Users, new_id, now_utc
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from emk_common.crypto import BlindIndex, FieldCipher
+from emk_common.limits import RateLimits
 from emk_common.mongo import update_and_read
 
 Doc = dict[str, Any]
@@ -190,35 +191,6 @@ class Sessions:
             {"_id": session_id, "revoked_at": None, "expires_at": {"$gt": now_utc()}}, {"_id": 1}
         )
         return doc is not None
-
-
-class RateLimits:
-    """Fixed-window counters shared by every replica (process memory is not shared)."""
-
-    def __init__(self, collection: AsyncCollection[Doc]) -> None:
-        self.collection = collection
-
-    async def ensure_indexes(self) -> None:
-        await self.collection.create_index("expires_at", expireAfterSeconds=0, name="expiry")
-
-    async def hit(self, bucket: str, key: str, *, limit: int, window: timedelta) -> float | None:
-        """Count one hit; the seconds to wait if the limit is exceeded, else None."""
-        now = now_utc()
-        seconds = int(window.total_seconds())
-        start = int(now.timestamp()) // seconds * seconds
-        window_end = datetime.fromtimestamp(start + seconds, UTC)
-        doc = await _upsert_inc(self.collection, f"{bucket}:{key}:{start}", window_end)
-        if doc["count"] > limit:
-            return max(1.0, (window_end - now).total_seconds())
-        return None
-
-
-async def _upsert_inc(collection: AsyncCollection[Doc], key: str, expires_at: datetime) -> Doc:
-    """Counts one hit. Under concurrency the count read back may include a racing hit too,
-    which errs on the side of the limit (never below the true count)."""
-    return await _counted(
-        collection, key, {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": expires_at}}
-    )
 
 
 async def _counted(collection: AsyncCollection[Doc], key: str, update: Doc) -> Doc:

@@ -18,7 +18,7 @@ import logging
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import rfc8785
@@ -50,6 +50,7 @@ T = TypeVar("T")
 
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _NO_BOOK = "Медицинская книжка не найдена."
+_FAILED_LOOKUPS = "failed-lookups"
 
 
 def new_id() -> str:
@@ -200,12 +201,15 @@ class Records:
         """Find a book by what the person presents; it opens to the worker's organisation."""
         organisation = await self.worker_organisation(who)
         now = self.clock()
-        window, window_ends = self._lookup_window(now)
+        window = timedelta(minutes=self.settings.lookup_failure_window_minutes)
         # Counted before the lookup (and given back when it finds the book), so lookups sent
         # at once cannot all pass a check made before any of them was counted.
-        tries = await self.store.count_lookup_failure(who.user_id, window, window_ends)
-        if tries > self.settings.lookup_failures_per_window:
-            raise Problem.rate_limited((window_ends - now).total_seconds())
+        wait = await self.store.limits.hit(
+            _FAILED_LOOKUPS, who.user_id, limit=self.settings.lookup_failures_per_window,
+            window=window,
+        )  # fmt: skip
+        if wait is not None:
+            raise Problem.rate_limited(wait)
         book: Book | None
         if visit_code is not None:
             book_id = await self.store.use_visit_code(visit_code.upper(), now)
@@ -216,7 +220,7 @@ class Records:
             raise not_found(
                 "Медицинская книжка не найдена: проверьте СНИЛС и номер книжки или код визита."
             )
-        await self.store.forgive_lookup(who.user_id, window)
+        await self.store.limits.forgive(_FAILED_LOOKUPS, who.user_id, window=window)
         via: domain.GrantVia = "visit_code" if visit_code is not None else "identifiers"
         organization = Organization(organisation.ogrn, organisation.name)
         await self.store.opened_by(who.user_id, book.id)
@@ -236,11 +240,6 @@ class Records:
             await self._change(book, self._ending(ours, "deactivation"), busy=_busy)
             raise Problem.forbidden("Учётная запись сотрудника отключена.")
         return book
-
-    def _lookup_window(self, now: datetime) -> tuple[str, datetime]:
-        minutes = self.settings.lookup_failure_window_minutes
-        start = int(now.timestamp() // (minutes * 60)) * minutes * 60
-        return str(start), datetime.fromtimestamp(start + minutes * 60, UTC)
 
     async def granted_book(
         self, who: Principal, book_id: str, *, records: bool = False

@@ -34,6 +34,7 @@ from emk_common import catalog
 from emk_common.audit import AccessLog
 from emk_common.crypto import BlindIndex, FieldCipher
 from emk_common.events import Envelope, EventData
+from emk_common.limits import RateLimits
 from emk_common.mongo import claim_one, update_and_read
 from emk_common.outbox import OUTBOX_FIELD
 from emk_common.service import Runtime
@@ -72,7 +73,7 @@ class BookStore:
         self.keys = runtime.collection("signing_keys")
         self.visit_codes = runtime.collection("visit_codes")
         self.workers = runtime.collection("workers")
-        self.lookup_failures = runtime.collection("lookup_failures")
+        self.limits = RateLimits(runtime.collection("rate_limits"))
         self.access_log = AccessLog(runtime.collection("access_log"), "book")
         self._cipher = cipher
         self._index = index
@@ -89,7 +90,7 @@ class BookStore:
         await self.versions.create_index("book_id", name="by_book")
         await self.keys.create_index("worker_id", name="by_worker")
         await self.visit_codes.create_index("expires_at", expireAfterSeconds=0, name="expiry")
-        await self.lookup_failures.create_index("expires_at", expireAfterSeconds=0, name="expiry")
+        await self.limits.ensure_indexes()
         await self.access_log.ensure_indexes()
 
     # --- the aggregate -------------------------------------------------------------------
@@ -439,24 +440,6 @@ class BookStore:
             {"$set": {"used_at": now}},
         )
         return str(used["book_id"]) if used else None
-
-    # --- failed lookups, per worker and window ----------------------------------------------
-
-    async def count_lookup_failure(self, worker_id: str, window: str, expires_at: datetime) -> int:
-        """This lookup's own number in the window. Exactly its own (``findAndModify``, on a
-        small collection whose entries expire), so lookups sent at once each get theirs; the
-        counter is made first, so no upsert races the increment."""
-        key = f"{worker_id}:{window}"
-        with contextlib.suppress(DuplicateKeyError):
-            await self.lookup_failures.insert_one({"_id": key, "n": 0, "expires_at": expires_at})
-        counted = await self.lookup_failures.find_one_and_update(
-            {"_id": key}, {"$inc": {"n": 1}}, return_document=ReturnDocument.AFTER
-        )
-        return int(counted["n"]) if counted is not None else 1
-
-    async def forgive_lookup(self, worker_id: str, window: str) -> None:
-        """A lookup counted in advance found its book: it was not a failure."""
-        await self.lookup_failures.update_one({"_id": f"{worker_id}:{window}"}, {"$inc": {"n": -1}})
 
 
 def _holder_context(book_id: str) -> str:

@@ -1,0 +1,54 @@
+"""Rate limits shared by every replica (process memory is not shared): fixed-window counters
+in the service's own MongoDB, expiring with their window.
+
+Each hit reads back exactly its own count (``findAndModify``, on a collection of live windows
+only), so hits sent at once cannot all pass a check made before any of them was counted; the
+counter is created first, so no upsert races the increment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from emk_common.clock import Clock, utc_now
+
+
+class RateLimits:
+    def __init__(self, collection: AsyncCollection[dict[str, Any]], clock: Clock = utc_now):
+        self.collection = collection
+        self._clock = clock
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index("expires_at", expireAfterSeconds=0, name="expiry")
+
+    async def hit(self, bucket: str, key: str, *, limit: int, window: timedelta) -> float | None:
+        """Count one hit; the seconds to wait if it is over the limit, else None."""
+        now = self._clock()
+        counter, window_end = self._window(bucket, key, window, now)
+        with contextlib.suppress(DuplicateKeyError):
+            await self.collection.insert_one({"_id": counter, "count": 0, "expires_at": window_end})
+        counted = await self.collection.find_one_and_update(
+            {"_id": counter}, {"$inc": {"count": 1}}, return_document=ReturnDocument.AFTER
+        )
+        count = int(counted["count"]) if counted is not None else 1
+        if count > limit:
+            return max(1.0, (window_end - now).total_seconds())
+        return None
+
+    async def forgive(self, bucket: str, key: str, *, window: timedelta) -> None:
+        """Take back a hit that turned out not to be what is limited (a lookup that found
+        its book is not a failed lookup)."""
+        counter, _ = self._window(bucket, key, window, self._clock())
+        await self.collection.update_one({"_id": counter}, {"$inc": {"count": -1}})
+
+    @staticmethod
+    def _window(bucket: str, key: str, window: timedelta, now: datetime) -> tuple[str, datetime]:
+        seconds = int(window.total_seconds())
+        start = int(now.timestamp()) // seconds * seconds
+        return f"{bucket}:{key}:{start}", datetime.fromtimestamp(start + seconds, UTC)
