@@ -94,10 +94,7 @@ async def _issue(holder_id: str) -> tuple[str, str, str]:
 
 
 async def _worker(stack: Stack) -> tuple[str, Ed25519PrivateKey, str]:
-    env = stack.env
-    urls = {s: stack.service_url(s) for s in ("identity", "records")}
-    journey = Journey(urls, stack.var_dir, env["EMK_BOOTSTRAP_ADMIN_EMAIL"],
-                      env["EMK_BOOTSTRAP_ADMIN_PASSWORD"], say=lambda _: None)  # fmt: skip
+    journey = Journey.on(stack, lambda _: None)
     try:
         admin = await journey.login(
             journey.admin_email, journey.admin_password, journey.admin_email

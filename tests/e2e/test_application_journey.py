@@ -3,31 +3,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from emk_common.settings import SERVICES
 from emk_devstack.demo import Delivered, Journey
 from emk_devstack.stack import Stack
 from emk_testing import eventually
 
 
-def journey_on(platform: Stack, say: Callable[[str], None]) -> Journey:
-    env = platform.env
-    return Journey(
-        {s: platform.service_url(s) for s in SERVICES},
-        platform.var_dir,
-        env["EMK_BOOTSTRAP_ADMIN_EMAIL"],
-        env["EMK_BOOTSTRAP_ADMIN_PASSWORD"],
-        say=say,
-    )
-
-
 async def test_the_demo_journey_runs_from_registration_to_approval(platform: Stack) -> None:
     said: list[str] = []
-    record: dict[str, Any] = await journey_on(platform, said.append).run()
+    record: dict[str, Any] = await Journey.on(platform, said.append).run()
 
     assert record["statuses"] == [
         "draft", "draft", "draft", "submitted", "in_review", "clarification_requested",
@@ -72,7 +59,7 @@ async def test_the_demo_journey_runs_from_registration_to_approval(platform: Sta
 async def test_a_deactivated_medical_worker_is_refused_by_records_at_once(
     platform: Stack,
 ) -> None:
-    record: dict[str, Any] = await journey_on(platform, lambda _: None).run()
+    record: dict[str, Any] = await Journey.on(platform, lambda _: None).run()
     doctor, admin = record["doctor"], record["admin"]
     records = platform.service_url("records")
     identity = platform.service_url("identity")

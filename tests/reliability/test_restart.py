@@ -11,23 +11,11 @@ from typing import Any
 
 import pytest
 
-from emk_common.settings import SERVICES
 from emk_devstack.demo import Delivered, Journey, scan_pdf, valid_snils
 from emk_devstack.stack import Ports, Stack
 from emk_testing import eventually
 
 pytestmark = pytest.mark.integration
-
-
-def journey_on(stack: Stack) -> Journey:
-    env = stack.env
-    return Journey(
-        {s: stack.service_url(s) for s in SERVICES},
-        stack.var_dir,
-        env["EMK_BOOTSTRAP_ADMIN_EMAIL"],
-        env["EMK_BOOTSTRAP_ADMIN_PASSWORD"],
-        say=lambda _: None,
-    )
 
 
 async def citizen_with_a_submitted_application(journey: Journey, var_dir: Path) -> dict[str, Any]:
@@ -85,7 +73,7 @@ async def test_a_journey_stopped_mid_flow_goes_on_after_a_restart(tmp_path: Path
     var_dir = tmp_path / "var"
     with Stack(var_dir, Ports.free(), kafka_storage="s3", log=lambda _: None) as first:
         first.start()
-        journey = journey_on(first)
+        journey = Journey.on(first, lambda _: None)
         try:
             done = await citizen_with_a_submitted_application(journey, var_dir)
 
@@ -110,7 +98,7 @@ async def test_a_journey_stopped_mid_flow_goes_on_after_a_restart(tmp_path: Path
     assert told_before == []
     with Stack(var_dir, Ports.free(), kafka_storage="s3", log=lambda _: None) as second:
         second.start()
-        journey = journey_on(second)
+        journey = Journey.on(second, lambda _: None)
         try:
             person = done["person"]
             token = await journey.login(person["email"], person["password"], phone)

@@ -10,20 +10,15 @@ from aiokafka import AIOKafkaProducer
 
 from emk_common import catalog
 from emk_common.events import Envelope
-from emk_common.service_auth import ServiceTokenIssuer
-from emk_common.settings import ServiceSettings
-from emk_testing import TopicTap, eventually
+from emk_testing import TopicTap, eventually, service_token
 
 from .conftest import EMPLOYER, ApplicationsApp, person
 from .journey import submitted
 from .test_review import publish_verified
 
 
-def service_token(service: str) -> str:
-    class Caller(ServiceSettings):
-        service_name = service
-
-    return ServiceTokenIssuer.from_settings(Caller()).token_for("applications")
+def as_service(caller: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {service_token(caller, 'applications')}"}
 
 
 async def approved(service: ApplicationsApp, kafka_bootstrap: str) -> dict[str, Any]:
@@ -62,14 +57,14 @@ async def test_records_alone_reads_the_employer_and_position(service: Applicatio
     path = f"/internal/v1/applications/{application['id']}/employment"
     async with service.client() as http:
         found = await http.get(
-            path, headers={"Authorization": f"Bearer {service_token('records')}"}
+            path, headers={"Authorization": f"Bearer {service_token('records', 'applications')}"}
         )
         foreign = await http.get(
-            path, headers={"Authorization": f"Bearer {service_token('documents')}"}
+            path, headers={"Authorization": f"Bearer {service_token('documents', 'applications')}"}
         )
         unknown = await http.get(
             f"/internal/v1/applications/{uuid.uuid4().hex}/employment",
-            headers={"Authorization": f"Bearer {service_token('records')}"},
+            headers={"Authorization": f"Bearer {service_token('records', 'applications')}"},
         )
     assert found.status_code == 200
     assert found.json() == {

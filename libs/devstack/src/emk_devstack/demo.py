@@ -27,13 +27,17 @@ from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
 from secrets import randbelow
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
+from emk_common.settings import SERVICES
 from emk_devstack.demo_book import the_book
 from emk_devstack.ports import HOST, Ports
 from emk_devstack.secrets import load_or_create
+
+if TYPE_CHECKING:
+    from emk_devstack.stack import Stack
 
 T = TypeVar("T")
 CODE = re.compile(r"\b(\d{6})\b")
@@ -157,6 +161,18 @@ class Journey:
     say: Callable[[str], None] = print
     http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=60))
     record: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def on(cls, stack: Stack, say: Callable[[str], None] = print) -> Journey:
+        """The journey against a stack this process started (tests, benchmarks)."""
+        env = stack.env
+        return cls(
+            {service: stack.service_url(service) for service in SERVICES},
+            stack.var_dir,
+            env["EMK_BOOTSTRAP_ADMIN_EMAIL"],
+            env["EMK_BOOTSTRAP_ADMIN_PASSWORD"],
+            say=say,
+        )
 
     def url(self, service: str, path: str) -> str:
         return f"{self.urls[service]}/api/v1/{service}{path}"

@@ -94,6 +94,18 @@ def trusting_verifier() -> AccessTokenVerifier:
     )
 
 
+def service_token(caller: str, audience: str) -> str:
+    """A service token ``caller`` sends to ``audience``, signed with the caller's key from the
+    environment (the local stack's), as the caller itself would make it."""
+    from emk_common.service_auth import ServiceTokenIssuer
+    from emk_common.settings import ServiceSettings
+
+    class Settings(ServiceSettings):
+        service_name = caller
+
+    return ServiceTokenIssuer.from_settings(Settings()).token_for(audience)
+
+
 @dataclass(frozen=True)
 class Caller:
     """Someone calling a service under test."""

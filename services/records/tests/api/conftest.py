@@ -154,6 +154,15 @@ class RecordsApp:
         assert response.status_code == 200, response.text
         return Worker(caller, key, response.json()["key_id"])
 
+    async def write(self, worker: Worker, book: Book, *records: dict[str, Any]) -> None:
+        """The worker signs and writes each record into the book; each is accepted."""
+        async with self.client(worker) as http:
+            for record in records:
+                answer = await http.post(
+                    f"/api/v1/records/books/{book.id}/records", json=worker.signed(record)
+                )
+                assert answer.status_code == 201, answer.text
+
     async def open_book(self, worker: Worker, book: Book) -> None:
         """The worker's organisation gets a grant: a lookup with the СНИЛС and the number."""
         async with self.client(worker) as http:

@@ -19,12 +19,9 @@ async def test_two_replicas_publish_each_calendar_change_once(
     _, book = await service.issue()
     worker = await service.worker()
     await service.open_book(worker, book)
-    async with service.client(worker) as http:
-        for record in (exam(book.id, date="2026-11-20"), certification(book.id, date="2026-11-21")):
-            response = await http.post(
-                f"/api/v1/records/books/{book.id}/records", json=worker.signed(record)
-            )
-            assert response.status_code == 201
+    await service.write(
+        worker, book, exam(book.id, date="2026-11-20"), certification(book.id, date="2026-11-21")
+    )
     await published.wait(book.id, "BookValidityChanged")  # valid
 
     replicas = [

@@ -35,12 +35,13 @@ async def test_a_signing_key_needs_a_fresh_login(service: RecordsApp) -> None:
             KEY, json=body, headers=worker.headers_signed_in_at(eleven_minutes_ago + 120)
         )
         recent = worker.headers_signed_in_at(eleven_minutes_ago + 120)
-        bad = await http.put(KEY, json={"public_key": "A" * 43}, headers=recent)
+        short = {"public_key": b64(b"\x01" * 31)}  # 31 bytes: not an Ed25519 key
+        bad = await http.put(KEY, json=short, headers=recent)
     assert stale.status_code == 401
     assert "insufficient_user_authentication" in stale.headers["WWW-Authenticate"]
     assert fresh.status_code == 200
     assert fresh.json()["state"] == "live"
-    assert bad.status_code in (200, 422)  # 32 bytes of "A"s may or may not be a curve point
+    assert _fields(bad) == {"public_key": "format"}
     async with service.client(Caller.new("citizen")) as http:
         assert (await http.put(KEY, json=body)).status_code == 403
 
@@ -202,11 +203,7 @@ async def test_exam_and_attestation_make_the_book_valid_and_the_topic_hears_it(
     citizen, book = await service.issue()
     worker = await service.worker()
     await service.open_book(worker, book)
-    async with service.client(worker) as http:
-        for record in (exam(book.id), certification(book.id)):
-            assert (
-                await http.post(records_of(book.id), json=worker.signed(record))
-            ).status_code == 201
+    await service.write(worker, book, exam(book.id), certification(book.id))
     [validity] = await published.wait(book.id, "BookValidityChanged")
     assert validity.data["status"] == "valid"
     assert validity.data["valid_until"] == "2027-11-20"
@@ -294,7 +291,7 @@ async def test_an_admin_revokes_a_workers_key_and_nobody_else_can(service: Recor
     path = f"/api/v1/records/me/signing-keys/{worker.key_id}"
     for role in ("operator", "citizen", "employer"):
         async with service.client(Caller.new(role)) as http:
-            assert (await http.delete(path)).status_code in (403, 404), role
+            assert (await http.delete(path)).status_code == 403, role
     async with service.client(Caller.new("admin")) as http:
         assert (await http.delete(path)).status_code == 204
         key = (await http.get(f"/api/v1/records/signing-keys/{worker.key_id}")).json()
@@ -325,11 +322,9 @@ async def test_an_unfit_exam_looks_like_any_book_not_valid_to_operators_and_the_
     _, book = await service.issue()
     worker = await service.worker()
     await service.open_book(worker, book)
-    async with service.client(worker) as http:
-        for record in (exam(book.id), certification(book.id), exam(book.id, conclusion="unfit")):
-            assert (
-                await http.post(records_of(book.id), json=worker.signed(record))
-            ).status_code == 201
+    await service.write(
+        worker, book, exam(book.id), certification(book.id), exam(book.id, conclusion="unfit")
+    )
     changes = await published.wait(book.id, "BookValidityChanged", count=2)
     assert [(c.data["status"], c.data["valid_until"]) for c in changes] == [
         ("valid", "2027-11-20"),
