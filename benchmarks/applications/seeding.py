@@ -15,8 +15,9 @@ from typing import Any
 from applications.domain import application as domain
 from applications.domain.application import SYSTEM, Actor, Step, derived
 from applications.domain.calendar import DeadlinePolicy, ProductionCalendar, moscow_date
-from applications.domain.employer import DOCUMENT_LABELS, DraftIn, check_draft
+from applications.domain.employer import DraftIn, check_draft
 from applications.domain.statuses import Action, Status, next_status
+from applications.domain.vocabulary import DOCUMENT_LABELS
 from applications.settings import ApplicationsSettings
 from applications.store import ApplicationStore, history_entry
 from emk_common.crypto import FieldCipher

@@ -21,6 +21,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
+from applications.domain import vocabulary
 from emk_common.catalog import APPLICATIONS, ApplicationStatusChanged
 from emk_common.events import EVENT_CONTENT_TYPE, Envelope
 from emk_devstack.stack import Stack
@@ -93,12 +94,19 @@ async def confirmed_citizen(identity: httpx.AsyncClient, inbox: Inbox) -> Citize
 
 
 def status_changed(who: Citizen, status: str, number: str, **rest: Any) -> Envelope:
+    """The event as the applications service publishes it, with its Russian names."""
+    fields, documents = rest.pop("fields", []), rest.pop("documents", [])
     event = ApplicationStatusChanged(
         application_id=rest.pop("application_id", str(uuid.uuid4())),
         applicant_id=who.user_id,
         number=number,
         status=status,
         changed_by="operator-e2e",
+        fields=fields,
+        documents=documents,
+        status_label=vocabulary.STATUS_LABELS[status],
+        field_labels={path: vocabulary.label_of(path) for path in fields},
+        document_labels={kind: vocabulary.document_label(kind) for kind in documents},
         **rest,
     )
     return Envelope.wrap(event, source="applications", subject=event.application_id)

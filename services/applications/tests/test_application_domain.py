@@ -12,6 +12,7 @@ from applications.domain.application import Actor
 from applications.domain.calendar import DeadlinePolicy, ProductionCalendar
 from applications.domain.queue import lane_changes, lane_for, lanes, queue_key
 from applications.domain.statuses import Status, TransitionNotAllowedError
+from applications.domain.vocabulary import STATUS_LABELS, document_label, label_of
 
 OPERATOR = Actor(user_id="op-1", role="operator")
 CALENDAR, POLICY = ProductionCalendar(), DeadlinePolicy()
@@ -68,6 +69,23 @@ def test_every_status_change_raises_application_status_changed() -> None:
     changed = taken.events[0]
     assert changed.model_dump()["previous_status"] == "submitted"
     assert changed.model_dump()["changed_by"] == "op-1"
+    assert changed.model_dump()["status_label"] == "В обработке"
+
+
+def test_every_field_and_document_of_the_form_has_a_label() -> None:
+    paths = [
+        "employer.name", "employer.inn", "employer.ogrn", "employer.legal_address",
+        "employer.hr_phone", "employer.hr_email", "employer.org_type", "employer.ownership",
+        "employer.department", "employer.position", "oms_policy", "consent_personal_data",
+    ]  # fmt: skip
+    assert all(label_of(p) != p for p in paths)
+    assert label_of("employer.ogrn") == "ОГРН/ОГРНИП работодателя"
+    assert document_label("medical_certificate") == "Заключение медицинского осмотра"
+    assert document_label("benefit") == "benefit"
+    # An operator's rejection may name a document as a field path.
+    assert label_of("documents.passport") == "Скан паспорта"
+    assert label_of("employer.legal_address.house") == "Юридический адрес работодателя — дом"
+    assert set(STATUS_LABELS) == {s.value for s in Status}
 
 
 def test_a_clarification_moves_the_deadline_and_sets_the_answer_date() -> None:
@@ -80,6 +98,10 @@ def test_a_clarification_moves_the_deadline_and_sets_the_answer_date() -> None:
     assert step.set["answer_due"] == "2026-03-06"
     assert names(step) == ["ApplicationStatusChanged", "ClarificationRequested"]
     assert step.events[0].model_dump()["documents"] == ["passport"]
+    # The event names what it speaks of in Russian, so no consumer keeps a copy of our words.
+    assert step.events[0].model_dump()["status_label"] == "Требуется уточнение"
+    assert step.events[0].model_dump()["field_labels"] == {"oms_policy": "Полис ОМС"}
+    assert step.events[0].model_dump()["document_labels"] == {"passport": "Скан паспорта"}
 
 
 def test_a_step_from_the_wrong_status_is_refused() -> None:

@@ -50,12 +50,27 @@ def ticking(notifications: NotificationsApp) -> Iterator[None]:
     status.clock = saved
 
 
+# How the applications service names its statuses and documents in its events.
+STATUS_LABELS = {
+    "submitted": "Принято",
+    "in_review": "В обработке",
+    "clarification_requested": "Требуется уточнение",
+    "approved": "Одобрено",
+    "rejected": "Отклонено",
+}
+DOCUMENT_LABELS = {"passport": "Скан паспорта"}
+
+
 def changed(who: Person, status: str = "clarification_requested", **rest: Any) -> Envelope:
+    documents = rest.pop("documents", [])
     event = ApplicationStatusChanged(
         application_id=rest.pop("application_id", uuid.uuid4().hex),
         applicant_id=who.user_id,
         number=rest.pop("number", "2026-000001"),
         status=status,
+        status_label=STATUS_LABELS[status],
+        documents=documents,
+        document_labels={kind: DOCUMENT_LABELS[kind] for kind in documents},
         **rest,
     )
     return Envelope.wrap(event, source="applications", subject=event.application_id)

@@ -36,6 +36,8 @@ CHANGE = StatusChange(
     status="clarification_requested",
     comment="Пересканируйте паспорт",
     documents=("passport",),
+    status_label="Требуется уточнение",  # as the applications service names them
+    document_labels={"passport": "Скан паспорта"},
 )
 
 

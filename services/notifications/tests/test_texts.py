@@ -18,7 +18,56 @@ LABELS = {
     "issued": "Готово к выдаче",
 }
 
-CLARIFY = StatusChange(
+# The names the applications service sends with its events (its vocabulary, not ours).
+_ADDRESS = "Юридический адрес работодателя"
+FIELD_LABELS = {
+    "employer.name": "Наименование работодателя",
+    "employer.inn": "ИНН работодателя",
+    "employer.ogrn": "ОГРН/ОГРНИП работодателя",
+    "employer.legal_address": _ADDRESS,
+    "employer.legal_address.region_code": f"{_ADDRESS} — код региона",
+    "employer.legal_address.postal_code": f"{_ADDRESS} — почтовый индекс",
+    "employer.legal_address.locality": f"{_ADDRESS} — населённый пункт",
+    "employer.legal_address.street": f"{_ADDRESS} — улица",
+    "employer.legal_address.house": f"{_ADDRESS} — дом",
+    "employer.legal_address.flat": f"{_ADDRESS} — помещение",
+    "employer.hr_phone": "Телефон отдела кадров",
+    "employer.hr_email": "Электронная почта отдела кадров",
+    "employer.org_type": "Тип организации",
+    "employer.ownership": "Форма собственности",
+    "employer.department": "Подразделение",
+    "employer.position": "Должность",
+    "oms_policy": "Полис ОМС",
+    "consent_personal_data": "Согласие на обработку персональных данных",
+}
+DOCUMENT_LABELS = {
+    "passport": "Скан паспорта",
+    "oms_policy": "Скан полиса ОМС",
+    "medical_certificate": "Заключение медицинского осмотра",
+}
+
+
+def status_change(
+    number: str | None,
+    status: str,
+    comment: str | None = None,
+    fields: tuple[str, ...] = (),
+    documents: tuple[str, ...] = (),
+) -> StatusChange:
+    """A status change as its event names it: labels for whatever the vocabulary knows."""
+    return StatusChange(
+        number=number,
+        status=status,
+        comment=comment,
+        fields=fields,
+        documents=documents,
+        status_label=LABELS.get(status),
+        field_labels={f: FIELD_LABELS[f] for f in fields if f in FIELD_LABELS},
+        document_labels={d: DOCUMENT_LABELS[d] for d in documents if d in DOCUMENT_LABELS},
+    )
+
+
+CLARIFY = status_change(
     number="2026-000123",
     status="clarification_requested",
     comment="Скан нечитаем,\nпересканируйте первую страницу",
@@ -31,7 +80,7 @@ CLARIFY = StatusChange(
 def test_every_status_is_named_in_russian_with_the_number_in_every_channel(
     status: str, label: str
 ) -> None:
-    change = StatusChange(number="2026-000042", status=status)
+    change = status_change(number="2026-000042", status=status)
     shown = texts.in_app(change)
     assert shown.title == f"Заявление № 2026-000042: {label}"
     assert f"«{label}»" in shown.body
@@ -43,7 +92,7 @@ def test_every_status_is_named_in_russian_with_the_number_in_every_channel(
 
 
 def test_without_a_number_it_is_just_the_application() -> None:
-    change = StatusChange(number=None, status="draft")
+    change = status_change(number=None, status="draft")
     assert texts.in_app(change).title == "Заявление: Черновик"
     assert texts.in_app(change).body.startswith("Статус заявления изменился: «Черновик».")
     assert texts.sms(change) == "ЭМК: заявление — «Черновик»."
@@ -76,7 +125,7 @@ def test_the_email_greets_by_name_and_lists_each_thing_to_fix() -> None:
 
 
 def test_a_rejection_gives_the_reason_and_the_fields() -> None:
-    change = StatusChange(
+    change = status_change(
         number="2026-000077",
         status="rejected",
         comment="Не получен ответ на запрос уточнения",
@@ -92,25 +141,8 @@ def test_a_rejection_gives_the_reason_and_the_fields() -> None:
     assert "Вы можете подать новое заявление" in body
 
 
-def test_every_field_and_document_of_the_form_has_a_label() -> None:
-    paths = [
-        "employer.name", "employer.inn", "employer.ogrn", "employer.legal_address",
-        "employer.hr_phone", "employer.hr_email", "employer.org_type", "employer.ownership",
-        "employer.department", "employer.position", "oms_policy", "consent_personal_data",
-    ]  # fmt: skip
-    assert all(texts.field_label(p) != p for p in paths)
-    assert texts.field_label("employer.ogrn") == "ОГРН/ОГРНИП работодателя"
-    assert texts.document_label("medical_certificate") == "Заключение медицинского осмотра"
-    assert texts.document_label("benefit") == "benefit"
-    # An operator's rejection may name a document as a field path, as applications words it.
-    assert texts.field_label("documents.passport") == "Скан паспорта"
-    assert texts.field_label("employer.legal_address.house") == (
-        "Юридический адрес работодателя — дом"
-    )
-
-
 def test_other_statuses_never_list_fixes_even_if_the_event_has_fields() -> None:
-    change = StatusChange(number="1", status="approved", comment="ok", fields=("employer.inn",))
+    change = status_change(number="1", status="approved", comment="ok", fields=("employer.inn",))
     assert "исправить" not in texts.in_app(change).body
     assert "ИНН" not in texts.sms(change)
     assert "ok" not in texts.email(change).body
@@ -122,19 +154,19 @@ def test_an_sms_is_one_short_line_whatever_the_event_holds() -> None:
         "ЭМК: заявление № 2026-000123 — «Требуется уточнение». Исправьте: ИНН работодателя, "
         "employer.branch_code, Скан паспорта. Подробнее в личном кабинете."
     )
-    many = StatusChange(
+    many = status_change(
         number="2026-000123",
         status="rejected",
         comment="x" * 2000,
-        fields=tuple(texts.FIELD_LABELS),
-        documents=tuple(texts.DOCUMENT_LABELS),
+        fields=tuple(FIELD_LABELS),
+        documents=tuple(DOCUMENT_LABELS),
     )
     text = texts.sms(many)
     assert "\n" not in text
     assert len(text) <= texts.SMS_MAX_CHARS
     assert "и ещё" in text
     assert "x" * 10 not in text  # the comment is for the e-mail and the account
-    odd = StatusChange(number="1", status="rejected", fields=("a\nb" * 100,))
+    odd = status_change(number="1", status="rejected", fields=("a\nb" * 100,))
     assert texts.sms(odd) == "ЭМК: заявление № 1 — «Отклонено». Что исправить — в личном кабинете."
 
 
@@ -152,6 +184,19 @@ def test_facts_survive_storage_and_come_from_the_event() -> None:
     assert StatusChange.of(event) == StatusChange(
         "2026-000123", "clarification_requested", None, ("employer.inn",), ("passport",)
     )
+    labelled = event.model_copy(
+        update={
+            "status_label": "Требуется уточнение",
+            "field_labels": {"employer.inn": "ИНН работодателя"},
+            "document_labels": {"passport": "Скан паспорта"},
+        }
+    )
+    assert StatusChange.of(labelled) == status_change(
+        "2026-000123", "clarification_requested", None, ("employer.inn",), ("passport",)
+    )
+    # The names are the event's: without them the codes are shown as they are.
+    assert "«clarification_requested»" in texts.in_app(StatusChange.of(event)).body
+    assert "«Требуется уточнение»" in texts.in_app(StatusChange.of(labelled)).body
     assert texts.addressee("Мария", " Сергеевна ") == "Мария Сергеевна"
     assert texts.addressee("Мария", None) == "Мария"
     assert texts.addressee(None, "") is None
@@ -170,7 +215,7 @@ def test_one_time_code_texts_carry_the_code_and_a_warning() -> None:
 def test_an_issued_book_is_named_by_its_number_in_every_channel() -> None:
     event = ApplicationStatusChanged(
         application_id="a1", applicant_id="u1", number="2026-000042", status="issued",
-        previous_status="approved", book_number="77-01-000123-26",
+        previous_status="approved", book_number="77-01-000123-26", status_label="Готово к выдаче",
     )  # fmt: skip
     change = StatusChange.from_doc(StatusChange.of(event).to_doc())  # as stored for the send
     expected = "Номер медицинской книжки: 77-01-000123-26."

@@ -120,6 +120,12 @@ class ApplicationStatusChanged(_Applications):
     comment: str | None = None
     fields: list[str] = Field(default_factory=list)
     documents: list[str] = Field(default_factory=list)
+    # As people read them, in Russian: the status, and each of ``fields`` (a path) and of
+    # ``documents`` (a kind). The vocabulary is the applications service's own; consumers
+    # (notifications) show these labels instead of keeping a copy of it.
+    status_label: str | None = None
+    field_labels: dict[str, str] = Field(default_factory=dict)
+    document_labels: dict[str, str] = Field(default_factory=dict)
 
 
 class ClarificationRequested(_Applications):
@@ -148,55 +154,6 @@ class DeadlineBreached(_Applications):
     number: str
     due_date: date
     deadline: Literal["review", "clarification_answer"]
-
-
-# What the applications' events speak of, as people read it: ``status``, and the field
-# paths and document kinds of ``fields``/``documents``. One table, so the applications
-# service's answers and the notifications' texts never say the same thing two ways.
-_ADDRESS = "Юридический адрес работодателя"
-APPLICATION_STATUS_LABELS: dict[str, str] = {
-    "draft": "Черновик",
-    "submitted": "Принято",
-    "in_review": "В обработке",
-    "clarification_requested": "Требуется уточнение",
-    "approved": "Одобрено",
-    "rejected": "Отклонено",
-    "issued": "Готово к выдаче",
-}
-APPLICATION_FIELD_LABELS: dict[str, str] = {
-    "employer.name": "Наименование работодателя",
-    "employer.inn": "ИНН работодателя",
-    "employer.ogrn": "ОГРН/ОГРНИП работодателя",
-    "employer.legal_address": _ADDRESS,
-    "employer.legal_address.region_code": f"{_ADDRESS} — код региона",
-    "employer.legal_address.postal_code": f"{_ADDRESS} — почтовый индекс",
-    "employer.legal_address.locality": f"{_ADDRESS} — населённый пункт",
-    "employer.legal_address.street": f"{_ADDRESS} — улица",
-    "employer.legal_address.house": f"{_ADDRESS} — дом",
-    "employer.legal_address.flat": f"{_ADDRESS} — помещение",
-    "employer.hr_phone": "Телефон отдела кадров",
-    "employer.hr_email": "Электронная почта отдела кадров",
-    "employer.org_type": "Тип организации",
-    "employer.ownership": "Форма собственности",
-    "employer.department": "Подразделение",
-    "employer.position": "Должность",
-    "oms_policy": "Полис ОМС",
-    "consent_personal_data": "Согласие на обработку персональных данных",
-}
-APPLICATION_DOCUMENT_LABELS: dict[str, str] = {
-    "passport": "Скан паспорта",
-    "oms_policy": "Скан полиса ОМС",
-    "medical_certificate": "Заключение медицинского осмотра",
-}
-
-
-def application_label(path: str) -> str:
-    """How a person calls a field path or a document (``documents.passport`` or ``passport``
-    in ``documents``); an unknown path is shown as it is."""
-    if path.startswith("documents."):
-        kind = path.removeprefix("documents.")
-        return APPLICATION_DOCUMENT_LABELS.get(kind, kind)
-    return APPLICATION_FIELD_LABELS.get(path, path)
 
 
 # --- documents ---------------------------------------------------------------------------

@@ -7,9 +7,9 @@ import binascii
 import re
 from typing import Any
 
-from applications.domain.employer import DOCUMENT_LABELS
 from applications.domain.queue import lane_for
 from applications.domain.statuses import LABELS, OPEN, Status
+from applications.domain.vocabulary import DOCUMENT_LABELS
 from applications.lifecycle import Applications
 from applications.store import Doc
 from emk_common.auth import Principal

@@ -24,6 +24,7 @@ from applications.domain.calendar import (
 )
 from applications.domain.queue import lanes, queue_key
 from applications.domain.statuses import LABELS, OPEN, Action, Status, next_status
+from applications.domain.vocabulary import STATUS_LABELS, document_label, label_of
 from emk_common import catalog
 from emk_common.events import EventData
 
@@ -94,6 +95,9 @@ def _moved(
         fields=list(fields),
         documents=list(documents),
         book_number=book_number,
+        status_label=STATUS_LABELS[target],
+        field_labels={path: label_of(path) for path in fields},
+        document_labels={kind: document_label(kind) for kind in documents},
     )
     return Step(status=target, comment=comment, events=[changed])
 

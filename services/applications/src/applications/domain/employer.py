@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from pydantic import Field, StrictBool
 
 import emk_identifiers as ids
-from emk_common import catalog
+from applications.domain.vocabulary import DOCUMENT_LABELS, FIELD_LABELS, label_of
 from emk_common.field_errors import RequestBody
 from emk_common.problems import FieldError
 
@@ -49,8 +49,6 @@ OWNERSHIPS: dict[str, str] = {
     "private": "Частная",
 }
 
-FIELD_LABELS = catalog.APPLICATION_FIELD_LABELS
-DOCUMENT_LABELS = catalog.APPLICATION_DOCUMENT_LABELS
 REQUIRED_DOCUMENTS = ("passport", "oms_policy")
 OPTIONAL_DOCUMENTS = ("medical_certificate",)
 REQUIRED_EMPLOYER_FIELDS = (
@@ -69,9 +67,6 @@ _DEPARTMENT_MAX = 300
 _POSITION_MAX = 200
 _TEXT_CAP = 2000
 _CODE_CAP = 64
-
-
-label_of = catalog.application_label
 
 
 class AddressIn(RequestBody):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from emk_common.catalog import APPLICATION_STATUS_LABELS
+from applications.domain.vocabulary import STATUS_LABELS
 
 
 class Status(StrEnum):
@@ -22,7 +22,7 @@ class Status(StrEnum):
     ISSUED = "issued"
 
 
-LABELS: dict[Status, str] = {s: APPLICATION_STATUS_LABELS[s] for s in Status}
+LABELS: dict[Status, str] = {s: STATUS_LABELS[s] for s in Status}
 
 # Statuses whose review deadline still runs: they are in the operators' queue.
 OPEN: frozenset[Status] = frozenset(

@@ -17,7 +17,6 @@ from emk_common.auth import CurrentPrincipal
 from emk_common.clock import Clock
 from emk_common.field_errors import RequestBody, invalid_value
 from emk_common.problems import Problem, problem_responses
-from notifications.domain.texts import status_label
 from notifications.store import InApp, Preferences
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
@@ -70,7 +69,8 @@ class Notification(BaseModel):
             book_id=doc.get("book_id"),
             number=doc.get("number"),
             status=status,
-            status_label=status_label(status) if status else None,
+            # Named by the event that caused it (older notifications: the status itself).
+            status_label=doc.get("status_label") or status,
             created_at=doc["created_at"],
             read_at=doc.get("read_at"),
         )

@@ -2,6 +2,9 @@
 and the messages carrying one-time codes.
 
 Pure functions of the event's facts (number, status, comment, fields, documents): no I/O.
+The Russian names of statuses, fields and documents are the applications service's
+vocabulary and come with the event (``status_label``, ``field_labels``, ``document_labels``);
+a name the event does not give is shown as it is.
 The SMS is one short line; the e-mail and the in-app notification say everything,
 including, for a clarification or a rejection, what to fix.
 """
@@ -10,17 +13,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from emk_common import catalog
 from emk_common.catalog import ApplicationStatusChanged, BookAccessGranted
-
-STATUS_LABELS = catalog.APPLICATION_STATUS_LABELS
-FIELD_LABELS = catalog.APPLICATION_FIELD_LABELS
-DOCUMENT_LABELS = catalog.APPLICATION_DOCUMENT_LABELS
 
 # The kinds of message a notification or a delivery carries (``kind``).
 APPLICATION_STATUS = "application_status"
@@ -51,18 +49,6 @@ _SIGNATURE = (
 _SPACES = re.compile(r"\s+")
 
 
-def status_label(status: str) -> str:
-    return STATUS_LABELS.get(status, status)
-
-
-def field_label(path: str) -> str:
-    return catalog.application_label(path)
-
-
-def document_label(kind: str) -> str:
-    return DOCUMENT_LABELS.get(kind, kind)
-
-
 @dataclass(frozen=True)
 class StatusChange:
     """The facts of one status change that the texts are made of."""
@@ -73,6 +59,9 @@ class StatusChange:
     fields: tuple[str, ...] = ()
     documents: tuple[str, ...] = ()
     book_number: str | None = None
+    status_label: str | None = None
+    field_labels: Mapping[str, str] = field(default_factory=dict)
+    document_labels: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, event: ApplicationStatusChanged) -> StatusChange:
@@ -83,6 +72,9 @@ class StatusChange:
             fields=tuple(event.fields),
             documents=tuple(event.documents),
             book_number=event.book_number,
+            status_label=event.status_label,
+            field_labels=dict(event.field_labels),
+            document_labels=dict(event.document_labels),
         )
 
     def to_doc(self) -> dict[str, Any]:
@@ -93,6 +85,9 @@ class StatusChange:
             "fields": list(self.fields),
             "documents": list(self.documents),
             "book_number": self.book_number,
+            "status_label": self.status_label,
+            "field_labels": dict(self.field_labels),
+            "document_labels": dict(self.document_labels),
         }
 
     @classmethod
@@ -104,11 +99,14 @@ class StatusChange:
             fields=tuple(doc.get("fields") or ()),
             documents=tuple(doc.get("documents") or ()),
             book_number=doc.get("book_number"),
+            status_label=doc.get("status_label"),
+            field_labels=doc.get("field_labels") or {},
+            document_labels=doc.get("document_labels") or {},
         )
 
     @property
     def label(self) -> str:
-        return status_label(self.status)
+        return self.status_label or self.status
 
     @property
     def book(self) -> str | None:
@@ -120,7 +118,8 @@ class StatusChange:
         """What to fix, as a person reads it; empty unless the status asks for fixes."""
         if self.status not in WITH_FIXES:
             return []
-        return [field_label(f) for f in self.fields] + [document_label(d) for d in self.documents]
+        fields = [self.field_labels.get(path, path) for path in self.fields]
+        return fields + [self.document_labels.get(kind, kind) for kind in self.documents]
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ class Notifier:
         await self.notify(
             event.applicant_id, texts.APPLICATION_STATUS, change.to_doc(), envelope, session,
             about={"application_id": event.application_id, "number": event.number,
-                   "status": event.status},
+                   "status": event.status, "status_label": event.status_label},
         )  # fmt: skip
 
     async def book_access(
