@@ -59,12 +59,19 @@ class Envelope(BaseModel):
 
     @classmethod
     def wrap(
-        cls, data: EventData, *, source: str, subject: str, event_id: str | None = None
+        cls,
+        data: EventData,
+        *,
+        source: str,
+        subject: str,
+        at: datetime | None = None,
+        event_id: str | None = None,
     ) -> Self:
         """Wrap a payload, capturing the current trace context so the relay can re-attach it.
 
-        ``event_id`` is for a payload that must know its own envelope's id (a sealed box
-        binds it as associated data); otherwise a fresh uuid4 is used.
+        ``at`` is the event's time by the service's clock (the change it reports happened
+        then). ``event_id`` is for a payload that must know its own envelope's id (a sealed
+        box binds it as associated data); otherwise a fresh uuid4 is used.
         """
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
@@ -73,6 +80,7 @@ class Envelope(BaseModel):
             type=data.event_type(),
             source=source,
             subject=subject,
+            time=at or datetime.now(UTC),
             traceparent=carrier.get("traceparent"),
             tracestate=carrier.get("tracestate"),
             data=data.model_dump(mode="json"),

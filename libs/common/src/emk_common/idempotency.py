@@ -60,6 +60,7 @@ from pymongo.errors import DuplicateKeyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from emk_common.auth import AccessTokenVerifier, remember_principal
+from emk_common.clock import Clock, utc_now
 from emk_common.field_errors import FieldError
 from emk_common.problems import Problem
 
@@ -148,7 +149,7 @@ class IdempotencyStore:
         *,
         ttl: timedelta = timedelta(hours=24),
         lease_seconds: float = 60.0,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         if lease_seconds <= 0 or ttl <= timedelta(seconds=lease_seconds):
             raise ValueError("an idempotency key must outlive its lease")

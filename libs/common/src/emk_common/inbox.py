@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
+
+from emk_common.clock import Clock, utc_now
 
 Effect = Callable[[AsyncClientSession], Awaitable[None]]
 
@@ -42,10 +43,14 @@ def after_commit(callback: Callable[[], None]) -> None:
 
 class Inbox:
     def __init__(
-        self, client: AsyncMongoClient[dict[str, Any]], collection: AsyncCollection[dict[str, Any]]
+        self,
+        client: AsyncMongoClient[dict[str, Any]],
+        collection: AsyncCollection[dict[str, Any]],
+        clock: Clock = utc_now,
     ) -> None:
         self._client = client
         self._collection = collection
+        self._clock = clock
 
     async def apply_once(self, handler: str, event_id: str, effect: Effect) -> bool:
         """Run ``effect`` unless this handler already applied this event; True if it ran."""
@@ -53,7 +58,7 @@ class Inbox:
             "_id": _key(handler, event_id),
             "handler": handler,
             "event_id": event_id,
-            "at": datetime.now(UTC),
+            "at": self._clock(),
         }
 
         callbacks: list[Callable[[], None]] = []

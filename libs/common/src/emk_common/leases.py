@@ -28,6 +28,8 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from emk_common.clock import Clock, utc_now
+
 log = logging.getLogger(__name__)
 
 
@@ -53,7 +55,7 @@ class ShardLeases:
         shards: int,
         lease_seconds: float,
         monotonic: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        wall_clock: Clock = utc_now,
     ) -> None:
         self._monotonic = monotonic
         self._now = wall_clock

@@ -31,6 +31,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from emk_common.clock import Clock, utc_now
 from emk_common.events import Envelope
 from emk_common.health import health_router
 from emk_common.idempotency import COLLECTION as IDEMPOTENCY_KEYS
@@ -57,6 +58,8 @@ class Runtime:
     """Everything a service's handlers and routes reach for, made once per process."""
 
     settings: ServiceSettings
+    # The service's one clock: the inbox, the idempotency keys and the relay's leases read it.
+    clock: Clock
     tracer_provider: TracerProvider
     mongo: AsyncMongoClient[Doc]
     db: AsyncDatabase[Doc]
@@ -93,6 +96,7 @@ def create_runtime(
     produces: Sequence[str] = (),
     outbox_collections: Sequence[str] = (),
     uses_s3: bool = False,
+    clock: Clock = utc_now,
 ) -> Runtime:
     configure_logging(settings.service_name, settings.log_level)
     provider = setup_telemetry(settings.service_name, settings.otel_exporter_otlp_endpoint)
@@ -105,9 +109,12 @@ def create_runtime(
     writes = OutboxWrites(settings.mongodb_database, outbox_collections, wake)
     mongo = mongo_client(settings, [writes])
     broker = create_broker(settings, provider)
-    consumer = EventConsumer(settings, Inbox(mongo, mongo[settings.mongodb_database]["inbox"]))
+    consumer = EventConsumer(
+        settings, Inbox(mongo, mongo[settings.mongodb_database]["inbox"], clock)
+    )
     runtime = Runtime(
         settings=settings,
+        clock=clock,
         tracer_provider=provider,
         mongo=mongo,
         db=mongo[settings.mongodb_database],
@@ -142,6 +149,7 @@ def create_app(
     idempotency = IdempotencyStore(
         runtime.db[IDEMPOTENCY_KEYS],
         ttl=timedelta(hours=runtime.settings.idempotency_ttl_hours),
+        clock=runtime.clock,
     )
 
     @contextlib.asynccontextmanager
@@ -224,6 +232,7 @@ def _create_relay(runtime: Runtime) -> OutboxRelay:
         owner=f"{settings.service_name}-{runtime.replica_id}",
         shards=settings.outbox_shards,
         lease_seconds=settings.outbox_lease_seconds,
+        wall_clock=runtime.clock,
     )
     return OutboxRelay(
         [runtime.db[name] for name in runtime.outbox_collections],

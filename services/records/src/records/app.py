@@ -33,7 +33,9 @@ def build(
     scheme: SignatureScheme | None = None,
     verifier: AccessTokenVerifier | None = None,
 ) -> FastAPI:
-    runtime = create_runtime(settings, produces=[catalog.RECORDS], outbox_collections=["books"])
+    runtime = create_runtime(
+        settings, produces=[catalog.RECORDS], outbox_collections=["books"], clock=clock
+    )
     store = BookStore(
         runtime, FieldCipher.from_settings(settings), BlindIndex.from_settings(settings)
     )

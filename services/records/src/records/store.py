@@ -67,14 +67,15 @@ def normalised_snils(value: str) -> str:
 class BookStore:
     def __init__(self, runtime: Runtime, cipher: FieldCipher, index: BlindIndex) -> None:
         self.outbox = runtime.outbox
+        self._clock = runtime.clock  # the events' time
         self.books = runtime.collection("books")
         self.versions = runtime.collection("record_versions")
         self.sequences = runtime.collection("sequences")
         self.keys = runtime.collection("signing_keys")
         self.visit_codes = runtime.collection("visit_codes")
         self.workers = runtime.collection("workers")
-        self.limits = RateLimits(runtime.collection("rate_limits"))
-        self.access_log = AccessLog(runtime.collection("access_log"), "book")
+        self.limits = RateLimits(runtime.collection("rate_limits"), runtime.clock)
+        self.access_log = AccessLog(runtime.collection("access_log"), "book", runtime.clock)
         self._cipher = cipher
         self._index = index
 
@@ -247,7 +248,8 @@ class BookStore:
         return int(counter["n"])
 
     def _wrap(self, book: Book, events: Iterable[EventData]) -> list[Envelope]:
-        return [Envelope.wrap(e, source="records", subject=book.id) for e in events]
+        at = self._clock()
+        return [Envelope.wrap(e, source="records", subject=book.id, at=at) for e in events]
 
     # --- documents <-> the aggregate -------------------------------------------------------
 
