@@ -14,11 +14,12 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell command -v $(PYTHON))
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install clamav run infra demo test lint format bench
+.PHONY: help install clamav run infra demo test unit lint format bench
 
 help:
 	@echo "make run    - install what is missing, start the whole platform locally (Ctrl-C stops it)"
 	@echo "make test   - install, start the test infrastructure, run every test, stop it"
+	@echo "make unit   - only the tests that need no server (seconds)"
 	@echo "make lint   - ruff and mypy --strict"
 	@echo "make bench  - benchmarks; reports under \$$EMK_VAR_DIR/bench/"
 	@echo "make demo   - the whole citizen and operator journey through the APIs of a running make run"
@@ -55,6 +56,10 @@ demo: install
 
 test: install
 	@$(BIN)/python -m pytest
+
+# Every test that needs no server: conftest.py marks the others `integration`.
+unit: $(VENV)/.synced
+	@$(BIN)/python -m pytest -m "not integration" -q
 
 lint: install
 	$(BIN)/ruff check .

@@ -5,6 +5,11 @@ aiosmtpd, clamd) on free ports in a temporary ``EMK_VAR_DIR`` and stops them at 
 ``EMK_TEST_EXTERNAL=1`` with ``KAFKA_BOOTSTRAP_SERVERS``, ``MONGODB_URI``, ``S3_ENDPOINT`` …
 to run the same suite against servers you run (Apache Kafka, MongoDB, any S3); tests that
 must stop the broker then need ``-m "not broker_restart"``.
+
+One marker scheme: a test that needs the servers (the ``stack`` fixture, directly or through
+its fixtures) is marked ``integration`` here, automatically; so ``-m "not integration"`` (``make
+unit``) runs everything that needs no server. A test under a ``tests/unit`` folder may not
+need one: that is a collection error, not a slow unit test.
 """
 
 from __future__ import annotations
@@ -18,6 +23,20 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from emk_devstack.stack import Ports, Stack
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    misplaced = []
+    for item in items:
+        if "stack" not in getattr(item, "fixturenames", ()):
+            continue
+        item.add_marker(pytest.mark.integration)
+        if "tests/unit/" in item.path.as_posix():
+            misplaced.append(item.nodeid)
+    if misplaced:
+        raise pytest.UsageError(
+            "unit tests may not use the servers (move them to tests/api): " + ", ".join(misplaced)
+        )
 
 
 class BrokerControl:

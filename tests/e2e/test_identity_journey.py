@@ -20,8 +20,6 @@ from emk_devstack.stack import Stack
 
 from .journey import CODE, Inbox, bearer, login, new_person
 
-pytestmark = pytest.mark.integration
-
 PERSONAL_DATA = {
     "passport": {
         "series": "4509",

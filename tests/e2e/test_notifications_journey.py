@@ -29,8 +29,6 @@ from emk_testing import eventually
 
 from .journey import Inbox, bearer, login, new_person
 
-pytestmark = pytest.mark.integration
-
 NOTIFICATIONS = "/api/v1/notifications"
 
 

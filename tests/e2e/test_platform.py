@@ -10,8 +10,6 @@ import pytest
 from emk_common.settings import SERVICES
 from emk_devstack.stack import Stack
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="module")
 def services(platform: Stack) -> dict[str, str]:

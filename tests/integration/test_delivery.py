@@ -18,8 +18,6 @@ from emk_testing import eventually
 
 from .probe import consumer_app, new_probe, producer_app, running
 
-pytestmark = pytest.mark.integration
-
 FAST: dict[str, Any] = {
     "consumer_backoff_seconds": 0.05,
     "consumer_backoff_max_seconds": 0.2,

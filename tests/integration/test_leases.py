@@ -15,8 +15,6 @@ from emk_common.outbox import Outbox, OutboxRelay
 
 from .probe import event_class
 
-pytestmark = pytest.mark.integration
-
 LEASE = 10.0
 
 

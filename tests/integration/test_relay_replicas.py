@@ -7,15 +7,12 @@ import json
 from collections import defaultdict
 from typing import Any
 
-import pytest
 from aiokafka import AIOKafkaConsumer
 
 from emk_common.service import Runtime
 from emk_testing import eventually
 
 from .probe import new_probe, producer_app, running
-
-pytestmark = pytest.mark.integration
 
 COUNTERS = 12
 INCREMENTS = 15

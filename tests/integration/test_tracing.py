@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -14,8 +13,6 @@ from pymongo import AsyncMongoClient
 from emk_testing import eventually
 
 from .probe import consumer_app, new_probe, producer_app, running
-
-pytestmark = pytest.mark.integration
 
 
 async def test_one_trace_spans_the_request_the_relay_and_the_consumer(

@@ -15,8 +15,6 @@ from emk_devstack.demo import Delivered, Journey, scan_pdf, valid_snils
 from emk_devstack.stack import Ports, Stack
 from emk_testing import eventually
 
-pytestmark = pytest.mark.integration
-
 
 async def citizen_with_a_submitted_application(journey: Journey, var_dir: Path) -> dict[str, Any]:
     delivered = Delivered(var_dir)
@@ -69,6 +67,7 @@ async def operator_token(journey: Journey) -> str:
     return await journey.login(email, "Операторский-пароль-2026", email)
 
 
+@pytest.mark.integration  # starts its own stack
 async def test_a_journey_stopped_mid_flow_goes_on_after_a_restart(tmp_path: Path) -> None:
     var_dir = tmp_path / "var"
     with Stack(var_dir, Ports.free(), kafka_storage="s3", log=lambda _: None) as first:

@@ -40,8 +40,6 @@ from emk_common.service import create_app, create_runtime
 from emk_common.settings import ServiceSettings
 from emk_testing import eventually
 
-pytestmark = pytest.mark.integration
-
 Doc = dict[str, Any]
 KEY, STRANGER = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
 KID = "test-key"

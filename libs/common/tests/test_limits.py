@@ -14,8 +14,6 @@ from pymongo import AsyncMongoClient
 from emk_common.limits import RateLimits
 from emk_devstack.stack import Stack
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="module")
 def mongodb_uri(stack: Stack | None) -> str:
