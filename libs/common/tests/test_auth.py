@@ -22,9 +22,9 @@ from emk_common.auth import (
     JwksCache,
     Principal,
     StaticKeys,
-    _parse_jwks,
     require_roles,
 )
+from emk_common.auth.keys import _parse_jwks
 from emk_common.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
 from emk_common.service_auth import ServiceTokenIssuer
 from emk_common.settings import ServiceSettings

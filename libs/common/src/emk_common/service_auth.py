@@ -22,8 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from emk_common.jwt_header import ALGORITHM as _ALGORITHM
-from emk_common.jwt_header import HeaderRejectedError, eddsa_key_id
+from emk_common import eddsa
 from emk_common.problems import Problem
 from emk_common.settings import ServiceSettings
 
@@ -115,7 +114,7 @@ class ServiceTokenIssuer:
             "jti": str(uuid.uuid4()),
             "typ": SERVICE_TOKEN_TYPE,
         }
-        token = jwt.encode(claims, self._key, algorithm=_ALGORITHM, headers={"kid": self._kid})
+        token = jwt.encode(claims, self._key, algorithm=eddsa.ALGORITHM, headers={"kid": self._kid})
         self._cache[audience] = (token, float(expires_at))
         return token
 
@@ -152,23 +151,18 @@ class ServiceTokenVerifier:
     def verify(self, token: str) -> str:
         """Return the calling service's name; raise a 401 or 403 :class:`Problem`."""
         try:
-            kid = eddsa_key_id(token)
-        except HeaderRejectedError as exc:
+            kid = eddsa.key_id(token)
+        except eddsa.HeaderRejectedError as exc:
             raise _refused(str(exc)) from None
         caller, _, key_id = kid.partition(":")
         key = self._keys.get(caller, {}).get(key_id)
         if key is None:
             raise _refused(f"unknown key {str(kid)[:80]!r}")
         try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key,
-                algorithms=[_ALGORITHM],
-                audience=self._aud,
-                leeway=self._leeway,
-                options={"require": _REQUIRED_CLAIMS, "strict_aud": True},
+            claims = eddsa.decode(
+                token, key, audience=self._aud, leeway=self._leeway, required=_REQUIRED_CLAIMS
             )
-        except jwt.InvalidTokenError as exc:
+        except eddsa.InvalidTokenError as exc:
             raise _refused(f"{type(exc).__name__} for key {kid!r}") from None
         if claims.get("typ") != SERVICE_TOKEN_TYPE:
             raise _refused(f"not a service token (key {kid!r})")
