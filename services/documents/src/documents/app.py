@@ -1,34 +1,53 @@
-"""Wires the documents service from its settings (``main.py`` calls it; tests too)."""
+"""Wires the documents service from its settings (``main.py`` calls it; tests too). Every
+port can be replaced here, and only here."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
+from documents.adapters.s3 import EncryptedS3
 from documents.adapters.scanner import Clamd
-from documents.adapters.storage import EncryptedStore
 from documents.api import routes
-from documents.files import Documents
+from documents.ports import ObjectStorage, Scanner
+from documents.service import Documents
 from documents.settings import DocumentsSettings
+from documents.store import DocumentStore
 from emk_common import catalog
 from emk_common.auth import AccessTokenVerifier
+from emk_common.clock import Clock, utc_now
 from emk_common.crypto import FieldCipher
 from emk_common.service import create_app, create_runtime
 from emk_common.settings import decode_keyring
 
 
-def build(settings: DocumentsSettings) -> FastAPI:
+def build(
+    settings: DocumentsSettings,
+    *,
+    clock: Clock = utc_now,
+    storage: ObjectStorage | None = None,
+    scanner: Scanner | None = None,
+    verifier: AccessTokenVerifier | None = None,
+) -> FastAPI:
     runtime = create_runtime(
-        settings, produces=[catalog.DOCUMENTS], outbox_collections=["documents"], uses_s3=True
-    )
-    assert runtime.s3 is not None
-    master = FieldCipher(decode_keyring(settings.master_keys), settings.master_kid or None)
-    documents = Documents(
-        runtime,
         settings,
-        EncryptedStore(runtime.s3, settings.s3_bucket, master),
-        Clamd(settings.clamd_host, settings.clamd_port, settings.clamd_timeout_seconds),
+        produces=[catalog.DOCUMENTS],
+        outbox_collections=["documents"],
+        uses_s3=storage is None,
     )
-    runtime.startup.append(documents.ensure_indexes)
+    if storage is None:
+        assert runtime.s3 is not None
+        master = FieldCipher(decode_keyring(settings.master_keys), settings.master_kid or None)
+        storage = EncryptedS3(runtime.s3, settings.s3_bucket, master)
+    store = DocumentStore(runtime, clock)
+    documents = Documents(
+        store,
+        settings,
+        storage=storage,
+        scanner=scanner
+        or Clamd(settings.clamd_host, settings.clamd_port, settings.clamd_timeout_seconds),
+        clock=clock,
+    )
+    runtime.startup.append(store.ensure_indexes)
     app = create_app(
         runtime,
         title="ЭМК — documents",
@@ -36,5 +55,5 @@ def build(settings: DocumentsSettings) -> FastAPI:
         routers=[routes.router],
     )
     app.state.documents = documents
-    app.state.access_verifier = AccessTokenVerifier.from_settings(settings)
+    app.state.access_verifier = verifier or AccessTokenVerifier.from_settings(settings)
     return app

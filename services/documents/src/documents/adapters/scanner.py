@@ -1,27 +1,19 @@
-"""Malware scanning with ClamAV's clamd (INSTREAM over TCP), behind a port."""
+"""The scanner port on ClamAV's clamd (INSTREAM over TCP)."""
 
 from __future__ import annotations
 
 import asyncio
 import struct
-from typing import Protocol
+
+from documents.ports import ScannerUnavailableError
 
 CHUNK = 64 * 1024
 
 
-class ScannerUnavailableError(Exception):
-    """The scanner did not answer: the upload must be refused, never stored unscanned."""
-
-
-class Scanner(Protocol):
-    async def scan(self, data: bytes) -> str | None:
-        """None when clean, else the name of what was found."""
-        ...
-
-    async def ping(self) -> None: ...
-
-
 class Clamd:
+    """:class:`documents.ports.Scanner` on clamd. Raises :class:`ScannerUnavailableError`
+    when clamd does not answer in time, or answers something unexpected."""
+
     def __init__(self, host: str, port: int, timeout: float = 30.0) -> None:
         self._host, self._port, self._timeout = host, port, timeout
 
@@ -52,7 +44,3 @@ class Clamd:
         if reply.endswith("FOUND"):
             return reply.removeprefix("stream:").strip().removesuffix("FOUND").strip()
         raise ScannerUnavailableError(f"unexpected reply: {reply[:80]}")
-
-    async def ping(self) -> None:
-        if await self._exchange(b"zPING\0") != "PONG":
-            raise ScannerUnavailableError("no PONG")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-import json
 import socket
 import threading
 import uuid
@@ -16,17 +15,16 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from pypdf import PdfWriter
 from pypdf.generic import DecodedStreamObject, NameObject
 
+from documents.ports import ObjectStorage
+from emk_common import catalog
 from emk_devstack.stack import Stack
-from emk_testing import eventually
+from emk_testing import TopicTap, eventually
 
-from . import samples
+from .. import samples
 from .conftest import DocumentsApp, Person, citizen, started
-
-pytestmark = pytest.mark.integration
 
 URL = "/api/v1/documents"
 OPERATOR = Person("operator-1", "operator")
@@ -43,6 +41,10 @@ async def upload(
     return await http.post(
         URL, headers=who.headers, files={"file": (name, data)}, data={"kind": kind}
     )
+
+
+async def read_all(storage: ObjectStorage, document_id: str, data_key: str, size: int) -> bytes:
+    return b"".join([part async for part in storage.open(document_id, data_key, size)])
 
 
 def pdf_of_size(total: int) -> bytes:
@@ -174,8 +176,7 @@ async def test_the_bucket_holds_only_ciphertext(documents: DocumentsApp) -> None
     data = samples.pdf(3)
     async with documents.client() as http:
         created = (await upload(http, citizen(), data)).json()
-    runtime = documents.runtime
-    stored = runtime.s3.get_object(runtime.settings.s3_bucket, created["id"]).read()
+    stored = documents.s3.get_object(documents.bucket, created["id"]).read()
     assert data[:200] not in stored
     assert b"%PDF" not in stored
     assert hashlib.sha256(stored).hexdigest() != created["sha256"]
@@ -299,10 +300,11 @@ async def test_stored_segments_cannot_be_altered_truncated_or_moved(
     data = samples.pdf(2) + b"%" + b"7" * (2_500_000)  # three segments
     async with documents.client() as http:
         created = (await upload(http, citizen(), data)).json()
-    store = documents.app.state.documents.store
-    stored = await documents.runtime.collection("documents").find_one({"_id": created["id"]})
-    assert await store.get(created["id"], stored["wrapped_key"], stored["size"]) == data
-    s3, bucket = documents.runtime.s3, documents.runtime.settings.s3_bucket
+    storage = documents.documents.storage
+    stored = await documents.documents.store.get(created["id"])
+    assert stored is not None
+    assert await read_all(storage, created["id"], stored.data_key, stored.size) == data
+    s3, bucket = documents.s3, documents.bucket
     blob = s3.get_object(bucket, created["id"]).read()
 
     def put(name: str, body: bytes) -> None:
@@ -312,30 +314,31 @@ async def test_stored_segments_cannot_be_altered_truncated_or_moved(
     flipped[len(blob) // 2] ^= 1
     put(created["id"], bytes(flipped))
     with pytest.raises(DecryptionError):
-        await store.get(created["id"], stored["wrapped_key"], stored["size"])
+        await read_all(storage, created["id"], stored.data_key, stored.size)
 
     put(created["id"], blob[: -(1024 * 1024)])  # the last segment dropped
     with pytest.raises((DecryptionError, ValueError)):
-        await store.get(created["id"], stored["wrapped_key"], stored["size"] - 1024 * 1024)
+        await read_all(storage, created["id"], stored.data_key, stored.size - 1024 * 1024)
 
     other = uuid.uuid4().hex  # the same ciphertext under another document's name
     put(other, blob)
     with pytest.raises(DecryptionError):
-        await store.get(other, stored["wrapped_key"], stored["size"])
+        await read_all(storage, other, stored.data_key, stored.size)
 
 
 async def test_a_read_is_logged_before_its_first_byte_and_a_dropped_read_stops(
     documents: DocumentsApp,
 ) -> None:
-    from documents.adapters.storage import SEGMENT
+    from documents.adapters.s3 import SEGMENT
     from emk_common.auth import Principal
 
     owner = citizen()
     data = samples.pdf(2) + b"%" + b"7" * (2_500_000)  # three segments
     async with documents.client() as http:
         created = (await upload(http, owner, data)).json()
-    service = documents.app.state.documents
-    stored = await documents.runtime.collection("documents").find_one({"_id": created["id"]})
+    service = documents.documents
+    stored = await service.store.get(created["id"])
+    assert stored is not None
     who = Principal(owner.user_id, "citizen", None, None, uuid.uuid4().hex)
 
     def readers() -> list[threading.Thread]:
@@ -345,16 +348,16 @@ async def test_a_read_is_logged_before_its_first_byte_and_a_dropped_read_stops(
         log = documents.runtime.collection("access_log")
         return bool(await log.find_one({"document_id": created["id"], "action": "read_content"}))
 
-    chunks = await service.content(who, stored, None)
+    download = await service.read_content(who, created["id"], None)
     assert await logged()  # before a byte was handed out
-    assert await anext(chunks) == data[:SEGMENT]
-    await chunks.aclose()  # the client went away after one segment
+    assert await anext(download.chunks) == data[:SEGMENT]
+    await download.chunks.aclose()  # the client went away after one segment
 
     async def stopped() -> bool:
         return not readers()
 
     await eventually(stopped, what="the reading thread stops")
-    service.store.open(created["id"], stored["wrapped_key"], stored["size"]).close()  # unread
+    service.storage.open(created["id"], stored.data_key, stored.size).close()  # unread
     await eventually(stopped, what="an unread stream's thread stops")
 
 
@@ -370,7 +373,9 @@ async def test_only_citizens_upload_and_the_kind_is_required(documents: Document
     assert [(e["field"], e["code"]) for e in bad_kind.json()["errors"]] == [("kind", "choice")]
 
 
-async def test_decisions_are_published_with_the_owner(documents: DocumentsApp) -> None:
+async def test_decisions_are_published_with_the_owner(
+    documents: DocumentsApp, kafka_bootstrap: str
+) -> None:
     owner = citizen()
     async with documents.client() as http:
         created = (await upload(http, owner, samples.pdf())).json()
@@ -381,34 +386,13 @@ async def test_decisions_are_published_with_the_owner(documents: DocumentsApp) -
         return [] if doc is None or doc.get("_outbox") else [doc]
 
     await eventually(published, what="the relay to publish the decision")
-    records = await _topic_events(documents, "emk.documents.DocumentVerified.v1")
+    async with TopicTap(kafka_bootstrap, catalog.DOCUMENTS) as tap:
+        records = await tap.wait(created["id"], "DocumentVerified")
     assert {
         "document_id": created["id"],
         "owner_id": owner.user_id,
         "verified_by": OPERATOR.user_id,
-    } in [r["data"] for r in records]
-
-
-async def _topic_events(documents: DocumentsApp, event_type: str) -> list[dict[str, Any]]:
-    consumer = AIOKafkaConsumer(
-        "emk.documents",
-        bootstrap_servers=documents.runtime.settings.kafka_bootstrap_servers,
-        group_id=None,
-        auto_offset_reset="earliest",
-    )
-    async with asyncio.timeout(10):
-        await consumer.start()
-    try:
-        batch = await consumer.getmany(timeout_ms=3000)
-        return [
-            e
-            for records in batch.values()
-            for r in records
-            if (e := json.loads(r.value))["type"] == event_type
-        ]
-    finally:
-        async with asyncio.timeout(10):
-            await consumer.stop()
+    } in [r.data for r in records]
 
 
 async def test_a_document_whose_bytes_are_gone_is_a_problem_not_a_cut_off_download(
@@ -417,8 +401,7 @@ async def test_a_document_whose_bytes_are_gone_is_a_problem_not_a_cut_off_downlo
     owner = citizen()
     async with documents.client() as http:
         created = (await upload(http, owner, samples.pdf(2))).json()
-        runtime = documents.runtime
-        await asyncio.to_thread(runtime.s3.remove_object, runtime.settings.s3_bucket, created["id"])
+        await asyncio.to_thread(documents.s3.remove_object, documents.bucket, created["id"])
         answer = await http.get(f"{URL}/{created['id']}/content", headers=owner.headers)
     assert answer.status_code == 404
     assert answer.headers["content-type"] == "application/problem+json"

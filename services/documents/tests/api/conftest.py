@@ -1,4 +1,5 @@
-"""Documents' API tests: the real app in this process, on the real MongoDB, S3 and clamd.
+"""Documents' API tests: the real app in this process (``build``), on the real MongoDB, S3,
+Kafka and clamd.
 
 Tokens are signed with the tests' own key, which the app is told to trust
 (``emk_testing``) — the end-to-end suite uses identity's real tokens and JWKS.
@@ -14,7 +15,12 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from minio import Minio
 
+from documents.app import build
+from documents.service import Documents
+from documents.settings import DocumentsSettings
+from emk_common.service import Runtime
 from emk_devstack.stack import Stack
 from emk_testing import Caller, trusting_verifier
 
@@ -36,16 +42,27 @@ class DocumentsApp:
         )
 
     @property
-    def runtime(self) -> Any:
-        return self.app.state.documents.runtime
+    def documents(self) -> Documents:
+        service: Documents = self.app.state.documents
+        return service
+
+    @property
+    def runtime(self) -> Runtime:
+        runtime: Runtime = self.app.state.runtime
+        return runtime
+
+    @property
+    def s3(self) -> Minio:
+        assert self.runtime.s3 is not None
+        return self.runtime.s3
+
+    @property
+    def bucket(self) -> str:
+        return self.runtime.settings.s3_bucket
 
 
 async def started(settings: dict[str, Any]) -> AsyncIterator[DocumentsApp]:
-    from documents.app import build
-    from documents.settings import DocumentsSettings
-
-    app = build(DocumentsSettings(**settings))
-    app.state.access_verifier = trusting_verifier()
+    app = build(DocumentsSettings(**settings), verifier=trusting_verifier())
     async with app.router.lifespan_context(app):
         yield DocumentsApp(app)
 
@@ -57,3 +74,8 @@ async def documents(stack: Stack | None) -> AsyncIterator[DocumentsApp]:
         {"mongodb_database": f"documents_test_{suffix}", "s3_bucket": f"documents-{suffix}"}
     ):
         yield app
+
+
+@pytest.fixture(autouse=True)
+def _on_the_stack(stack: Stack | None) -> None:
+    """Every test here runs on the real servers, whether or not it asks for ``documents``."""

@@ -14,7 +14,7 @@ from documents.domain.inspection import (
     safe_filename,
 )
 
-from . import samples
+from .. import samples
 
 
 def refusal(data: bytes) -> RefusedError:

@@ -1,4 +1,4 @@
-"""Document bytes in S3, encrypted before they leave the service.
+"""The object storage port on S3: document bytes encrypted before they leave the service.
 
 Envelope encryption: each object gets its own random 256-bit data key; the data key is
 stored wrapped by the master keyring (``DOCUMENTS_MASTER_KEYS``, key ids) in the
@@ -26,10 +26,13 @@ import struct
 import threading
 from collections.abc import AsyncIterator
 
+import urllib3
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from minio import Minio
+from minio.error import S3Error
 
+from documents.ports import ObjectMissingError, Sealed, StorageUnavailableError
 from emk_common.crypto import DecryptionError, FieldCipher
 
 SEGMENT = 1024 * 1024
@@ -39,7 +42,9 @@ AHEAD = 2  # segments read ahead of the client: at most AHEAD + 1 segments held 
 IDLE = 600.0  # seconds a reading thread waits for a reader before it gives up
 
 
-class EncryptedStore:
+class EncryptedS3:
+    """:class:`documents.ports.ObjectStorage` on one S3 bucket."""
+
     def __init__(self, s3: Minio, bucket: str, master: FieldCipher) -> None:
         self._s3 = s3
         self._bucket = bucket
@@ -48,7 +53,7 @@ class EncryptedStore:
     def _wrap_context(self, document_id: str) -> str:
         return f"documents.data_key:{document_id}"
 
-    def seal(self, document_id: str, data: bytes) -> tuple[bytes, str]:
+    def seal(self, document_id: str, data: bytes) -> Sealed:
         """Encrypt under a fresh data key (blocking, CPU only): the blob and the wrapped key."""
         key = AESGCM.generate_key(bit_length=256)
         cipher, prefix, aad = AESGCM(key), os.urandom(PREFIX), document_id.encode()
@@ -61,9 +66,9 @@ class EncryptedStore:
         wrapped = self._master.encrypt(
             base64.b64encode(key).decode(), context=self._wrap_context(document_id)
         )
-        return b"".join(parts), wrapped
+        return Sealed(b"".join(parts), wrapped)
 
-    async def put_sealed(self, document_id: str, blob: bytes) -> None:
+    async def put(self, document_id: str, blob: bytes) -> None:
         await asyncio.to_thread(
             self._s3.put_object,
             self._bucket,
@@ -73,26 +78,30 @@ class EncryptedStore:
             content_type="application/octet-stream",
         )
 
-    def open(self, document_id: str, wrapped_key: str, size: int) -> Plaintext:
+    def open(self, document_id: str, data_key: str, size: int) -> Plaintext:
         """Start reading the object now; iterate the result for the plaintext.
 
         The wrapped key is opened here, so a bad key fails before anything is read."""
         key = base64.b64decode(
-            self._master.decrypt(wrapped_key, context=self._wrap_context(document_id))
+            self._master.decrypt(data_key, context=self._wrap_context(document_id))
         )
         return Plaintext(self._s3, self._bucket, document_id, AESGCM(key), size)
-
-    async def stream(self, document_id: str, wrapped_key: str, size: int) -> AsyncIterator[bytes]:
-        """The plaintext, segment by segment, as S3 delivers it."""
-        async for segment in self.open(document_id, wrapped_key, size):
-            yield segment
-
-    async def get(self, document_id: str, wrapped_key: str, size: int) -> bytes:
-        return b"".join([part async for part in self.stream(document_id, wrapped_key, size)])
 
 
 def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
     return prefix + struct.pack(">I?", index, last)
+
+
+def _as_port_error(error: BaseException) -> Exception | None:
+    """S3's and the network's errors in the port's words; None for anything else (a segment
+    that fails authentication), which is raised as it is."""
+    if isinstance(error, S3Error):
+        if error.code in ("NoSuchKey", "NoSuchBucket"):
+            return ObjectMissingError(error.code)
+        return StorageUnavailableError(error.code)
+    if isinstance(error, OSError | urllib3.exceptions.HTTPError):
+        return StorageUnavailableError(type(error).__name__)
+    return None
 
 
 class Plaintext:
@@ -128,7 +137,10 @@ class Plaintext:
             for _ in range(self._count):
                 item = await self._ready.get()
                 if isinstance(item, BaseException):
-                    raise item
+                    translated = _as_port_error(item)
+                    if translated is None:
+                        raise item
+                    raise translated from item
                 self._room.release()
                 yield item
         finally:

@@ -1,0 +1,280 @@
+"""The use cases of the documents service: upload, read, list, review. Each loads the
+document, decides with the domain (``domain/``), writes through the store and calls the
+ports (object storage, scanner). Domain and port errors become problem documents here, and
+only here (:func:`_problem`).
+
+Every read and decision is recorded in ``access_log`` (who, what, when, why).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from documents.domain import access
+from documents.domain import document as domain
+from documents.domain.document import Decision, Document, Scan, Status
+from documents.domain.inspection import Inspection, RefusedError, detect, inspect, safe_filename
+from documents.ports import (
+    Access,
+    Listing,
+    ObjectMissingError,
+    ObjectStorage,
+    Scanner,
+    ScannerUnavailableError,
+    Sealed,
+    StorageUnavailableError,
+    Store,
+)
+from documents.settings import DocumentsSettings
+from emk_common.auth import PersonalData, Principal
+from emk_common.clock import Clock
+from emk_common.field_errors import FieldError
+from emk_common.problems import Problem
+
+log = logging.getLogger(__name__)
+
+# Who may read a document: the platform's one policy for personal data (emk_common.auth).
+READING = PersonalData(
+    what="к документу гражданина",
+    not_found="Документ не найден.",
+    admin_refused="Администратор не просматривает содержимое документов.",
+)
+
+
+@dataclass(frozen=True)
+class Download:
+    """A document being read: its metadata, and its bytes as they stream from storage."""
+
+    document: Document
+    chunks: AsyncGenerator[bytes, None]
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Document]
+    total: int
+
+
+class MalwareFoundError(Exception):
+    """The scanner found something in the file."""
+
+
+class Documents:
+    def __init__(
+        self,
+        store: Store,
+        settings: DocumentsSettings,
+        *,
+        storage: ObjectStorage,
+        scanner: Scanner,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.storage = storage
+        self.scanner = scanner
+        self.clock = clock
+        self.review_time = timedelta(hours=settings.review_hours)
+        self._inspections = asyncio.Semaphore(settings.concurrent_inspections)
+
+    def overdue(self, document: Document) -> bool:
+        return document.overdue(self.clock(), self.review_time)
+
+    # --- upload ------------------------------------------------------------------------------
+
+    async def upload(
+        self, owner: Principal, kind: str, filename: str | None, data: bytes
+    ) -> Document:
+        checked = domain.checked_kind(kind)
+        try:
+            detect(data[:16])  # refuse what we would never take before spending a scan on it
+        except RefusedError as refused:
+            raise _problem(refused) from None
+        document_id = uuid.uuid4().hex
+        # Hashing and encrypting touch no parser: they run while clamd scans. Parsing waits
+        # for a clean verdict, and nothing is stored before every check has passed.
+        sealing = asyncio.create_task(
+            asyncio.to_thread(_digest_and_seal, self.storage, document_id, data)
+        )
+        try:
+            if await self.scanner.scan(data) is not None:
+                raise MalwareFoundError
+            async with self._inspections:
+                inspection: Inspection = await asyncio.to_thread(inspect, data)
+        except (ScannerUnavailableError, RefusedError, MalwareFoundError) as error:
+            sealing.cancel()
+            raise _problem(error) from error
+        sha256, sealed = await sealing
+        await self.storage.put(document_id, sealed.blob)
+        scan = Scan(
+            size=len(data),
+            content_type=str(inspection.content_type),
+            sha256=sha256,
+            filename=safe_filename(filename, inspection.content_type),
+            pages=inspection.pages,
+            width=inspection.width,
+            height=inspection.height,
+        )
+        document, event = domain.upload(
+            document_id, owner.user_id, checked, scan, sealed.data_key, self.clock()
+        )
+        # The upload's access-log entry is written alongside the document, not after it.
+        await asyncio.gather(
+            self.store.insert(document, [event]), self._log(owner, document, "upload", None)
+        )
+        return document
+
+    # --- reading -----------------------------------------------------------------------------
+
+    async def metadata(self, who: Principal, document_id: str, reason: str | None) -> Document:
+        document = await self._visible(who, document_id, reason, content=False)
+        await self._log(who, document, "read_metadata", reason)
+        return document
+
+    async def read_content(self, who: Principal, document_id: str, reason: str | None) -> Download:
+        """The plaintext as it streams from storage. Storage starts sending while the read is
+        being logged; nothing is handed out before the log entry is written. The first
+        segment is read before the answer starts, so a missing object or an unreachable
+        storage is a problem document — never a 200 cut off after its headers."""
+        document = await self._visible(who, document_id, reason, content=True)
+        plaintext = self.storage.open(document.id, document.data_key, document.size)
+        chunks = aiter(plaintext)
+        try:
+            await self._log(who, document, "read_content", reason)
+            first = await anext(chunks)
+        except (ObjectMissingError, StorageUnavailableError) as error:
+            plaintext.close()
+            if isinstance(error, ObjectMissingError):
+                log.error("the bytes of document %s are missing from S3", document.id)
+            raise _problem(error) from None
+        except BaseException:
+            plaintext.close()
+            raise
+        return Download(document, _then(first, chunks))
+
+    async def list(
+        self,
+        who: Principal,
+        *,
+        status: Status | None,
+        overdue: bool | None,
+        limit: int,
+        offset: int,
+    ) -> Page:
+        try:
+            owner_id = access.listed_owner(user_id=who.user_id, role=who.role)
+        except access.AccessDeniedError as error:
+            raise _problem(error) from None
+        listing = Listing(owner_id=owner_id, status=status, oldest_first=who.role != "citizen")
+        if overdue is not None:
+            threshold = self.clock() - self.review_time
+            listing = Listing(
+                owner_id=owner_id,
+                status="pending_review",
+                oldest_first=listing.oldest_first,
+                created_before=threshold if overdue else None,
+                created_since=None if overdue else threshold,
+            )
+        items, total = await self.store.page(listing, limit=limit, offset=offset)
+        return Page(items, total)
+
+    # --- review ------------------------------------------------------------------------------
+
+    async def decide(
+        self, who: Principal, document_id: str, decision: Decision, reason: str | None
+    ) -> Document:
+        try:
+            access.check_reviewer(who.role)
+        except access.AccessDeniedError as error:
+            raise _problem(error) from None
+        current = await self.store.get(document_id)
+        if current is None:
+            raise _problem(access.NotVisibleError())
+        try:
+            decided, event = domain.decide(current, who.user_id, decision, reason, self.clock())
+        except domain.AlreadyDecidedError as error:
+            raise _problem(error) from None
+        stored = await self.store.apply(current, decided, [event])
+        if stored is None:  # another decision came first
+            raise _problem(domain.AlreadyDecidedError(current.status))
+        await self._log(who, stored, decision, reason)
+        return stored
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    async def _visible(
+        self, who: Principal, document_id: str, reason: str | None, *, content: bool
+    ) -> Document:
+        allowed = READING.check(who, reason=reason, content=content)
+        document = await self.store.get(document_id)
+        if document is None:
+            raise _problem(access.NotVisibleError())
+        READING.require_owner(allowed, who, document.owner_id)
+        return document
+
+    async def _log(
+        self, who: Principal, document: Document, action: str, reason: str | None
+    ) -> None:
+        await self.store.log(document, Access(who.user_id, who.role, action, reason))
+
+
+async def _then(first: bytes, rest: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
+def _digest_and_seal(storage: ObjectStorage, document_id: str, data: bytes) -> tuple[str, Sealed]:
+    return hashlib.sha256(data).hexdigest(), storage.seal(document_id, data)
+
+
+def _problem(error: Exception) -> Problem:
+    """The one place where what went wrong becomes what the client is told."""
+    if isinstance(error, access.NotVisibleError):
+        return Problem.not_found(READING.not_found)
+    if isinstance(error, access.ListForbiddenError):
+        return Problem.forbidden("Список документов доступен владельцу и сотрудникам.")
+    if isinstance(error, access.NotReviewerError):
+        return Problem.forbidden("Проверять документы может только оператор.")
+    if isinstance(error, domain.AlreadyDecidedError):
+        return Problem.conflict("Решение по документу уже принято.", current_state=error.status)
+    if isinstance(error, RefusedError):
+        status = {"too_large": 413, "unsupported_type": 415}.get(error.code, 422)
+        if status == 422:
+            return Problem.validation(
+                [FieldError(field="file", code=error.code, message=error.message)]
+            )
+        return Problem(status, code=error.code, detail=error.message)
+    if isinstance(error, MalwareFoundError):
+        return Problem.validation(
+            [
+                FieldError(
+                    field="file",
+                    code="malware",
+                    message="В файле обнаружена вредоносная программа. Файл не сохранён.",
+                )
+            ]
+        )
+    if isinstance(error, ScannerUnavailableError):
+        return Problem.unavailable(
+            "Проверка файлов на вирусы временно недоступна, файл не сохранён. Попробуйте позже.",
+            retry_after_seconds=30,
+        )
+    if isinstance(error, ObjectMissingError):
+        return Problem(
+            404,
+            code="content-missing",
+            detail="Файл документа не найден в хранилище. Загрузите документ заново.",
+        )
+    if isinstance(error, StorageUnavailableError):
+        return Problem.unavailable(
+            "Хранилище документов временно недоступно. Повторите попытку позже.",
+            retry_after_seconds=5,
+        )
+    raise TypeError(f"no problem document for {type(error).__name__}") from error
