@@ -287,6 +287,11 @@ class FieldErrors:
         """``reason`` reads after «Поле «field»: …» (see :func:`field_message`)."""
         self.items.append(FieldError.of(field, code, reason))
 
+    def add_sentence(self, field: str, code: str, message: str) -> None:
+        """``message`` is already a whole sentence saying what is wrong («Укажите вид
+        документа.»; the identifier library's messages), kept as it is."""
+        self.items.append(FieldError(field=field, code=code, message=message))
+
     def __bool__(self) -> bool:
         return bool(self.items)
 

@@ -1,4 +1,5 @@
-"""Wires the identity service from its settings (``main.py`` calls it; tests too)."""
+"""Wires the identity service from its settings (``main.py`` calls it; tests too). Every port
+can be replaced here, and only here."""
 
 from __future__ import annotations
 
@@ -8,63 +9,64 @@ from fastapi import FastAPI
 
 from emk_common import catalog
 from emk_common.auth import AccessTokenVerifier, Principal
+from emk_common.clock import Clock, utc_now
 from emk_common.crypto import BlindIndex, FieldCipher
 from emk_common.service import create_app, create_runtime
 from emk_common.service_auth import ServiceTokenVerifier
-from identity.accounts import Accounts
+from identity.adapters.courier import SealedCodeCourier
+from identity.adapters.passwords import Argon2Passwords
 from identity.adapters.registries import LocalPersonRegistry
+from identity.adapters.token_keys import SigningKeys
 from identity.api import internal, routes
-from identity.api.deps import IdentityApp
-from identity.delivery import CodeCourier
-from identity.domain.passwords import Passwords
-from identity.login import Login
+from identity.ports import CodeCourier, PasswordHasher, PersonRegistry, TokenKeys
+from identity.service import Identity
 from identity.settings import IdentitySettings
-from identity.signing import SigningKeys
-from identity.store import PersonalVault, ensure_all
+from identity.store import IdentityStore
 
 
-def build(settings: IdentitySettings) -> FastAPI:
+def build(
+    settings: IdentitySettings,
+    *,
+    clock: Clock = utc_now,
+    courier: CodeCourier | None = None,
+    registry: PersonRegistry | None = None,
+    passwords: PasswordHasher | None = None,
+    keys: TokenKeys | None = None,
+    service_verifier: ServiceTokenVerifier | None = None,
+) -> FastAPI:
     runtime = create_runtime(
         settings,
         produces=[catalog.IDENTITY, catalog.NOTIFICATION_COMMANDS],
         outbox_collections=["users", "challenges"],
+        clock=clock,
     )
+    cipher = FieldCipher.from_settings(settings)
     blind_index = BlindIndex.from_settings(settings)
-    vault = PersonalVault(FieldCipher.from_settings(settings), blind_index)
-    keys = SigningKeys(
+    keys = keys or SigningKeys(
         runtime.collection("signing_keys"),
-        vault,
+        cipher,
+        clock=clock,
         token_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
     )
-    accounts = Accounts(
-        runtime,
+    identity = Identity(
+        IdentityStore(runtime, cipher, blind_index, clock),
         settings,
-        vault,
-        Passwords(
-            time_cost=settings.argon2_time_cost,
-            memory_cost_kib=settings.argon2_memory_kib,
-            parallelism=settings.argon2_parallelism,
-        ),
-        CodeCourier.from_keyring(
+        courier=courier
+        or SealedCodeCourier.from_keyring(
             settings.notifications_otp_public_keys, settings.notifications_otp_kid
         ),
-        LocalPersonRegistry(settings.registries_dir),
+        registry=registry or LocalPersonRegistry(settings.registries_dir),
+        passwords=passwords or Argon2Passwords.from_settings(settings),
+        keys=keys,
         # One-time codes are hashed with a key of their own, derived from the blind-index key.
         code_key=bytes.fromhex(blind_index.index("one-time codes", purpose="keys")),
+        clock=clock,
     )
-    login = Login(accounts, keys)
 
     async def _session_revoked(principal: Principal) -> bool:
-        session_id = principal.session_id
-        return session_id is None or not await login.sessions.is_active(session_id)
+        return not await identity.session_active(principal.session_id)
 
-    async def _prepare() -> None:
-        for repository in ensure_all(runtime.db):
-            await repository.ensure_indexes()
-        await keys.ensure_active()
-        await accounts.bootstrap_admin()
-
-    runtime.startup.append(_prepare)
+    runtime.startup.append(identity.prepare)
     app = create_app(
         runtime,
         title="ЭМК — identity",
@@ -72,10 +74,14 @@ def build(settings: IdentitySettings) -> FastAPI:
         routers=[
             routes.router,
             internal.public,
-            internal.internal_router(ServiceTokenVerifier.from_settings(settings)),
+            internal.internal_router(
+                service_verifier or ServiceTokenVerifier.from_settings(settings)
+            ),
         ],
     )
-    app.state.identity = IdentityApp(accounts, login, keys)
+    app.state.identity = identity
+    # Identity checks its own tokens against its keys directly (no JWKS over HTTP), and
+    # refuses the tokens of a session that has ended.
     app.state.access_verifier = AccessTokenVerifier(
         keys,
         issuer=settings.access_token_issuer,

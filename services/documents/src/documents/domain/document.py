@@ -12,7 +12,7 @@ from typing import Literal, cast, get_args
 
 from emk_common import catalog
 from emk_common.events import EventData
-from emk_common.field_errors import FieldError, InvalidFieldsError
+from emk_common.field_errors import FieldErrors, InvalidFieldsError
 
 Kind = Literal[
     "passport", "oms_policy", "medical_certificate", "vaccination_certificate", "benefit", "other"
@@ -76,14 +76,15 @@ class Document:
 
 def checked_kind(kind: str) -> Kind:
     """The kind a citizen named, if it is one we know."""
-    if not kind:
-        raise InvalidFieldsError(
-            [FieldError(field="kind", code="missing", message="Укажите вид документа.")]
-        )
     if kind in KINDS:
         return cast(Kind, kind)
-    message = f"Вид документа: допустимые значения — {', '.join(KINDS)}."
-    raise InvalidFieldsError([FieldError(field="kind", code="choice", message=message)])
+    errors = FieldErrors()
+    if not kind:
+        errors.add_sentence("kind", "missing", "Укажите вид документа.")
+    else:
+        allowed = ", ".join(KINDS)
+        errors.add_sentence("kind", "choice", f"Вид документа: допустимые значения — {allowed}.")
+    raise InvalidFieldsError(errors.items)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The state registries that confirm a person's documents, behind a port.
+"""The local adapter of the person registry (``identity.ports.PersonRegistry``).
 
 Deployment plugs in the real registry client; the local adapter checks consistency and,
 when ``deploy/local/registries/passports.json`` exists, compares with that reference data:
@@ -8,33 +8,9 @@ when ``deploy/local/registries/passports.json`` exists, compares with that refer
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
-from typing import Protocol
 
-
-@dataclass(frozen=True)
-class PersonCheck:
-    last_name: str
-    first_name: str
-    middle_name: str | None
-    birth_date: date
-    snils: str
-    passport_series: str
-    passport_number: str
-    passport_issued_at: date
-
-
-@dataclass(frozen=True)
-class Discrepancy:
-    field: str
-    code: str
-    message: str
-
-
-class PersonRegistry(Protocol):
-    async def check(self, person: PersonCheck) -> list[Discrepancy]: ...
+from identity.ports import Discrepancy, PersonCheck
 
 
 class LocalPersonRegistry:

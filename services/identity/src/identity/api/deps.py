@@ -1,38 +1,23 @@
-"""Dependencies of the identity routes."""
+"""What the identity routes depend on."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from emk_common.auth import Principal, current_principal, require_roles
-from emk_common.http import client_ip as _client_ip
-from emk_common.settings import ServiceSettings
-from identity.accounts import Accounts
-from identity.login import Login
-from identity.signing import SigningKeys
+from emk_common.http import client_ip
+from identity.service import Identity
 
 
-@dataclass
-class IdentityApp:
-    accounts: Accounts
-    login: Login
-    keys: SigningKeys
+def get_identity(request: Request) -> Identity:
+    identity: Identity = request.app.state.identity
+    return identity
 
 
-def get_app(request: Request) -> IdentityApp:
-    app: IdentityApp = request.app.state.identity
-    return app
-
-
-def client_ip(request: Request, settings: ServiceSettings) -> str:
-    return _client_ip(request, settings.trusted_proxies)
-
-
-AppDep = Annotated[IdentityApp, Depends(get_app)]
+IdentityDep = Annotated[Identity, Depends(get_identity)]
 CurrentUser = Annotated[Principal, Depends(current_principal)]
 Citizen = Annotated[Principal, Depends(require_roles("citizen"))]
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
@@ -41,10 +26,10 @@ Admin = Annotated[Principal, Depends(require_roles("admin"))]
 def ip_limit(bucket: str, setting: str, window: timedelta) -> Any:
     """A per-client-address limit, checked before the body is even validated."""
 
-    async def check(request: Request, app: AppDep) -> None:
-        settings = app.accounts.settings
+    async def check(request: Request, identity: IdentityDep) -> None:
+        settings = identity.settings
         limit: int = getattr(settings, setting)
-        await app.accounts.limit(bucket, client_ip(request, settings), limit, window)
+        await identity.limit(bucket, client_ip(request, settings.trusted_proxies), limit, window)
 
     return Depends(check)
 

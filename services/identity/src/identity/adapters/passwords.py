@@ -1,4 +1,4 @@
-"""Password hashing with argon2id.
+"""Password hashing with argon2id (``identity.ports.PasswordHasher``).
 
 Parameters (RFC 9106's second recommended option scaled to a 2-core service: memory
 19 MiB, 2 passes, 1 lane — OWASP's minimum for argon2id) are settings; a hash made with
@@ -16,8 +16,10 @@ import secrets
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from identity.settings import IdentitySettings
 
-class Passwords:
+
+class Argon2Passwords:
     def __init__(self, *, time_cost: int = 2, memory_cost_kib: int = 19_456, parallelism: int = 1):
         self._hasher = PasswordHasher(
             time_cost=time_cost,
@@ -27,6 +29,14 @@ class Passwords:
         )
         self._dummy = self._hasher.hash(secrets.token_urlsafe(24))
         self.verifications = 0
+
+    @classmethod
+    def from_settings(cls, settings: IdentitySettings) -> Argon2Passwords:
+        return cls(
+            time_cost=settings.argon2_time_cost,
+            memory_cost_kib=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        )
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from .conftest import Identity, new_ip, person
-
-pytestmark = pytest.mark.integration
 
 REGISTER = "/api/v1/identity/register"
 VERIFY = "/api/v1/identity/contacts/verify"
@@ -133,7 +129,7 @@ async def test_an_unknown_account_is_not_found(identity: Identity, ip: str) -> N
 
 
 async def test_registration_is_rate_limited_per_client_address(identity: Identity, ip: str) -> None:
-    limit = identity.app.state.identity.accounts.settings.register_per_ip_per_hour
+    limit = identity.settings.register_per_ip_per_hour
     async with identity.client(ip) as http:
         statuses = [
             (await http.post(REGISTER, json={"last_name": "x"})).status_code
@@ -145,7 +141,7 @@ async def test_registration_is_rate_limited_per_client_address(identity: Identit
 
 async def test_forwarded_for_from_an_untrusted_peer_is_ignored(identity: Identity) -> None:
     """A client that is not our proxy cannot pick its rate-limit bucket."""
-    limit = identity.app.state.identity.accounts.settings.register_per_ip_per_hour
+    limit = identity.settings.register_per_ip_per_hour
     statuses = []
     for _ in range(limit + 1):
         async with identity.client(ip=new_ip(), peer="198.51.100.77") as http:
@@ -155,7 +151,7 @@ async def test_forwarded_for_from_an_untrusted_peer_is_ignored(identity: Identit
 
 async def test_code_attempts_are_limited_per_account_across_addresses(identity: Identity) -> None:
     """Changing address does not buy more guesses at one account's codes."""
-    limit = identity.app.state.identity.accounts.settings.verify_per_account_per_hour
+    limit = identity.settings.verify_per_account_per_hour
     data = person()
     async with identity.client(new_ip()) as http:
         user_id = (await http.post(REGISTER, json=data)).json()["user_id"]

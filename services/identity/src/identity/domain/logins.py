@@ -1,38 +1,12 @@
-"""The account's rules: readiness statuses, contact channels, masking, login kinds."""
+"""What a person types to sign in, and what the owner is shown of their identifiers."""
 
 from __future__ import annotations
 
 import contextlib
 import re
-from enum import StrEnum
 from typing import Literal
 
 from emk_identifiers import InvalidIdentifier, email, phone, snils
-
-Channel = Literal["sms", "email"]
-CHANNELS: tuple[Channel, ...] = ("sms", "email")
-STAFF_ROLES = ("operator", "medical_worker", "employer", "admin")
-
-
-class Status(StrEnum):
-    PENDING_CONTACTS = "pending_contacts"
-    PENDING_PERSONAL_DATA = "pending_personal_data"
-    READY = "ready"
-
-
-STATUS_LABELS = {
-    Status.PENDING_CONTACTS: "Подтвердите телефон и электронную почту",
-    Status.PENDING_PERSONAL_DATA: "Заполните персональные данные",
-    Status.READY: "Учётная запись готова к работе",
-}
-
-
-def status_after_contacts(verified: dict[str, bool], current: Status) -> Status:
-    """Both contacts confirmed moves a new account on to personal data."""
-    if current is Status.PENDING_CONTACTS and all(verified.get(c) for c in CHANNELS):
-        return Status.PENDING_PERSONAL_DATA
-    return current
-
 
 LoginKind = Literal["email", "phone", "snils"]
 _SNILS_SHAPE = re.compile(r"^\d{3}-\d{3}-\d{3}[ -]\d{2}$")

@@ -12,6 +12,7 @@ import itertools
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -20,7 +21,13 @@ from fastapi import FastAPI
 
 from emk_common.events import Envelope
 from emk_devstack.stack import Stack
-from identity.delivery import CodeCourier
+from identity.adapters.courier import SealedCodeCourier
+from identity.adapters.passwords import Argon2Passwords
+from identity.app import build
+from identity.domain.user import Channel
+from identity.ports import CodeCourier, Purpose
+from identity.service import Identity as IdentityService
+from identity.settings import IdentitySettings
 
 
 @dataclass
@@ -37,9 +44,29 @@ class RecordingCourier:
     inner: CodeCourier
     sent: list[Sent] = field(default_factory=list)
 
-    def command(self, *, destination: str, code: str, purpose: str, **rest: Any) -> Envelope:
+    def command(
+        self,
+        *,
+        subject: str,
+        user_id: str,
+        channel: Channel,
+        destination: str,
+        code: str,
+        purpose: Purpose,
+        expires_at: datetime,
+        at: datetime,
+    ) -> Envelope:
         self.sent.append(Sent(destination, code, purpose))
-        return self.inner.command(destination=destination, code=code, purpose=purpose, **rest)
+        return self.inner.command(
+            subject=subject,
+            user_id=user_id,
+            channel=channel,
+            destination=destination,
+            code=code,
+            purpose=purpose,
+            expires_at=expires_at,
+            at=at,
+        )
 
     def last_code(self, destination: str) -> str:
         return next(s.code for s in reversed(self.sent) if s.destination == destination)
@@ -48,7 +75,14 @@ class RecordingCourier:
 @dataclass
 class Identity:
     app: FastAPI
+    settings: IdentitySettings
     courier: RecordingCourier
+    passwords: Argon2Passwords
+
+    @property
+    def service(self) -> IdentityService:
+        service: IdentityService = self.app.state.identity
+        return service
 
     def client(self, ip: str | None = None, peer: str = "127.0.0.1") -> httpx.AsyncClient:
         transport = httpx.ASGITransport(app=self.app, client=(peer, 50000))
@@ -57,10 +91,6 @@ class Identity:
             base_url="http://identity",
             headers={"X-Forwarded-For": ip or new_ip()},
         )
-
-    @property
-    def passwords(self) -> Any:
-        return self.app.state.identity.accounts.passwords
 
 
 @pytest.fixture(scope="module")
@@ -76,15 +106,16 @@ def identity_settings(stack: Stack | None) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 async def identity(identity_settings: dict[str, Any]) -> AsyncIterator[Identity]:
-    from identity.app import build
-    from identity.settings import IdentitySettings
-
-    app = build(IdentitySettings(**identity_settings))
-    accounts = app.state.identity.accounts
-    courier = RecordingCourier(accounts.courier)
-    accounts.courier = courier
+    settings = IdentitySettings(**identity_settings)
+    courier = RecordingCourier(
+        SealedCodeCourier.from_keyring(
+            settings.notifications_otp_public_keys, settings.notifications_otp_kid
+        )
+    )
+    passwords = Argon2Passwords.from_settings(settings)
+    app = build(settings, courier=courier, passwords=passwords)
     async with app.router.lifespan_context(app):
-        yield Identity(app, courier)
+        yield Identity(app, settings, courier, passwords)
 
 
 _ADDRESSES = itertools.count(1)
@@ -119,3 +150,8 @@ def person(**overrides: Any) -> dict[str, Any]:
         "snils": f"{first_nine}{snils_check_number(first_nine):02d}",
         **overrides,
     }
+
+
+@pytest.fixture(autouse=True)
+def _on_the_stack(stack: Stack | None) -> None:
+    """Every test here runs on the real servers, whether or not it asks for ``identity``."""

@@ -3,6 +3,8 @@
 Keys live in MongoDB (the private half encrypted with the field cipher) so every replica
 signs with the same active key. Rotation makes a new key active; the previous one stays in
 the JWKS until every token it signed has expired, so nobody is logged out by a rotation.
+(``identity.ports.TokenKeys``; a KMS or an HSM could take its place.) Reload intervals are
+measured on the monotonic clock: they are durations, not moments.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from identity.store import PersonalVault, now_utc
+from emk_common.clock import Clock
+from emk_common.crypto import FieldCipher
+from identity.ports import PublishedKey
 
 Doc = dict[str, Any]
 POINTER = "current"
@@ -40,14 +44,16 @@ class SigningKeys:
     def __init__(
         self,
         collection: AsyncCollection[Doc],
-        vault: PersonalVault,
+        cipher: FieldCipher,
         *,
+        clock: Clock,
         token_ttl: timedelta,
         reload_seconds: float = 30.0,
         unknown_kid_reload_seconds: float = 5.0,
     ) -> None:
         self._collection = collection
-        self._vault = vault
+        self._cipher = cipher
+        self._clock = clock
         self._token_ttl = token_ttl
         self._reload_seconds = reload_seconds
         self._unknown_kid_reload = unknown_kid_reload_seconds
@@ -69,7 +75,7 @@ class SigningKeys:
         assert pointer is not None
         kid = await self._create_key()
         await self._collection.update_one(
-            {"_id": pointer["kid"]}, {"$set": {"retired_at": now_utc()}}
+            {"_id": pointer["kid"]}, {"$set": {"retired_at": self._clock()}}
         )
         await self._collection.update_one({"_id": POINTER}, {"$set": {"kid": kid}})
         await self.reload()
@@ -81,11 +87,11 @@ class SigningKeys:
         await self._collection.insert_one(
             {
                 "_id": kid,
-                "private": self._vault.secret(
-                    f"signing_keys:{kid}", _b64(private.private_bytes_raw())
+                "private": self._cipher.encrypt(
+                    _b64(private.private_bytes_raw()), context=f"signing_keys:{kid}"
                 ),
                 "public": _b64(private.public_key().public_bytes_raw()),
-                "created_at": now_utc(),
+                "created_at": self._clock(),
                 "retired_at": None,
             }
         )
@@ -95,14 +101,15 @@ class SigningKeys:
         pointer = await self._collection.find_one({"_id": POINTER})
         if pointer is None:
             return
-        keep_after = now_utc() - self._token_ttl - timedelta(minutes=5)
+        keep_after = self._clock() - self._token_ttl - timedelta(minutes=5)
         published: dict[str, Ed25519PublicKey] = {}
         async for doc in self._collection.find({"_id": {"$ne": POINTER}}):
             if doc["retired_at"] is not None and doc["retired_at"] < keep_after:
                 continue
             published[doc["_id"]] = Ed25519PublicKey.from_public_bytes(_unb64(doc["public"]))
             if doc["_id"] == pointer["kid"]:
-                seed = _unb64(self._vault.reveal(f"signing_keys:{doc['_id']}", doc["private"]))
+                sealed = self._cipher.decrypt(doc["private"], context=f"signing_keys:{doc['_id']}")
+                seed = _unb64(sealed)
                 private = Ed25519PrivateKey.from_private_bytes(seed)
                 self._active = _Key(doc["_id"], private.public_key(), private)
         self._published = published
@@ -124,21 +131,12 @@ class SigningKeys:
             await self.reload()
         return self._published.get(kid)
 
-    async def jwks(self) -> dict[str, Any]:
+    async def published(self) -> list[PublishedKey]:
         await self._fresh()
-        return {
-            "keys": [
-                {
-                    "kty": "OKP",
-                    "crv": "Ed25519",
-                    "x": _b64(k.public_bytes_raw()),
-                    "kid": kid,
-                    "alg": "EdDSA",
-                    "use": "sig",
-                }
-                for kid, k in sorted(self._published.items())
-            ]
-        }
+        return [
+            PublishedKey(kid=kid, x=_b64(k.public_bytes_raw()))
+            for kid, k in sorted(self._published.items())
+        ]
 
     async def sign(self, claims: dict[str, Any]) -> str:
         await self._fresh()

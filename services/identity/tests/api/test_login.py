@@ -15,11 +15,10 @@ from aiokafka import AIOKafkaConsumer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from emk_testing import eventually
+from identity.adapters.token_keys import SigningKeys
 from identity.domain import totp
 
 from .conftest import Identity, person
-
-pytestmark = pytest.mark.integration
 
 P = "/api/v1/identity"
 
@@ -94,7 +93,7 @@ async def test_unknown_login_and_wrong_password_look_and_cost_the_same(
 
 
 async def test_repeated_failures_lock_a_login_known_or_not(identity: Identity, ip: str) -> None:
-    threshold = identity.app.state.identity.accounts.settings.lockout_threshold
+    threshold = identity.settings.lockout_threshold
     async with identity.client(ip) as http:
         data, user_id = await ready_citizen(identity, http)
         for login in (data["email"], "ghost@example.ru"):
@@ -113,10 +112,9 @@ async def test_repeated_failures_lock_a_login_known_or_not(identity: Identity, i
             assert locked.status_code == 429, login
             assert int(locked.headers["Retry-After"]) > 60
             assert "заблокирован" in locked.json()["detail"]
-    users = identity.app.state.identity.accounts.users
-    stored = await users.get(user_id)
+    stored = await identity.service.users.get(user_id)
     assert stored is not None
-    assert stored["locked_until"] is not None
+    assert stored.locked_until is not None
     locked_events = await _events_of(identity, "emk.identity.AccountLocked.v1")
     assert user_id in {e["data"]["user_id"] for e in locked_events}
     # Only real accounts have lock events: the unknown login left no trace on the topic.
@@ -124,7 +122,7 @@ async def test_repeated_failures_lock_a_login_known_or_not(identity: Identity, i
 
 async def _events_of(identity: Identity, event_type: str) -> list[dict[str, Any]]:
     """The events of one type on emk.identity, read from Kafka itself."""
-    settings = identity.app.state.identity.accounts.settings
+    settings = identity.settings
     consumer = AIOKafkaConsumer(
         "emk.identity",
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -248,7 +246,7 @@ async def test_tampered_tokens_are_refused(identity: Identity, ip: str) -> None:
     async with identity.client(ip) as http:
         data, _ = await ready_citizen(identity, http)
         token = (await sign_in(identity, http, data))["access_token"]
-        keys = identity.app.state.identity.keys
+        keys = identity.service.keys
         claims = jwt.decode(token, options={"verify_signature": False})
         expired = await keys.sign(
             {**claims, "iat": claims["iat"] - 7200, "exp": claims["iat"] - 3600}
@@ -276,7 +274,7 @@ async def test_key_rotation_logs_nobody_out(identity: Identity, ip: str) -> None
     async with identity.client(ip) as http:
         data, _ = await ready_citizen(identity, http)
         old = (await sign_in(identity, http, data))["access_token"]
-        keys = identity.app.state.identity.keys
+        keys = identity.service.keys
         new_kid = await keys.rotate()
         jwks = (await http.get("/.well-known/jwks.json")).json()
         kids = [k["kid"] for k in jwks["keys"]]
@@ -364,7 +362,8 @@ async def test_personal_data_is_checked_against_the_registry(
 async def test_made_up_key_ids_do_not_each_cost_a_database_read(
     identity: Identity, ip: str
 ) -> None:
-    keys = identity.app.state.identity.keys
+    keys = identity.service.keys
+    assert isinstance(keys, SigningKeys)
     await keys.reload()
     loaded_at = keys._loaded_at
     for n in range(50):

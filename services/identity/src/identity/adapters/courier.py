@@ -10,16 +10,18 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
-from typing import Literal
 
 from emk_common.catalog import DeliverOtp
 from emk_common.crypto import seal
 from emk_common.events import Envelope
 from emk_common.settings import decode_keyring
-from identity.domain.users import Channel
+from identity.domain.user import Channel
+from identity.ports import Purpose
 
 
-class CodeCourier:
+class SealedCodeCourier:
+    """The courier: destination, code and expiry sealed for the notifications service's key."""
+
     def __init__(self, public_keys: dict[str, bytes], kid: str | None = None) -> None:
         if not public_keys:
             raise ValueError("NOTIFICATIONS_OTP_PUBLIC_KEYS is required to send one-time codes")
@@ -27,7 +29,7 @@ class CodeCourier:
         self._key = public_keys[self._kid]
 
     @classmethod
-    def from_keyring(cls, raw: str, kid: str = "") -> CodeCourier:
+    def from_keyring(cls, raw: str, kid: str = "") -> SealedCodeCourier:
         return cls(decode_keyring(raw) if raw else {}, kid or None)
 
     def command(
@@ -38,8 +40,9 @@ class CodeCourier:
         channel: Channel,
         destination: str,
         code: str,
-        purpose: Literal["contact_verification", "login"],
+        purpose: Purpose,
         expires_at: datetime,
+        at: datetime,
     ) -> Envelope:
         event_id = str(uuid.uuid4())
         sealed = seal(
@@ -53,4 +56,4 @@ class CodeCourier:
         payload = DeliverOtp(
             user_id=user_id, channel=channel, purpose=purpose, expires_at=expires_at, sealed=sealed
         )
-        return Envelope.wrap(payload, source="identity", subject=subject, event_id=event_id)
+        return Envelope.wrap(payload, source="identity", subject=subject, at=at, event_id=event_id)

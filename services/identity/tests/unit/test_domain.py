@@ -8,16 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from identity.domain import totp
+from identity.domain.logins import login_candidates, mask_email, mask_phone, mask_snils
 from identity.domain.otp import OneTimeCode, Verdict, new_code
-from identity.domain.passwords import Passwords
-from identity.domain.users import (
-    Status,
-    login_candidates,
-    mask_email,
-    mask_phone,
-    mask_snils,
-    status_after_contacts,
-)
+from identity.domain.user import Status, status_after_contacts
 
 KEY = b"k" * 32
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -120,18 +113,6 @@ def test_otpauth_uri_names_the_issuer_and_account() -> None:
     assert uri.startswith("otpauth://totp/")
     assert "secret=ABCDEF" in uri
     assert "ivan%40example.ru" in uri
-
-
-def test_passwords_are_argon2id_verified_counted_and_rehashed_on_new_parameters() -> None:
-    weak = Passwords(time_cost=1, memory_cost_kib=8192)
-    hashed = weak.hash("Правильный-пароль-1")
-    assert hashed.startswith("$argon2id$")
-    assert weak.verify(hashed, "Правильный-пароль-1")
-    assert not weak.verify(hashed, "неправильный")
-    assert not weak.verify_dummy("что угодно")
-    assert weak.verifications == 3
-    assert not weak.needs_rehash(hashed)
-    assert Passwords(time_cost=2, memory_cost_kib=8192).needs_rehash(hashed)
 
 
 @pytest.mark.parametrize(

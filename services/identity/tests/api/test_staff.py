@@ -17,8 +17,6 @@ from emk_testing import TopicTap, service_token
 from .conftest import Identity
 from .test_login import P, auth, ready_citizen, sign_in
 
-pytestmark = pytest.mark.integration
-
 ADMIN = {"email": f"admin.{uuid.uuid4().hex[:8]}@emk.local", "password": "Админ-пароль-2026-!"}
 PERSONAL_DATA = {
     "passport": {"series": "4509", "number": "123456", "issued_at": "2012-03-01",

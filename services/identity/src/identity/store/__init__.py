@@ -1,0 +1,33 @@
+"""The identity service's MongoDB: accounts with their pending events (``users.py``); login
+challenges, sessions and login guards (``sign_in.py``); rate limits. Only this package knows
+the documents' shape."""
+
+from __future__ import annotations
+
+from pymongo.errors import DuplicateKeyError
+
+from emk_common.clock import Clock
+from emk_common.crypto import BlindIndex, FieldCipher
+from emk_common.limits import RateLimits
+from emk_common.service import Runtime
+from identity.store.sign_in import ChallengeStore, LoginGuards, SessionStore
+from identity.store.users import UserStore
+
+__all__ = ["DuplicateKeyError", "IdentityStore"]
+
+
+class IdentityStore:
+    """Every collection of the service, made once."""
+
+    def __init__(
+        self, runtime: Runtime, cipher: FieldCipher, index: BlindIndex, clock: Clock
+    ) -> None:
+        self.users = UserStore(runtime, cipher, index, clock)
+        self.challenges = ChallengeStore(runtime)
+        self.sessions = SessionStore(runtime, clock)
+        self.guards = LoginGuards(runtime, index, clock)
+        self.limits = RateLimits(runtime.collection("rate_limits"), clock)
+
+    async def ensure_indexes(self) -> None:
+        for part in (self.users, self.challenges, self.sessions, self.limits, self.guards):
+            await part.ensure_indexes()

@@ -1,0 +1,200 @@
+"""What signing in keeps: second-factor challenges, sessions (refresh-token families) and
+the failed-password counters of logins."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from emk_common.clock import Clock
+from emk_common.crypto import BlindIndex
+from emk_common.events import Envelope
+from emk_common.mongo import update_and_read
+from emk_common.service import Runtime
+from identity.domain.session import Challenge, Session
+from identity.store.users import code_doc, code_from
+
+Doc = dict[str, Any]
+
+
+class ChallengeStore:
+    """Second-factor challenges of logins in progress (they expire after an hour)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.collection = runtime.collection("challenges")
+        self._outbox = runtime.outbox
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index("expires_at", expireAfterSeconds=3600, name="expiry")
+
+    async def get(self, challenge_id: str) -> Challenge | None:
+        doc = await self.collection.find_one({"_id": challenge_id})
+        if doc is None:
+            return None
+        return Challenge(
+            id=doc["_id"],
+            user_id=doc["user_id"],
+            channel=doc["channel"],
+            expires_at=doc["expires_at"],
+            code=code_from(doc.get("code")),
+            attempts=doc["attempts"],
+            done=bool(doc.get("done")),
+        )
+
+    async def insert(self, challenge: Challenge, events: list[Envelope]) -> None:
+        document: Doc = {
+            "_id": challenge.id,
+            "user_id": challenge.user_id,
+            "attempts": challenge.attempts,
+            "expires_at": challenge.expires_at,
+        }
+        if challenge.code is not None:
+            document["code"] = asdict(challenge.code)
+        document["channel"] = challenge.channel
+        await self.collection.insert_one(self._outbox.insert(document, events))
+
+    async def apply(self, before: Challenge, after: Challenge) -> bool:
+        """Writes the change if no other try was counted since ``before`` was read."""
+        fields: Doc = {}
+        if after.code != before.code:
+            fields["code"] = code_doc(after.code)
+        if after.attempts != before.attempts:
+            fields["attempts"] = after.attempts
+        if after.done != before.done:
+            fields["done"] = after.done
+        if not fields:
+            return True
+        result = await self.collection.update_one(
+            {"_id": before.id, "attempts": before.attempts}, {"$set": fields}
+        )
+        return result.modified_count == 1
+
+
+class SessionStore:
+    """Refresh-token families: the current token's hash, and the spent ones (reuse detection)."""
+
+    def __init__(self, runtime: Runtime, clock: Clock) -> None:
+        self.collection = runtime.collection("sessions")
+        self._clock = clock
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index("current_hash", name="current")
+        await self.collection.create_index("spent_hashes", name="spent")
+        await self.collection.create_index("expires_at", expireAfterSeconds=86_400, name="expiry")
+
+    async def open(self, session_id: str, user_id: str, token_hash: str, ttl: timedelta) -> Session:
+        now = self._clock()
+        session = Session(session_id, user_id, now, now + ttl)
+        await self.collection.insert_one(
+            {
+                "_id": session.id,
+                "user_id": user_id,
+                "current_hash": token_hash,
+                "spent_hashes": [],
+                "created_at": now,
+                "last_used_at": now,
+                "expires_at": session.expires_at,
+                "revoked_at": None,
+            }
+        )
+        return session
+
+    async def rotate(self, token_hash: str, new_hash: str) -> Session | None:
+        """Swap the current token for a new one; None if ``token_hash`` is not current."""
+        current = await self.collection.find_one({"current_hash": token_hash}, {"_id": 1})
+        if current is None:
+            return None
+        now = self._clock()
+        # The swap is conditional on the token still being current: of two uses, one wins.
+        doc = await update_and_read(
+            self.collection,
+            {
+                "_id": current["_id"],
+                "current_hash": token_hash,
+                "revoked_at": None,
+                "expires_at": {"$gt": now},
+            },
+            {
+                "$set": {"current_hash": new_hash, "last_used_at": now},
+                "$push": {"spent_hashes": {"$each": [token_hash], "$slice": -50}},
+            },
+        )
+        if doc is None:
+            return None
+        return Session(doc["_id"], doc["user_id"], doc["created_at"], doc["expires_at"])
+
+    async def revoke_if_spent(self, token_hash: str) -> bool:
+        """A spent token came back: someone kept a copy. The whole family is revoked."""
+        result = await self.collection.update_one(
+            {"spent_hashes": token_hash, "revoked_at": None},
+            {"$set": {"revoked_at": self._clock()}},
+        )
+        return result.modified_count == 1
+
+    async def revoke(self, session_id: str, user_id: str) -> None:
+        await self.collection.update_one(
+            {"_id": session_id, "user_id": user_id, "revoked_at": None},
+            {"$set": {"revoked_at": self._clock()}},
+        )
+
+    async def revoke_all(self, user_id: str) -> None:
+        """Every session of the account ends now (a deactivated staff member)."""
+        await self.collection.update_many(
+            {"user_id": user_id, "revoked_at": None}, {"$set": {"revoked_at": self._clock()}}
+        )
+
+    async def is_active(self, session_id: str) -> bool:
+        doc = await self.collection.find_one(
+            {"_id": session_id, "revoked_at": None, "expires_at": {"$gt": self._clock()}},
+            {"_id": 1},
+        )
+        return doc is not None
+
+
+class LoginGuards:
+    """Failed-password counters by login as typed (known or not, so a lock reveals nothing),
+    under a blind index of their own."""
+
+    def __init__(self, runtime: Runtime, index: BlindIndex, clock: Clock) -> None:
+        self.collection = runtime.collection("login_guards")
+        self._index = index
+        self._clock = clock
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index("expires_at", expireAfterSeconds=0, name="expiry")
+
+    def _key(self, login: str) -> str:
+        return self._index.index(login.strip().lower(), purpose="login")
+
+    async def locked_for(self, login: str) -> float:
+        doc = await self.collection.find_one({"_id": self._key(login)})
+        if doc is None or doc.get("locked_until") is None:
+            return 0.0
+        until: datetime = doc["locked_until"]
+        return max(0.0, (until - self._clock()).total_seconds())
+
+    async def failed(
+        self, login: str, *, threshold: int, lock: timedelta, window: timedelta
+    ) -> datetime | None:
+        """Count a failure; returns the lock's end when this failure locks the login."""
+        key = self._key(login)
+        now = self._clock()
+        doc = await update_and_read(
+            self.collection,
+            {"_id": key},
+            {"$inc": {"failures": 1}, "$set": {"expires_at": now + window}},
+            upsert=True,
+        )
+        assert doc is not None  # an upsert always leaves a document
+        if doc["failures"] >= threshold:
+            until = now + lock
+            await self.collection.update_one(
+                {"_id": key},
+                {"$set": {"locked_until": until, "failures": 0, "expires_at": until + window}},
+            )
+            return until
+        return None
+
+    async def succeeded(self, login: str) -> None:
+        await self.collection.delete_one({"_id": self._key(login)})
