@@ -279,7 +279,7 @@ async def test_unexpected_error_is_500_without_detail(
     assert "hunter2" not in response.text
     assert "RuntimeError" not in response.text
     # ... the log says what failed and where, but not the message, which quotes data
-    [record] = [r for r in caplog.records if r.name == "emk_common.problems"]
+    [record] = [r for r in caplog.records if r.name == "emk_common.problems.handlers"]
     logged = record.getMessage()
     assert "RuntimeError" in logged
     assert "in boom" in logged

@@ -1,83 +1,24 @@
-"""``Idempotency-Key`` for every POST and PATCH of every service: a retry gets the first answer.
-
-Follows the IETF draft "The Idempotency-Key HTTP Header Field". :func:`create_app
-<emk_common.service.create_app>` installs :class:`IdempotencyMiddleware` in every service,
-storing keys in the service's own database (collection ``idempotency_keys``, kept for
-``IDEMPOTENCY_TTL_HOURS``, 24 h by default, by a TTL index on ``expires_at``).
-
-* Only POST and PATCH requests carrying the header take part; anything else, and a
-  request without it, passes straight through (no database round trip). A key is 1–255
-  printable ASCII characters, bare or as a structured-field string (``"…"``); anything
-  else, or the header twice, is a 400 problem.
-* **Scope.** A key belongs to the verified caller: with a valid ``Authorization: Bearer``
-  access token (checked by ``app.state.access_verifier``) the scope is the user id; with
-  no ``Authorization`` at all (public endpoints) it is "anonymous", where only a request
-  identical in method, path, query and every byte of the body gets the stored answer. An
-  ``Authorization`` header that does not verify — expired, foreign, a service token, no
-  verifier — makes the request pass through untracked: the route answers it (401), nothing
-  is stored, and an unverified subject never selects someone else's answer.
-* **First request.** A record ``{_id: hash(scope, key), state: "processing", owner, lease}``
-  is inserted atomically, then the route runs. The request body is hashed as the route reads
-  it (nothing is buffered: a 5 MB upload streams through); a body the route did not read is
-  drained and hashed just before the answer is sent. The answer is stored before its body
-  reaches the client, so a client that has it never sees a 409 for its own key.
-  Not stored, the key released so that a retry runs again: 5xx, 401, 403, 408, 413, 429, an
-  answer of several body messages (streamed) or over 1 MB, a request body over the limit
-  (8 MB), and a route that raised.
-* **Repeat while the first runs** → 409 with ``Retry-After: 1``. The first request renews
-  its lease while it runs (every ``lease_seconds / 3``); a record whose lease lapsed (its
-  process died) is taken over by the next request with the key.
-* **Repeat after it finished.** The repeat's body is hashed (up to the limit, else 422) and
-  its method, path, query and body compared with the first's: a difference is a 422
-  (``idempotency-key-reused``), a match replays the stored status, headers and body with
-  ``Idempotent-Replayed: true`` — the route does not run again.
-
-Stored answers may hold tokens, secrets or medical data, so they are encrypted (AES-256-GCM)
-under a key derived from the scope and the idempotency key, and the request fingerprint is an
-HMAC under another: the database holds neither the idempotency key nor anything readable
-without it. That protection is as strong as the client's key — clients send a random UUID.
-"""
+"""The pure ASGI middleware: claims a key, runs the route, stores or replays its answer."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import hmac
-import json
 import logging
-import os
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi import FastAPI
-from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from emk_common.auth import AccessTokenVerifier, remember_principal
-from emk_common.clock import Clock, utc_now
 from emk_common.field_errors import FieldError
+from emk_common.idempotency.keys import _INVALID_KEY, HEADER, REPLAYED_HEADER, _Keyed, parse_key
+from emk_common.idempotency.store import Doc, IdempotencyStore
 from emk_common.problems import Problem
-
-__all__ = [
-    "COLLECTION",
-    "HEADER",
-    "REPLAYED_HEADER",
-    "Claim",
-    "IdempotencyMiddleware",
-    "IdempotencyStore",
-    "install_idempotency",
-    "parse_key",
-]
-
-HEADER = "Idempotency-Key"
-REPLAYED_HEADER = "Idempotent-Replayed"
-COLLECTION = "idempotency_keys"
 
 _METHODS = frozenset({"POST", "PATCH"})
 _HEADER_NAME = HEADER.lower().encode()
@@ -87,13 +28,9 @@ _HEADER_NAME = HEADER.lower().encode()
 _NOT_STORED = frozenset({401, 403, 408, 413, 429})
 # Per-connection headers the server sets itself on every answer.
 _NOT_REPLAYED = frozenset({b"date", b"server", b"connection", b"keep-alive", b"transfer-encoding"})
-_NONCE_BYTES = 12
+
 _MIB = 1024 * 1024
 
-_INVALID_KEY = (
-    f"Заголовок {HEADER} должен встречаться в запросе один раз "
-    "и содержать от 1 до 255 печатных символов ASCII."
-)
 _IN_PROGRESS = "Запрос с этим ключом идемпотентности ещё выполняется. Повторите его через секунду."
 _REUSED = (
     "Ключ идемпотентности уже использован для другого запроса. Для нового запроса нужен новый ключ."
@@ -101,191 +38,7 @@ _REUSED = (
 
 _log = logging.getLogger(__name__)
 
-Doc = dict[str, Any]
 VerifierSource = Callable[[], AccessTokenVerifier | None]
-
-
-def parse_key(values: list[bytes]) -> str | None:
-    """The key of the request's ``Idempotency-Key`` values, or ``None`` if it is malformed."""
-    if len(values) != 1:
-        return None
-    raw = values[0].strip(b" \t")
-    if raw.startswith(b'"'):  # the draft's form: a structured-field string
-        if len(raw) < 2 or not raw.endswith(b'"'):
-            return None
-        key = _unquote(raw[1:-1])
-        if key is None:
-            return None
-    else:
-        key = raw
-    if not 1 <= len(key) <= 255 or any(byte < 0x20 or byte > 0x7E for byte in key):
-        return None
-    return key.decode("ascii")
-
-
-def _unquote(inner: bytes) -> bytes | None:
-    out, escaped = bytearray(), False
-    for byte in inner:
-        if escaped:
-            if byte not in b'"\\':
-                return None
-            out.append(byte)
-            escaped = False
-        elif byte == 0x5C:  # backslash
-            escaped = True
-        elif byte == 0x22:  # an unescaped quote inside
-            return None
-        else:
-            out.append(byte)
-    return None if escaped else bytes(out)
-
-
-class IdempotencyStore:
-    """The records of one service's keys in its own MongoDB."""
-
-    def __init__(
-        self,
-        collection: AsyncCollection[Doc],
-        *,
-        ttl: timedelta = timedelta(hours=24),
-        lease_seconds: float = 60.0,
-        clock: Clock = utc_now,
-    ) -> None:
-        if lease_seconds <= 0 or ttl <= timedelta(seconds=lease_seconds):
-            raise ValueError("an idempotency key must outlive its lease")
-        self.collection = collection
-        self.ttl = ttl
-        self.lease_seconds = lease_seconds
-        self._clock = clock
-
-    async def ensure_indexes(self) -> None:
-        await self.collection.create_index("expires_at", expireAfterSeconds=0)
-
-    async def claim(self, record_id: str, method: str, path: str) -> Claim:
-        """Own the key for a first run, or learn what holds it."""
-        owner = uuid.uuid4().hex
-        for _ in range(3):  # the record may vanish between our insert and our read
-            now = self._clock()
-            fresh = {
-                "_id": record_id,
-                "state": "processing",
-                "method": method,
-                "path": path,
-                "owner": owner,
-                "lease_until": now + timedelta(seconds=self.lease_seconds),
-                "expires_at": now + self.ttl,
-            }
-            try:
-                await self.collection.insert_one(fresh)
-                return Claim(owner=owner)
-            except DuplicateKeyError:
-                pass
-            existing = await self.collection.find_one({"_id": record_id})
-            if existing is None:
-                continue
-            if not _lapsed(existing, now):
-                return Claim(record=existing)
-            # Its process died, or the TTL monitor has not reaped it yet: take it over, once.
-            taken = await self.collection.replace_one(
-                {
-                    "_id": record_id,
-                    "$or": [
-                        {"state": "processing", "lease_until": {"$lte": now}},
-                        {"expires_at": {"$lte": now}},
-                    ],
-                },
-                fresh,
-            )
-            if taken.matched_count == 1:
-                return Claim(owner=owner)
-        raise RuntimeError("an idempotency record kept changing under us")
-
-    async def renew(self, record_id: str, owner: str) -> None:
-        lease_until = self._clock() + timedelta(seconds=self.lease_seconds)
-        await self.collection.update_one(
-            {"_id": record_id, "owner": owner, "state": "processing"},
-            {"$set": {"lease_until": lease_until}},
-        )
-
-    async def complete(
-        self, record_id: str, owner: str, *, status: int, fingerprint: str, response: bytes
-    ) -> bool:
-        """Store the answer; ``False`` if another process took the key over meanwhile."""
-        result = await self.collection.update_one(
-            {"_id": record_id, "owner": owner, "state": "processing"},
-            {
-                "$set": {
-                    "state": "done",
-                    "status": status,
-                    "fingerprint": fingerprint,
-                    "response": response,
-                    "expires_at": self._clock() + self.ttl,
-                },
-                "$unset": {"owner": "", "lease_until": ""},
-            },
-        )
-        return result.matched_count == 1
-
-    async def release(self, record_id: str, owner: str) -> None:
-        await self.collection.delete_one({"_id": record_id, "owner": owner, "state": "processing"})
-
-
-def _lapsed(record: Doc, now: datetime) -> bool:
-    if _aware(record["expires_at"]) <= now:
-        return True
-    return record["state"] == "processing" and _aware(record["lease_until"]) <= now
-
-
-def _aware(moment: datetime) -> datetime:
-    # A client without tz_aware=True reads UTC datetimes back naive.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """Either we own the key (``owner``) or someone's record holds it (``record``)."""
-
-    owner: str | None = None
-    record: Doc | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Keyed:
-    """A request's key, as the store and the cipher see it; the raw key stays here."""
-
-    record_id: str
-    cipher_key: bytes
-    mac_key: bytes
-
-    @classmethod
-    def of(cls, scope_name: str, key: str) -> _Keyed:
-        material = scope_name.encode() + b"\0" + key.encode()
-
-        def derive(purpose: bytes) -> bytes:
-            return hashlib.sha256(b"emk-idempotency/" + purpose + b"\0" + material).digest()
-
-        return cls(derive(b"id").hex(), derive(b"cipher"), derive(b"mac"))
-
-    def fingerprint(self, scope: Scope, body_sha256: bytes) -> str:
-        parts = (scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b""))
-        message = b"\0".join((*parts, body_sha256))
-        return hmac.new(self.mac_key, message, hashlib.sha256).hexdigest()
-
-    def seal(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> bytes:
-        listed = [[name.decode("latin-1"), value.decode("latin-1")] for name, value in headers]
-        plain = json.dumps(listed).encode() + b"\n" + body
-        nonce = os.urandom(_NONCE_BYTES)
-        return nonce + AESGCM(self.cipher_key).encrypt(nonce, plain, self._aad(status))
-
-    def open(self, status: int, sealed: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
-        nonce, ciphertext = sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:]
-        plain = AESGCM(self.cipher_key).decrypt(nonce, ciphertext, self._aad(status))
-        listed, _, body = plain.partition(b"\n")
-        headers = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in json.loads(listed)]
-        return headers, body
-
-    def _aad(self, status: int) -> bytes:
-        return f"{self.record_id}:{status}".encode()
 
 
 @dataclass
