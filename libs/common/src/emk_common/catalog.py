@@ -93,6 +93,13 @@ class StaffDeactivated(_Identity):
 # --- applications ------------------------------------------------------------------------
 
 
+# The codes of an application's statuses (the Russian names are the applications service's
+# own and travel in its events: ApplicationStatusChanged.status_label).
+ApplicationStatus = Literal[
+    "draft", "submitted", "in_review", "clarification_requested", "approved", "rejected", "issued"
+]
+
+
 class _Applications(EventData):
     topic = APPLICATIONS
     application_id: str
@@ -114,8 +121,8 @@ class ApplicationStatusChanged(_Applications):
     number: str | None = None
     # The medical book's number, once the application led to one (status ``issued``).
     book_number: str | None = None
-    previous_status: str | None = None
-    status: str
+    previous_status: ApplicationStatus | None = None
+    status: ApplicationStatus
     changed_by: str | None = None
     comment: str | None = None
     fields: list[str] = Field(default_factory=list)
@@ -159,6 +166,12 @@ class DeadlineBreached(_Applications):
 # --- documents ---------------------------------------------------------------------------
 
 
+DocumentKind = Literal[
+    "passport", "oms_policy", "medical_certificate", "vaccination_certificate", "benefit", "other"
+]
+DocumentType = Literal["application/pdf", "image/jpeg", "image/png"]
+
+
 class _Documents(EventData):
     topic = DOCUMENTS
     document_id: str
@@ -167,9 +180,9 @@ class _Documents(EventData):
 
 class DocumentUploaded(_Documents):
     name = "DocumentUploaded"
-    kind: str
+    kind: DocumentKind
     size: int
-    content_type: str
+    content_type: DocumentType
     sha256: str
 
 

@@ -58,7 +58,8 @@ class Runtime:
     """Everything a service's handlers and routes reach for, made once per process."""
 
     settings: ServiceSettings
-    # The service's one clock: the inbox, the idempotency keys and the relay's leases read it.
+    # The service's one clock: the inbox and the idempotency keys read it (the relay's leases
+    # do not: they measure real seconds shared with other replicas).
     clock: Clock
     tracer_provider: TracerProvider
     mongo: AsyncMongoClient[Doc]
@@ -232,7 +233,8 @@ def _create_relay(runtime: Runtime) -> OutboxRelay:
         owner=f"{settings.service_name}-{runtime.replica_id}",
         shards=settings.outbox_shards,
         lease_seconds=settings.outbox_lease_seconds,
-        wall_clock=runtime.clock,
+        # Not the service's clock: a lease is shared with other replicas and the database,
+        # and lasts seconds of real time, whatever time a test has moved the service to.
     )
     return OutboxRelay(
         [runtime.db[name] for name in runtime.outbox_collections],
