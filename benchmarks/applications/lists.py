@@ -21,7 +21,7 @@ from typing import Any, cast
 
 import httpx
 
-from applications.domain.application import SYSTEM, Actor, Step
+from applications.domain.application import Actor, Change
 from applications.domain.queue import lane_for
 from applications.domain.statuses import Status
 from applications.settings import ApplicationsSettings
@@ -86,13 +86,15 @@ async def write_costs(store: ApplicationStore) -> Doc:
     """Not a target, a warning: what the store's writes cost at this size (after the lists
     were measured). ``apply`` is the conditional write every change makes (here a step that
     changes nothing but the version); ``next_number`` is every submission's counter."""
-    application = await store.applications.find_one({"lanes": lane_for(None, None)})
+    found = await store.applications.find_one({"lanes": lane_for(None, None)})
+    assert found is not None
+    application = await store.get(found["_id"])
     assert application is not None
     applied, numbered = [], []
     for _ in range(5):
         started = time.perf_counter()
-        step = Step(status=Status(application["status"]), changed=False)
-        written = await store.apply(application, step, SYSTEM, datetime.now(UTC))
+        change = Change(application, recorded=False)
+        written = await store.apply(application, change)
         applied.append(time.perf_counter() - started)
         assert written is not None
         application = written
@@ -227,7 +229,10 @@ async def lists(stack: Stack) -> Doc:
         for size in SIZES
     }
     runtimes = {size: create_runtime(s) for size, s in settings.items()}
-    stores = {size: ApplicationStore(runtime) for size, runtime in runtimes.items()}
+    stores = {
+        size: ApplicationStore(runtime, FieldCipher.from_settings(settings[size]))
+        for size, runtime in runtimes.items()
+    }
     inbox = Inbox(stack.var_dir)
     async with (
         httpx.AsyncClient(base_url=stack.service_url("identity"), timeout=30) as identity,

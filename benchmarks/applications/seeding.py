@@ -1,10 +1,12 @@
 """Applications as the service stores them, built by the domain's own steps: each step
-written the way ``store.apply`` writes it (``derived()`` fields, history, version), its
-events already relayed; then bulk-inserted, the number counters moved past the seeded
-numbers and the lane counters set by ``store.recount()``."""
+applied the way ``store.apply`` applies it (the version moved on), its events already
+relayed, and stored in the store's own document shape (``store.document_of``); then
+bulk-inserted, the number counters moved past the seeded numbers and the lane counters set
+by ``store.recount()``."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 import uuid
@@ -12,15 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from applications.domain import application as domain
-from applications.domain.application import SYSTEM, Actor, Step, derived
+from applications.api.schemas import DraftIn
+from applications.domain.application import Actor, Application, Change
 from applications.domain.calendar import DeadlinePolicy, ProductionCalendar, moscow_date
-from applications.domain.employer import DraftIn, check_draft
-from applications.domain.statuses import Action, Status, next_status
-from applications.domain.vocabulary import DOCUMENT_LABELS
+from applications.domain.employer import DraftValues, check_draft
+from applications.domain.statuses import Status
 from applications.settings import ApplicationsSettings
-from applications.store import ApplicationStore, history_entry
+from applications.store import ApplicationStore, document_of
 from emk_common.crypto import FieldCipher
+from emk_common.field_errors import FieldErrors
 from emk_common.outbox import OUTBOX_FIELD
 
 Doc = dict[str, Any]
@@ -44,35 +46,16 @@ DRAFT: Doc = {
 }  # fmt: skip
 
 
-def _put(doc: Doc, path: str, value: Any) -> None:
-    """``$set`` of one path, dotted or not (``documents.passport``)."""
-    head, _, rest = path.partition(".")
-    if rest:
-        inner = dict(doc.get(head) or {})
-        _put(inner, rest, value)
-        doc[head] = inner
-    else:
-        doc[head] = value
+def applied(change: Change, before: Application) -> Application:
+    """The application after ``store.apply`` wrote ``change`` (and the relay sent its events)."""
+    return dataclasses.replace(change.application, version=before.version + 1)
 
 
-def applied(doc: Doc, step: Step, actor: Actor, at: datetime) -> Doc:
-    """The document after ``store.apply`` wrote ``step`` (and the relay sent its events)."""
-    after = dict(doc)
-    for path, value in {**step.set, "status": str(step.status)}.items():
-        _put(after, path, value)
-    after.update(derived(after))
-    after["timer_claim"] = None
-    if step.changed:
-        after["last_changed_at"] = at
-        after["history"] = [*doc["history"], history_entry(step.status, actor, at, step.comment)]
-    after["version"] = doc["version"] + 1
-    return after
-
-
-def _employer() -> Doc:
-    values, errors = check_draft(DraftIn.model_validate(DRAFT))
-    assert not errors, errors
-    return {**values["employer"], "registry_checked": False}
+def _values() -> DraftValues:
+    errors = FieldErrors()
+    values = check_draft(DraftIn.model_validate(DRAFT).to_domain(), errors)
+    assert not errors, errors.items
+    return values
 
 
 @dataclass
@@ -87,100 +70,98 @@ class Seeder:
     numbers: dict[int, int] = field(default_factory=dict)
     calendar: ProductionCalendar = field(default_factory=ProductionCalendar)
     policy: DeadlinePolicy = field(default_factory=DeadlinePolicy)
-    employer: Doc = field(default_factory=_employer)
+    values: DraftValues = field(default_factory=_values)
 
     def _days_ago(self, low: float, high: float) -> datetime:
         return self.now - timedelta(days=self.rng.uniform(low, high))
 
-    def _step(self, doc: Doc, step: Step, actor: Actor, at: datetime) -> Doc:
-        return applied(self._timers(doc, at), step, actor, at)
+    def _stored(self, application: Application) -> Doc:
+        """As the store keeps it: its document, the claim cleared, no events pending."""
+        doc = document_of(application, self.cipher, version=application.version)
+        return {**doc, "timer_claim": None, OUTBOX_FIELD: []}
 
-    def _timers(self, doc: Doc, until: datetime) -> Doc:
+    def _timers(self, application: Application, until: datetime) -> Application:
         """What the scheduler did before ``until``: a breached deadline flagged when due."""
-        due: datetime | None = doc.get("next_timer_at")
+        due = application.next_timer()
         if due is None or due > until:
-            return doc
-        step = domain.fire_timers(doc, due)
-        return applied(doc, step, SYSTEM, due) if step.events else doc
+            return application
+        change = application.fire_timers(due)
+        return applied(change, application) if change.events else application
 
-    def draft(self, applicant_id: str, at: datetime) -> Doc:
+    def draft(self, applicant_id: str, at: datetime) -> Application:
         application_id = f"{int(at.timestamp() * 1000):012x}{self.rng.getrandbits(80):020x}"
-        citizen = Actor(user_id=applicant_id, role="citizen")
-        application: Doc = {
-            "_id": application_id,
-            "applicant_id": applicant_id,
-            "status": str(Status.DRAFT),
-            "number": None,
-            "employer": dict(self.employer),
-            "oms_policy": self.cipher.encrypt(
-                DRAFT["oms_policy"], context=f"applications:{application_id}:oms_policy"
-            ),
-            "consent": {"given_at": at, "text_version": self.consent_version},
-            "documents": {},
-            "history": [history_entry(Status.DRAFT, citizen, at, "Черновик создан")],
-            "created_at": at,
-            "last_changed_at": at,
-        }
-        doc = {**application, **derived(application), "version": 1, OUTBOX_FIELD: []}
+        application, _ = Application.draft(
+            application_id, applicant_id, self.values, now=at, consent_version=self.consent_version
+        )
+        application = dataclasses.replace(application, version=1)
         for minutes, kind in enumerate(("passport", "oms_policy"), start=1):
             attached_at = at + timedelta(minutes=minutes)
-            step = domain.edit(doc, f"Прикреплён документ: {DOCUMENT_LABELS[kind]}")
-            document = {"document_id": uuid.UUID(int=self.rng.getrandbits(128)).hex}
-            step.set = {f"documents.{kind}": {**document, "attached_at": attached_at}}
-            doc = applied(doc, step, citizen, attached_at)
-        return doc
+            document_id = uuid.UUID(int=self.rng.getrandbits(128)).hex
+            change = application.attach(kind, document_id, now=attached_at)
+            application = applied(change, application)
+        return application
 
-    def submitted(self, applicant_id: str, at: datetime) -> Doc:
-        doc = self.draft(applicant_id, at - timedelta(hours=1))
+    def submitted(self, applicant_id: str, at: datetime) -> Application:
+        application = self.draft(applicant_id, at - timedelta(hours=1))
         year = moscow_date(at).year
         self.numbers[year] = self.numbers.get(year, 0) + 1
         number = f"{year}-{self.numbers[year]:06d}"
-        step = domain.submit(doc, number=number, now=at, calendar=self.calendar, policy=self.policy)
-        return applied(doc, step, domain.applicant(doc), at)
+        change = application.submit(
+            number=number, now=at, calendar=self.calendar, policy=self.policy
+        )
+        return applied(change, application)
 
     def open_one(self, applicant_id: str, status: Status) -> Doc:
         submitted_at = self._days_ago(0.05, 20)
-        doc = self.submitted(applicant_id, submitted_at)
+        application = self.submitted(applicant_id, submitted_at)
         if status is not Status.SUBMITTED:
             operator = self.rng.choice(self.operators)
             taken_at = submitted_at + (self.now - submitted_at) * self.rng.uniform(0.05, 0.5)
-            doc = self._step(doc, domain.take(doc, operator), operator, taken_at)
+            application = self._timers(application, taken_at)
+            application = applied(application.take(operator, now=taken_at), application)
             if status is Status.CLARIFICATION_REQUESTED:
                 # Asked within the last day: the 3 working days to answer still run.
                 asked_at = max(taken_at, self.now - timedelta(days=1)) + timedelta(minutes=5)
-                step = domain.request_clarification(
-                    self._timers(doc, asked_at), operator,
-                    comment="Скан паспорта нечитаем: загрузите новый.", fields=[],
+                application = self._timers(application, asked_at)
+                change = application.request_clarification(
+                    operator, comment="Скан паспорта нечитаем: загрузите новый.", fields=[],
                     documents=["passport"], now=asked_at, calendar=self.calendar,
                     policy=self.policy,
                 )  # fmt: skip
-                doc = applied(self._timers(doc, asked_at), step, operator, asked_at)
-        doc = self._timers(doc, self.now)
-        assert doc["status"] == status, doc["status"]
-        assert "open" in doc["lanes"], doc["lanes"]
-        return doc
+                application = applied(change, application)
+        application = self._timers(application, self.now)
+        assert application.status == status, application.status
+        assert "open" in application.lanes, application.lanes
+        return self._stored(application)
 
     def closed_one(self, applicant_id: str, status: Status) -> Doc:
         if status is Status.DRAFT:
-            return self.draft(applicant_id, self._days_ago(1, 400))
+            return self._stored(self.draft(applicant_id, self._days_ago(1, 400)))
         submitted_at = self._days_ago(20, 400)
-        doc = self.submitted(applicant_id, submitted_at)
+        application = self.submitted(applicant_id, submitted_at)
         operator = self.rng.choice(self.operators)
         taken_at = submitted_at + timedelta(days=self.rng.uniform(0.1, 3))
-        doc = self._step(doc, domain.take(doc, operator), operator, taken_at)
+        application = self._timers(application, taken_at)
+        application = applied(application.take(operator, now=taken_at), application)
         decided_at = taken_at + timedelta(days=self.rng.uniform(0.1, 2))
+        application = self._timers(application, decided_at)
         if status is Status.REJECTED:
-            step = domain.reject(
-                doc, operator, reason="Должность не требует медицинской книжки.",
-                fields=["employer.position"],
+            change = application.reject(
+                operator, reason="Должность не требует медицинской книжки.",
+                fields=["employer.position"], now=decided_at,
             )  # fmt: skip
-            return self._step(doc, step, operator, decided_at)
-        doc = self._step(doc, domain.approve(doc, operator), operator, decided_at)
+            return self._stored(applied(change, application))
+        change = application.approve(operator, now=decided_at, unverified=[])
+        application = applied(change, application)
         if status is Status.ISSUED:
             issued_at = decided_at + timedelta(days=self.rng.uniform(1, 10))
-            issue = Step(status=next_status(Status.APPROVED, Action.ISSUE), comment="Книжка выдана")
-            doc = self._step(doc, issue, SYSTEM, issued_at)
-        return doc
+            application = self._timers(application, issued_at)
+            book_id = uuid.UUID(int=self.rng.getrandbits(128)).hex
+            change = application.issue(
+                book_id=book_id, book_number="77-01-000001-26", now=issued_at
+            )
+            application = applied(change, application)
+        return self._stored(application)
 
     def closed_status(self) -> Status:
         statuses, weights = zip(*CLOSED_WEIGHTS.items(), strict=True)

@@ -1,15 +1,17 @@
-"""Wires the applications service from its settings (``main.py`` calls it; tests too)."""
+"""Wires the applications service from its settings (``main.py`` calls it; tests too). Every
+port can be replaced here, and only here."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from applications.adapters.egrul import Egrul, LocalEgrul
-from applications.adapters.upstream import Upstream
+from applications.adapters.egrul import LocalEgrul
+from applications.adapters.upstream import HttpUpstream
 from applications.api import calendar, internal, routes
-from applications.deadlines import Deadlines
 from applications.handlers import documents, records
-from applications.lifecycle import Applications
+from applications.ports import Egrul, Upstream
+from applications.scheduler import DeadlineScheduler
+from applications.service import Applications
 from applications.settings import ApplicationsSettings
 from applications.store import ApplicationStore
 from emk_common import catalog
@@ -21,27 +23,33 @@ from emk_common.service_auth import ServiceTokenVerifier
 
 
 def build(
-    settings: ApplicationsSettings, *, clock: Clock | None = None, egrul: Egrul | None = None
+    settings: ApplicationsSettings,
+    *,
+    clock: Clock = utc_now,
+    upstream: Upstream | None = None,
+    egrul: Egrul | None = None,
+    verifier: AccessTokenVerifier | None = None,
 ) -> FastAPI:
     runtime = create_runtime(
         settings,
         produces=[catalog.APPLICATIONS],
         outbox_collections=["applications"],
     )
-    clock = clock or utc_now
-    store = ApplicationStore(runtime)
-    upstream = Upstream(
-        settings.identity_url, settings.documents_url, settings.upstream_timeout_seconds
-    )
+    store = ApplicationStore(runtime, FieldCipher.from_settings(settings))
+    if upstream is None:
+        http_upstream = HttpUpstream(
+            settings.identity_url, settings.documents_url, settings.upstream_timeout_seconds
+        )
+        runtime.shutdown.append(http_upstream.close)
+        upstream = http_upstream
     applications = Applications(
         store,
         settings,
-        upstream,
-        egrul or LocalEgrul(settings.registries_dir),
-        FieldCipher.from_settings(settings),
-        clock,
+        upstream=upstream,
+        egrul=egrul or LocalEgrul(settings.registries_dir),
+        clock=clock,
     )
-    deadlines = Deadlines(
+    scheduler = DeadlineScheduler(
         store,
         clock,
         owner=f"applications-{runtime.replica_id}",
@@ -49,11 +57,10 @@ def build(
         claim_seconds=settings.scheduler_claim_seconds,
         recount_seconds=settings.counters_repair_seconds,
     )
-    documents.subscribe(runtime.consumer, store)
+    documents.subscribe(runtime.consumer, applications)
     records.subscribe(runtime.consumer, applications)
     runtime.startup.append(store.ensure_indexes)
-    runtime.background.append(deadlines.loop.run)
-    runtime.shutdown.append(upstream.close)
+    runtime.background.append(scheduler.loop.run)
     app = create_app(
         runtime,
         title="ЭМК — applications",
@@ -66,6 +73,6 @@ def build(
         ],
     )
     app.state.applications = applications
-    app.state.deadlines = deadlines
-    app.state.access_verifier = AccessTokenVerifier.from_settings(settings)
+    app.state.scheduler = scheduler
+    app.state.access_verifier = verifier or AccessTokenVerifier.from_settings(settings)
     return app

@@ -1,4 +1,4 @@
-"""What the applications routes depend on (as in identity's ``api/deps.py``)."""
+"""What the applications routes depend on."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from applications.lifecycle import Applications
+from applications.service import Applications
+from emk_common.auth import Principal, require_roles
 
 
 def get_applications(request: Request) -> Applications:
@@ -19,5 +20,8 @@ def authorization(request: Request) -> str:
     return request.headers.get("authorization", "")
 
 
-AppsDep = Annotated[Applications, Depends(get_applications)]
+ApplicationsDep = Annotated[Applications, Depends(get_applications)]
 Authorization = Annotated[str, Depends(authorization)]
+Citizen = Annotated[Principal, Depends(require_roles("citizen"))]
+Operator = Annotated[Principal, Depends(require_roles("operator"))]
+Admin = Annotated[Principal, Depends(require_roles("admin"))]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends
 
-from applications.api.deps import AppsDep
+from applications.api.deps import ApplicationsDep
+from applications.api.schemas import EmploymentOut
 from emk_common.service_auth import ServiceTokenVerifier, require_service
 
 
@@ -17,8 +16,8 @@ def internal_router(verifier: ServiceTokenVerifier) -> APIRouter:
     )
 
     @router.get("/applications/{application_id}/employment")
-    async def employment(application_id: str, applications: AppsDep) -> dict[str, Any]:
+    async def employment(application_id: str, applications: ApplicationsDep) -> EmploymentOut:
         """The employer and position of a submitted application, for the medical book."""
-        return await applications.employment(application_id)
+        return EmploymentOut.of(await applications.employment(application_id))
 
     return router

@@ -16,12 +16,18 @@ from zoneinfo import ZoneInfo
 
 from holidays.countries.russia import Russia
 
+from applications.domain.errors import add_message
+from emk_common.field_errors import FieldErrors
+
 __all__ = [
     "MOSCOW",
+    "CalendarSettings",
     "DeadlinePolicy",
+    "Override",
     "Period",
     "ProductionCalendar",
     "answer_due",
+    "calendar_settings",
     "expires_at",
     "moscow_date",
     "review_due",
@@ -154,3 +160,54 @@ def expires_at(due: date) -> datetime:
     """
     midnight = datetime.combine(due + timedelta(days=1), time(0), tzinfo=MOSCOW)
     return midnight.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Override:
+    """A date that differs from the official calendar: a working day or a day off."""
+
+    day: date
+    working: bool
+
+
+@dataclass(frozen=True)
+class CalendarSettings:
+    """What an admin keeps: peak periods and overrides (sorted by date), and who last did."""
+
+    peak_periods: tuple[Period, ...] = ()
+    overrides: tuple[Override, ...] = ()
+    updated_at: datetime | None = None
+    updated_by: str | None = None
+
+    def calendar(self) -> ProductionCalendar:
+        return ProductionCalendar(
+            overrides={o.day: o.working for o in self.overrides}, peak_periods=self.peak_periods
+        )
+
+
+def calendar_settings(
+    peak_periods: Sequence[tuple[date, date]],
+    overrides: Sequence[Override],
+    errors: FieldErrors,
+) -> CalendarSettings:
+    """The settings an admin asks for, adding every period that ends before it starts and
+    every date given twice."""
+    for i, (start, end) in enumerate(peak_periods):
+        if end < start:
+            add_message(
+                errors, f"peak_periods.{i}.end", "before_start",
+                "Конец периода не может быть раньше его начала.",
+            )  # fmt: skip
+    seen: set[date] = set()
+    for i, override in enumerate(overrides):
+        if override.day in seen:
+            add_message(
+                errors, f"overrides.{i}.date", "duplicate",
+                f"Дата {override.day:%d.%m.%Y} указана дважды.",
+            )  # fmt: skip
+        seen.add(override.day)
+    errors.raise_if_any()
+    return CalendarSettings(
+        peak_periods=tuple(Period(start, end) for start, end in peak_periods),
+        overrides=tuple(sorted(overrides, key=lambda o: o.day)),
+    )

@@ -1,39 +1,23 @@
 """The applicant's part of an application: the employer block, the ОМС policy, the consent.
 
-Pure validation. The request bodies declare only loose types, so that a draft may be
-incomplete and the rules here, not pydantic, word the Russian messages; every rule runs
-and every wrong field is reported at once, with a dotted path (``employer.inn``) and a
+Pure rules. The request bodies (``api/schemas.py``) declare only loose types, so that a draft
+may be incomplete and the rules here, not pydantic, word the Russian messages; every rule
+runs and every wrong field is reported at once, with a dotted path (``employer.inn``) and a
 message that names the field the way the form does («ИНН работодателя: …»).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pydantic import Field, StrictBool
-
 import emk_identifiers as ids
-from applications.domain.vocabulary import DOCUMENT_LABELS, FIELD_LABELS, label_of
-from emk_common.field_errors import RequestBody
-from emk_common.problems import FieldError
-
-__all__ = [
-    "DOCUMENT_LABELS",
-    "FIELD_LABELS",
-    "OPTIONAL_DOCUMENTS",
-    "ORG_TYPES",
-    "OWNERSHIPS",
-    "REQUIRED_DOCUMENTS",
-    "REQUIRED_EMPLOYER_FIELDS",
-    "AddressIn",
-    "DraftIn",
-    "EmployerIn",
-    "check_draft",
-    "label_of",
-    "missing_for_submission",
-]
+from applications.domain.errors import add_message
+from applications.domain.vocabulary import FIELD_LABELS, label_of
+from emk_common.field_errors import FieldErrors
 
 T = TypeVar("T")
 
@@ -51,6 +35,7 @@ OWNERSHIPS: dict[str, str] = {
 
 REQUIRED_DOCUMENTS = ("passport", "oms_policy")
 OPTIONAL_DOCUMENTS = ("medical_certificate",)
+ATTACHABLE = (*REQUIRED_DOCUMENTS, *OPTIONAL_DOCUMENTS)
 REQUIRED_EMPLOYER_FIELDS = (
     "name",
     "inn",
@@ -61,45 +46,95 @@ REQUIRED_EMPLOYER_FIELDS = (
     "position",
 )
 
-# Limits of the free-text fields (the rules); the pydantic caps below only bound the input.
+# Limits of the free-text fields (the rules); the request models only bound the input.
 _NAME_MAX = 500
 _DEPARTMENT_MAX = 300
 _POSITION_MAX = 200
-_TEXT_CAP = 2000
-_CODE_CAP = 64
 
 
-class AddressIn(RequestBody):
-    """An address as in API.md; every part optional here so that the rules name each gap."""
+@dataclass(frozen=True)
+class Employer:
+    """The employer block as it stands (a field not given yet is None). ``registry_checked``:
+    ЕГРЮЛ/ЕГРИП confirmed this very ИНН/ОГРН pair (and gave the name and address)."""
 
-    region_code: str | None = Field(default=None, max_length=_CODE_CAP)
-    postal_code: str | None = Field(default=None, max_length=_CODE_CAP)
-    locality: str | None = Field(default=None, max_length=_TEXT_CAP)
-    street: str | None = Field(default=None, max_length=_TEXT_CAP)
-    house: str | None = Field(default=None, max_length=_TEXT_CAP)
-    flat: str | None = Field(default=None, max_length=_TEXT_CAP)
+    name: str | None = None
+    inn: str | None = None
+    ogrn: str | None = None
+    legal_address: dict[str, str] | None = None
+    hr_phone: str | None = None
+    hr_email: str | None = None
+    org_type: str | None = None
+    ownership: str | None = None
+    department: str | None = None
+    position: str | None = None
+    registry_checked: bool = False
+
+    def given(self) -> dict[str, Any]:
+        """The fields that have a value, by name (``registry_checked`` is not a field)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "registry_checked" and getattr(self, f.name) is not None
+        }
+
+    def updated(self, changes: Employer) -> Employer:
+        """This block with every field ``changes`` gives. The registry's mark is the one of
+        ``changes`` when it names an ИНН or ОГРН (checked again), else it is kept."""
+        mark = changes.registry_checked if changes.names_registrant() else self.registry_checked
+        return dataclasses.replace(self, **changes.given(), registry_checked=mark)
+
+    def names_registrant(self) -> bool:
+        """Whether this (change of the) block gives an ИНН or an ОГРН to check in ЕГРЮЛ."""
+        return self.inn is not None or self.ogrn is not None
 
 
-class EmployerIn(RequestBody):
-    name: str | None = Field(default=None, max_length=_TEXT_CAP)
-    inn: str | None = Field(default=None, max_length=_CODE_CAP)
-    ogrn: str | None = Field(default=None, max_length=_CODE_CAP)
-    legal_address: AddressIn | None = None
-    hr_phone: str | None = Field(default=None, max_length=_CODE_CAP)
-    hr_email: str | None = Field(default=None, max_length=_TEXT_CAP)
-    org_type: str | None = Field(default=None, max_length=_CODE_CAP)
-    ownership: str | None = Field(default=None, max_length=_CODE_CAP)
-    department: str | None = Field(default=None, max_length=_TEXT_CAP)
-    position: str | None = Field(default=None, max_length=_TEXT_CAP)
+@dataclass(frozen=True)
+class EmployerInput:
+    """The employer block as a person sent it: raw texts, any of them absent."""
+
+    name: str | None = None
+    inn: str | None = None
+    ogrn: str | None = None
+    legal_address: Mapping[str, object] | None = None
+    hr_phone: str | None = None
+    hr_email: str | None = None
+    org_type: str | None = None
+    ownership: str | None = None
+    department: str | None = None
+    position: str | None = None
 
 
-class DraftIn(RequestBody):
-    """A draft or a change to it: a field that is absent or ``null`` is left as it was."""
+@dataclass(frozen=True)
+class DraftInput:
+    """A draft or a change to it: a field that is absent (None) is left as it was."""
 
-    employer: EmployerIn | None = None
-    oms_policy: str | None = Field(default=None, max_length=_CODE_CAP)
-    # Strict: consent is an explicit ``true``, not a string or a number that looks like one.
-    consent_personal_data: StrictBool | None = None
+    employer: EmployerInput | None = None
+    oms_policy: str | None = None
+    consent_personal_data: bool | None = None
+
+
+@dataclass(frozen=True)
+class DraftValues:
+    """The valid values of a :class:`DraftInput`: ``employer`` holds the valid fields given
+    (present, possibly empty, whenever the input had an employer block)."""
+
+    employer: Employer | None = None
+    oms_policy: str | None = None
+    consent_personal_data: bool | None = None
+
+    def changed_paths(self) -> list[str]:
+        """The field paths this change sets, sorted (for the history's comment)."""
+        paths = [f"employer.{k}" for k in (self.employer.given() if self.employer else {})]
+        if self.oms_policy is not None:
+            paths.append("oms_policy")
+        if self.consent_personal_data is not None:
+            paths.append("consent_personal_data")
+        return sorted(paths)
+
+
+def add_labelled(errors: FieldErrors, path: str, code: str, reason: str) -> None:
+    """An error whose message starts with the form's name of the field («Должность: …»)."""
+    add_message(errors, path, code, f"{label_of(path)}: {reason}")
 
 
 def _relabel(path: str, message: str) -> str:
@@ -114,25 +149,21 @@ def _relabel(path: str, message: str) -> str:
 class _Checks:
     """Runs validators, keeping every failure with its field."""
 
-    def __init__(self) -> None:
-        self.errors: list[FieldError] = []
+    def __init__(self, errors: FieldErrors) -> None:
+        self.errors = errors
 
     def add(self, path: str, code: str, reason: str) -> None:
-        self.errors.append(FieldError(field=path, code=code, message=f"{label_of(path)}: {reason}"))
+        add_labelled(self.errors, path, code, reason)
 
     def run(self, path: str, validator: Callable[..., T], /, *args: Any) -> T | None:
         try:
             return validator(*args)
         except ids.InvalidIdentifier as exc:
-            self.errors.append(
-                FieldError(field=path, code=exc.code, message=_relabel(path, exc.message))
-            )
+            add_message(self.errors, path, exc.code, _relabel(path, exc.message))
         except ids.InvalidFields as exc:
             for sub, code, message in exc.errors:
                 sub_path = f"{path}.{sub}"
-                self.errors.append(
-                    FieldError(field=sub_path, code=code, message=_relabel(sub_path, message))
-                )
+                add_message(self.errors, sub_path, code, _relabel(sub_path, message))
         return None
 
     def text(self, path: str, value: str, limit: int) -> str | None:
@@ -179,81 +210,81 @@ def _pair(checks: _Checks, inn: str, ogrn: str) -> bool:
     return True
 
 
-def _employer(checks: _Checks, body: EmployerIn) -> dict[str, Any]:
+def _employer(checks: _Checks, given: EmployerInput) -> Employer:
     values: dict[str, Any] = {}
     texts = {"name": _NAME_MAX, "department": _DEPARTMENT_MAX, "position": _POSITION_MAX}
     for field, limit in texts.items():
-        raw = getattr(body, field)
+        raw = getattr(given, field)
         if raw is not None:
             values[field] = checks.text(f"employer.{field}", raw, limit)
-    if body.inn is not None:
-        values["inn"] = checks.run("employer.inn", ids.inn, body.inn)
-    if body.ogrn is not None:
-        values["ogrn"] = checks.run("employer.ogrn", ids.ogrn, body.ogrn)
+    if given.inn is not None:
+        values["inn"] = checks.run("employer.inn", ids.inn, given.inn)
+    if given.ogrn is not None:
+        values["ogrn"] = checks.run("employer.ogrn", ids.ogrn, given.ogrn)
     if (
         values.get("inn")
         and values.get("ogrn")
         and not _pair(checks, values["inn"], values["ogrn"])
     ):
         values["ogrn"] = None
-    if body.legal_address is not None:
-        address = checks.run("employer.legal_address", ids.address, body.legal_address.model_dump())
+    if given.legal_address is not None:
+        address = checks.run("employer.legal_address", ids.address, given.legal_address)
         values["legal_address"] = dict(address) if address is not None else None
-    if body.hr_phone is not None:
-        values["hr_phone"] = checks.run("employer.hr_phone", ids.phone, body.hr_phone)
-    if body.hr_email is not None:
-        values["hr_email"] = checks.run("employer.hr_email", ids.email, body.hr_email)
-    if body.org_type is not None:
-        values["org_type"] = checks.choice("employer.org_type", body.org_type, ORG_TYPES)
-    if body.ownership is not None:
-        values["ownership"] = checks.choice("employer.ownership", body.ownership, OWNERSHIPS)
-    return {field: value for field, value in values.items() if value is not None}
+    if given.hr_phone is not None:
+        values["hr_phone"] = checks.run("employer.hr_phone", ids.phone, given.hr_phone)
+    if given.hr_email is not None:
+        values["hr_email"] = checks.run("employer.hr_email", ids.email, given.hr_email)
+    if given.org_type is not None:
+        values["org_type"] = checks.choice("employer.org_type", given.org_type, ORG_TYPES)
+    if given.ownership is not None:
+        values["ownership"] = checks.choice("employer.ownership", given.ownership, OWNERSHIPS)
+    return Employer(**{field: value for field, value in values.items() if value is not None})
 
 
-def check_draft(body: DraftIn) -> tuple[dict[str, Any], list[FieldError]]:
-    """Validate every field present in ``body``; return the valid values and every error.
+def check_draft(draft: DraftInput, errors: FieldErrors) -> DraftValues:
+    """Validate every field present in ``draft``; return the valid values, adding every error.
 
-    The values are ``{"employer": {...}, "oms_policy": ..., "consent_personal_data": ...}``
-    with only the fields that were present and valid (``employer`` present, possibly
-    empty, whenever the body had an employer block). ``consent_personal_data`` is passed
-    through as given: only ``True`` is a consent the caller may record (with its time and
-    the version of its text); ``False`` is allowed in a draft and is not a consent.
-    An ИНН of 10 digits must go with a 13-digit ОГРН and one of 12 digits with a
-    15-digit ОГРНИП; a mismatched ОГРН is reported on ``employer.ogrn`` and left out.
+    ``consent_personal_data`` is passed through as given: only ``True`` is a consent the
+    caller may record (with its time and the version of its text); ``False`` is allowed in a
+    draft and is not a consent. An ИНН of 10 digits must go with a 13-digit ОГРН and one of
+    12 digits with a 15-digit ОГРНИП; a mismatched ОГРН is reported on ``employer.ogrn``
+    and left out.
     """
-    checks = _Checks()
-    values: dict[str, Any] = {}
-    if body.employer is not None:
-        values["employer"] = _employer(checks, body.employer)
-    if body.oms_policy is not None:
-        policy = checks.run("oms_policy", ids.oms_policy, body.oms_policy)
-        if policy is not None:
-            values["oms_policy"] = policy
-    if body.consent_personal_data is not None:
-        values["consent_personal_data"] = body.consent_personal_data
-    return values, checks.errors
+    checks = _Checks(errors)
+    employer = _employer(checks, draft.employer) if draft.employer is not None else None
+    policy = None
+    if draft.oms_policy is not None:
+        policy = checks.run("oms_policy", ids.oms_policy, draft.oms_policy)
+    return DraftValues(
+        employer=employer, oms_policy=policy, consent_personal_data=draft.consent_personal_data
+    )
 
 
 def _absent(value: object) -> bool:
     return value is None or value == "" or value == {}
 
 
-def missing_for_submission(application: Mapping[str, Any]) -> list[FieldError]:
-    """Every required field and mandatory document the stored application still lacks.
+def missing_for_submission(
+    employer: Employer,
+    *,
+    oms_policy: str | None,
+    consented: bool,
+    attached: Mapping[str, object],
+    errors: FieldErrors,
+) -> None:
+    """Adds every required field and mandatory document the application still lacks.
 
-    ``application`` is the stored shape: ``{"employer": {...}, "oms_policy": ...,
-    "consent": {...} | None, "documents": {kind: {...}}}``. Required: the employer's
-    name, ИНН, ОГРН, legal address, organisation type, ownership and position; the ОМС
-    policy; the consent (152-ФЗ); the passport and ОМС policy scans. Code ``missing``.
+    Required: the employer's name, ИНН, ОГРН, legal address, organisation type, ownership
+    and position; the ОМС policy; the consent (152-ФЗ); the passport and ОМС policy scans.
+    Code ``missing``.
     """
-    checks = _Checks()
-    employer = application.get("employer") or {}
+    checks = _Checks(errors)
     for field in REQUIRED_EMPLOYER_FIELDS:
-        if _absent(employer.get(field)):
+        if _absent(getattr(employer, field)):
             checks.add(f"employer.{field}", "missing", "обязательное поле для подачи заявления.")
-    if _absent(application.get("oms_policy")):
+    if _absent(oms_policy):
         checks.add("oms_policy", "missing", "обязательное поле для подачи заявления.")
-    if not application.get("consent"):
+    if not consented:
         checks.add(
             "consent_personal_data",
             "missing",
@@ -261,10 +292,8 @@ def missing_for_submission(application: Mapping[str, Any]) -> list[FieldError]:
             "сведения о здоровье обрабатываются только с письменного согласия "
             "(152-ФЗ, ст. 10).",
         )
-    documents = application.get("documents") or {}
     for kind in REQUIRED_DOCUMENTS:
-        if not documents.get(kind):
+        if not attached.get(kind):
             checks.add(
                 f"documents.{kind}", "missing", "прикрепите документ — он обязателен для подачи."
             )
-    return checks.errors

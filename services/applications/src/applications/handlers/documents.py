@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from applications.store import ApplicationStore
+from applications.service import Applications
 from emk_common import catalog
 from emk_common.events import Envelope
 from emk_common.kafka import EventConsumer
@@ -22,16 +22,16 @@ _STATUSES: dict[type[DocumentEvent], tuple[str, str]] = {
 }
 
 
-def subscribe(consumer: EventConsumer, store: ApplicationStore) -> None:
+def subscribe(consumer: EventConsumer, applications: Applications) -> None:
     for event_type, (status, name) in _STATUSES.items():
-        consumer.on(event_type, name=name)(_recorder(store, status))
+        consumer.on(event_type, name=name)(_recorder(applications, status))
 
 
 def _recorder(
-    store: ApplicationStore, status: str
+    applications: Applications, status: str
 ) -> Callable[[DocumentEvent, Envelope, AsyncClientSession], Awaitable[None]]:
     async def record(event: DocumentEvent, envelope: Envelope, session: AsyncClientSession) -> None:
-        await store.record_document(
+        await applications.document_reviewed(
             event.document_id, event.owner_id, status, envelope.time, session
         )
 

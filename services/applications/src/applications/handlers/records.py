@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from applications.lifecycle import Applications
+from applications.service import Applications
 from emk_common import catalog
 from emk_common.events import Envelope
 from emk_common.kafka import EventConsumer

@@ -1,7 +1,9 @@
-"""The ЕГРЮЛ/ЕГРИП port: the local adapter on the repository's file and on made-up files."""
+"""The ЕГРЮЛ/ЕГРИП port: the local adapter on the repository's file and on made-up files;
+and what an application makes of the register's answer (``domain/registry.py``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -9,15 +11,12 @@ from typing import Any
 import pytest
 
 import emk_identifiers as ids
-from applications.adapters.egrul import (
-    LocalEgrul,
-    Lookup,
-    Organisation,
-    Outcome,
-    reconcile,
-)
+from applications.adapters.egrul import LocalEgrul
+from applications.domain.employer import Employer
+from applications.domain.registry import Lookup, Organisation, Outcome, reconcile
+from emk_common.field_errors import FieldError, FieldErrors
 
-REPO_REGISTRIES = Path(__file__).resolve().parents[3] / "deploy" / "local" / "registries"
+REPO_REGISTRIES = Path(__file__).resolve().parents[4] / "deploy" / "local" / "registries"
 
 CAFE_INN, CAFE_OGRN = "7710543822", "1197746318527"
 SCHOOL_INN, SCHOOL_OGRN = "7715382640", "1027739174506"
@@ -131,43 +130,54 @@ def test_a_repeated_number_is_refused_when_loading(tmp_path: Path) -> None:
 # --- reconcile ------------------------------------------------------------------------------
 
 
+async def reconciled(employer: Employer, egrul: LocalEgrul) -> tuple[Employer, list[FieldError]]:
+    """As the service asks: the register is asked only about a complete pair."""
+    errors = FieldErrors()
+    lookup = None
+    if employer.inn and employer.ogrn:
+        lookup = await egrul.find(employer.inn, employer.ogrn)
+    return reconcile(employer, lookup, errors), errors.items
+
+
 async def test_reconcile_fills_in_the_name_and_address_of_a_found_pair(
     repo_egrul: LocalEgrul,
 ) -> None:
-    employer: dict[str, Any] = {
-        "inn": CAFE_INN,
-        "ogrn": CAFE_OGRN,
-        "name": "Кофейня",
-        "legal_address": ADDRESS,
-        "position": "Бариста",
-    }
-    assert await reconcile(employer, repo_egrul) == []
-    assert employer["name"] == "ООО «Кофейня на Тверской»"
-    assert employer["legal_address"]["postal_code"] == "125009"
-    assert employer["legal_address"]["house"] == "7"
-    assert employer["position"] == "Бариста"
-    assert employer["registry_checked"] is True
+    employer = Employer(
+        inn=CAFE_INN,
+        ogrn=CAFE_OGRN,
+        name="Кофейня",
+        legal_address=ADDRESS,
+        position="Бариста",
+    )
+    checked, errors = await reconciled(employer, repo_egrul)
+    assert errors == []
+    assert checked.name == "ООО «Кофейня на Тверской»"
+    assert checked.legal_address is not None
+    assert checked.legal_address["postal_code"] == "125009"
+    assert checked.legal_address["house"] == "7"
+    assert checked.position == "Бариста"
+    assert checked.registry_checked is True
     # The employer got a copy: changing it does not change the register.
-    employer["legal_address"]["house"] = "8"
+    checked.legal_address["house"] = "8"
     lookup = await repo_egrul.find(CAFE_INN, CAFE_OGRN)
     assert lookup.organisation is not None
     assert lookup.organisation.legal_address["house"] == "7"
 
 
 async def test_reconcile_refuses_a_mismatched_pair_on_the_ogrn(repo_egrul: LocalEgrul) -> None:
-    employer: dict[str, Any] = {"inn": CAFE_INN, "ogrn": SCHOOL_OGRN, "name": "Кофейня"}
-    errors = await reconcile(employer, repo_egrul)
+    employer = Employer(inn=CAFE_INN, ogrn=SCHOOL_OGRN, name="Кофейня")
+    checked, errors = await reconciled(employer, repo_egrul)
     assert [(e.field, e.code) for e in errors] == [("employer.ogrn", "registry_mismatch")]
     assert errors[0].message.startswith(
         "ИНН и ОГРН не принадлежат одной организации по данным ЕГРЮЛ"
     )
-    assert employer["name"] == "Кофейня"
-    assert employer["registry_checked"] is False
+    assert checked.name == "Кофейня"
+    assert checked.registry_checked is False
 
 
 async def test_reconcile_names_egrip_for_an_entrepreneur(repo_egrul: LocalEgrul) -> None:
     other_ogrnip = "304500116000221"
-    errors = await reconcile({"inn": IP_INN, "ogrn": other_ogrnip}, repo_egrul)
+    _, errors = await reconciled(Employer(inn=IP_INN, ogrn=other_ogrnip), repo_egrul)
     assert [(e.field, e.code) for e in errors] == [("employer.ogrn", "registry_mismatch")]
     assert "ЕГРИП" in errors[0].message
 
@@ -175,30 +185,31 @@ async def test_reconcile_names_egrip_for_an_entrepreneur(repo_egrul: LocalEgrul)
 async def test_reconcile_refuses_a_liquidated_organisation_on_the_inn(
     repo_egrul: LocalEgrul,
 ) -> None:
-    employer: dict[str, Any] = {"inn": BAKERY_INN, "ogrn": BAKERY_OGRN}
-    errors = await reconcile(employer, repo_egrul)
+    checked, errors = await reconciled(Employer(inn=BAKERY_INN, ogrn=BAKERY_OGRN), repo_egrul)
     assert [(e.field, e.code) for e in errors] == [("employer.inn", "liquidated")]
     assert "прекратила деятельность" in errors[0].message
-    assert "name" not in employer
-    assert employer["registry_checked"] is False
+    assert checked.name is None
+    assert checked.registry_checked is False
 
 
 async def test_reconcile_accepts_an_unknown_pair_unconfirmed(repo_egrul: LocalEgrul) -> None:
-    employer: dict[str, Any] = {
-        "inn": STRANGER_INN,
-        "ogrn": STRANGER_OGRN,
-        "name": "ООО «Ромашка»",
-        "registry_checked": True,  # left from an earlier pair
-    }
-    assert await reconcile(employer, repo_egrul) == []
-    assert employer["name"] == "ООО «Ромашка»"
-    assert employer["registry_checked"] is False
+    employer = Employer(
+        inn=STRANGER_INN,
+        ogrn=STRANGER_OGRN,
+        name="ООО «Ромашка»",
+        registry_checked=True,  # left from an earlier pair
+    )
+    checked, errors = await reconciled(employer, repo_egrul)
+    assert errors == []
+    assert checked.name == "ООО «Ромашка»"
+    assert checked.registry_checked is False
 
 
 @pytest.mark.parametrize("employer", [{"inn": CAFE_INN}, {"ogrn": CAFE_OGRN}, {}])
 async def test_reconcile_needs_both_numbers(
     repo_egrul: LocalEgrul, employer: dict[str, Any]
 ) -> None:
-    before = dict(employer)
-    assert await reconcile(employer, repo_egrul) == []
-    assert employer == {**before, "registry_checked": False}
+    before = Employer(**employer)
+    checked, errors = await reconciled(before, repo_egrul)
+    assert errors == []
+    assert checked == dataclasses.replace(before, registry_checked=False)

@@ -95,7 +95,7 @@ async def test_the_issued_book_makes_the_application_ready(
     await publish(kafka_bootstrap, issued)  # delivered twice: one change
 
     async def ready() -> Any:
-        found = await service.store.get(application["id"])
+        found = await service.raw(application["id"])
         return found if found["status"] == "issued" else None
 
     done = await eventually(ready, within=30, what="the application to be issued")

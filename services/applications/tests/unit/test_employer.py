@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from applications.domain.employer import (
-    DOCUMENT_LABELS,
-    FIELD_LABELS,
-    DraftIn,
-    check_draft,
-    label_of,
-    missing_for_submission,
-)
-from emk_common.problems import FieldError
+from applications.api.schemas import DraftIn
+from applications.domain.application import Application, Attachment, Consent
+from applications.domain.employer import DraftValues, Employer, check_draft
+from applications.domain.statuses import Status
+from applications.domain.vocabulary import DOCUMENT_LABELS, FIELD_LABELS, label_of
+from emk_common.field_errors import FieldError, FieldErrors
 
 # Valid identifiers, their check digits computed by hand from the rules in DOMAIN.md.
 LEGAL_INN = "7710543822"  # Σ dᵢ·wᵢ = 14+28+10+0+25+36+12+48+16 = 189; 189 mod 11 = 2
@@ -51,8 +50,23 @@ def employer(**changes: Any) -> dict[str, Any]:
     return {key: value for key, value in block.items() if value is not None}
 
 
+def shown(values: DraftValues) -> dict[str, Any]:
+    """The valid values as they were given: only the fields present and valid (``employer``
+    present, possibly empty, whenever the body had an employer block)."""
+    given: dict[str, Any] = {}
+    if values.employer is not None:
+        given["employer"] = values.employer.given()
+    if values.oms_policy is not None:
+        given["oms_policy"] = values.oms_policy
+    if values.consent_personal_data is not None:
+        given["consent_personal_data"] = values.consent_personal_data
+    return given
+
+
 def check(**body: Any) -> tuple[dict[str, Any], list[FieldError]]:
-    return check_draft(DraftIn.model_validate(body))
+    errors = FieldErrors()
+    values = check_draft(DraftIn.model_validate(body).to_domain(), errors)
+    return shown(values), errors.items
 
 
 def errors_by_field(errors: list[FieldError]) -> dict[str, FieldError]:
@@ -265,13 +279,29 @@ def test_every_error_is_reported_at_once() -> None:
 # --- completeness for submission ----------------------------------------------------------
 
 
-def complete_application() -> dict[str, Any]:
-    return {
-        "employer": employer(hr_phone=None, hr_email=None, department=None),
-        "oms_policy": OMS,
-        "consent": {"given_at": "2026-01-12T09:00:00Z", "text_version": "1"},
-        "documents": {"passport": {"document_id": "d1"}, "oms_policy": {"document_id": "d2"}},
-    }
+AT = datetime(2026, 1, 12, 9, 0, tzinfo=UTC)
+
+
+def draft(**fields: Any) -> Application:
+    return Application(
+        id="a" * 32, applicant_id="u1", status=Status.DRAFT, created_at=AT, last_changed_at=AT,
+        **fields,
+    )  # fmt: skip
+
+
+def complete_application() -> Application:
+    return draft(
+        employer=Employer(**employer(hr_phone=None, hr_email=None, department=None)),
+        oms_policy=OMS,
+        consent=Consent(given_at=AT, text_version="1"),
+        documents={"passport": Attachment("d1", AT), "oms_policy": Attachment("d2", AT)},
+    )
+
+
+def missing_for_submission(application: Application) -> list[FieldError]:
+    errors = FieldErrors()
+    application.check_complete([], errors)
+    return errors.items
 
 
 def test_a_complete_application_lacks_nothing() -> None:
@@ -279,7 +309,7 @@ def test_a_complete_application_lacks_nothing() -> None:
 
 
 def test_an_empty_application_lists_every_required_field_and_document() -> None:
-    errors = missing_for_submission({"employer": None, "consent": None, "documents": {}})
+    errors = missing_for_submission(draft(employer=Employer(), consent=None, documents={}))
     assert [e.field for e in errors] == [
         "employer.name",
         "employer.inn",
@@ -306,15 +336,19 @@ def test_an_empty_application_lists_every_required_field_and_document() -> None:
 @pytest.mark.parametrize("field", ["name", "legal_address", "position"])
 def test_an_emptied_required_field_is_missing(field: str) -> None:
     application = complete_application()
-    application["employer"][field] = {} if field == "legal_address" else ""
+    blank: Any = {} if field == "legal_address" else ""
+    emptied = dataclasses.replace(application.employer, **{field: blank})
+    application = dataclasses.replace(application, employer=emptied)
     assert [e.field for e in missing_for_submission(application)] == [f"employer.{field}"]
 
 
 def test_only_the_exam_certificate_is_optional() -> None:
     application = complete_application()
-    del application["documents"]["oms_policy"]
+    documents = {"passport": application.documents["passport"]}
+    application = dataclasses.replace(application, documents=documents)
     assert [e.field for e in missing_for_submission(application)] == ["documents.oms_policy"]
-    application["documents"]["medical_certificate"] = {"document_id": "d3"}
+    documents["medical_certificate"] = Attachment("d3", AT)
+    application = dataclasses.replace(application, documents=documents)
     assert [e.field for e in missing_for_submission(application)] == ["documents.oms_policy"]
 
 

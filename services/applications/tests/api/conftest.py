@@ -1,9 +1,9 @@
 """Applications' API tests: the real app in this process, on the real MongoDB and Kafka.
 
 Tokens are signed with the tests' own key, which the app trusts (``emk_testing``),
-and identity and documents are replaced by a fake of our own ``Upstream`` port that answers as
-they would for the token's owner. The end-to-end suite (``tests/e2e``) runs the same
-journey against the real identity and documents services.
+and identity and documents are replaced through ``build(upstream=...)`` by a fake of our own
+``ports.Upstream`` that answers as they would for the token's owner. The end-to-end suite
+(``tests/e2e``) runs the same journey against the real identity and documents services.
 """
 
 from __future__ import annotations
@@ -18,13 +18,17 @@ import jwt
 import pytest
 from fastapi import FastAPI
 
-from applications.adapters.upstream import OwnDocument
 from applications.app import build
+from applications.ports import OwnDocument
+from applications.service import Applications
 from applications.settings import ApplicationsSettings
+from applications.store import ApplicationStore
 from emk_common import catalog
 from emk_devstack.stack import Stack
-from emk_testing import Caller, TopicTap, trusting_verifier
-from emk_testing import FakeClock as Clock
+from emk_testing import Caller, FakeClock, TopicTap, trusting_verifier
+
+# The tests' clock, as the suites here name it.
+Clock = FakeClock
 
 # Someone calling the service under test, with a token it trusts.
 Person = Caller
@@ -83,9 +87,6 @@ class FakeUpstream:
         self.documents[document_id] = (owner.user_id, kind, status)
         return document_id
 
-    async def close(self) -> None:
-        return None
-
 
 @dataclass
 class ApplicationsApp:
@@ -107,8 +108,19 @@ class ApplicationsApp:
         return citizen
 
     @property
-    def store(self) -> Any:
-        return self.app.state.applications.store
+    def applications(self) -> Applications:
+        service: Applications = self.app.state.applications
+        return service
+
+    @property
+    def store(self) -> ApplicationStore:
+        return self.applications.store
+
+    async def raw(self, application_id: str) -> dict[str, Any]:
+        """The application's stored document, as MongoDB holds it."""
+        found = await self.store.applications.find_one({"_id": application_id})
+        assert found is not None
+        return found
 
 
 async def started(clock: Clock, **overrides: Any) -> AsyncIterator[ApplicationsApp]:
@@ -120,10 +132,8 @@ async def started(clock: Clock, **overrides: Any) -> AsyncIterator[ApplicationsA
         scheduler_poll_seconds=3600,  # the tests drive the scheduler themselves
         **overrides,
     )
-    app = build(settings, clock=clock)
     upstream = FakeUpstream()
-    app.state.applications.upstream = upstream
-    app.state.access_verifier = trusting_verifier()
+    app = build(settings, clock=clock, upstream=upstream, verifier=trusting_verifier())
     async with app.router.lifespan_context(app):
         yield ApplicationsApp(app, upstream, clock)
 

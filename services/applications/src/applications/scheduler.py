@@ -4,11 +4,12 @@ across restarts.
 
 Every application carries ``next_timer_at``, the next instant anything may be due
 (indexed, so a tick reads only due applications). A replica claims one with a lease
-(``timer_claim``: owner and until), decides with the pure domain, and writes the effect,
-its events and the cleared claim in one write conditional on the version it read. A
-second replica cannot claim a held application, and should a lease lapse mid-work, the
-conditional write still lets only one effect through; a fired timer leaves nothing due,
-so firing again does nothing. Time comes from a clock port the tests drive.
+(owner and until), decides with the pure domain, and writes the effect, its events and the
+cleared claim in one write conditional on the version it read. A second replica cannot
+claim a held application, and should a lease lapse mid-work, the conditional write still
+lets only one effect through; a fired timer leaves nothing due, so firing again does
+nothing. Time comes from the clock the tests drive; it also recounts the queue counters
+now and then (a repair of any drift, see ``store.recount``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import logging
 import time
 from datetime import timedelta
 
-from applications.domain import application as domain
 from applications.store import ApplicationStore
 from emk_common.clock import Clock
 from emk_common.loops import PollingLoop
@@ -25,7 +25,7 @@ from emk_common.loops import PollingLoop
 log = logging.getLogger(__name__)
 
 
-class Deadlines:
+class DeadlineScheduler:
     def __init__(
         self,
         store: ApplicationStore,
@@ -46,10 +46,11 @@ class Deadlines:
 
     async def _round(self) -> None:
         await self.tick()
-        now = time.monotonic()
-        if self._last_recount is None or now - self._last_recount >= self.recount_seconds:
+        # An interval between repairs, not a "now" of the domain: the monotonic clock.
+        elapsed = time.monotonic()
+        if self._last_recount is None or elapsed - self._last_recount >= self.recount_seconds:
             await self.store.recount()
-            self._last_recount = now
+            self._last_recount = elapsed
 
     async def tick(self) -> int:
         """Fires every due timer; returns how many applications changed."""
@@ -59,17 +60,17 @@ class Deadlines:
             application = await self.store.claim_due(now, self.claim, self.owner)
             if application is None:
                 return fired
-            step = domain.fire_timers(application, now)
-            written = await self.store.apply(application, step, domain.SYSTEM, now)
+            change = application.fire_timers(now)
+            written = await self.store.apply(application, change)
             if written is None:
                 continue  # changed meanwhile: its timer is recomputed by that change
-            due_again = written.get("next_timer_at")
-            if not step.events and due_again is not None and due_again <= now:
-                log.error("timer of %s due again after firing", application["_id"])
+            due_again = written.next_timer()
+            if not change.events and due_again is not None and due_again <= now:
+                log.error("timer of %s due again after firing", application.id)
                 return fired  # never spin; the next round looks again
-            if step.events:
+            if change.events:
                 fired += 1
                 log.info(
                     "deadline fired",
-                    extra={"application_id": application["_id"], "status": written["status"]},
+                    extra={"application_id": application.id, "status": str(written.status)},
                 )

@@ -7,15 +7,15 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from applications.deadlines import Deadlines
 from applications.domain.application import AUTO_REJECT_REASON
+from applications.scheduler import DeadlineScheduler
 
 from .conftest import ApplicationsApp, Clock, Published, person, started
 from .journey import submitted, taken
 
 
-def replica(service: ApplicationsApp, name: str) -> Deadlines:
-    return Deadlines(
+def replica(service: ApplicationsApp, name: str) -> DeadlineScheduler:
+    return DeadlineScheduler(
         service.store, service.clock, owner=name,
         poll_seconds=3600, claim_seconds=30, recount_seconds=3600,
     )  # fmt: skip
@@ -44,7 +44,7 @@ async def test_an_unanswered_clarification_is_rejected_once_by_one_of_two_replic
         assert await first.tick() == 0
         assert await second.tick() == 0
 
-        stored = await service.store.get(application["id"])
+        stored = await service.raw(application["id"])
         # The events leave through the outbox while the service runs.
         await published.wait(application["id"], "ApplicationRejected")
         (breach,) = await published.wait(application["id"], "DeadlineBreached")
@@ -74,7 +74,7 @@ async def test_an_answer_in_time_cancels_the_automatic_rejection() -> None:
             assert (await http.post(f"{url}/resubmit")).status_code == 200
         clock.current = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
         assert await replica(service, "a").tick() == 0
-        stored = await service.store.get(application["id"])
+        stored = await service.raw(application["id"])
     assert stored["status"] == "in_review"
 
 
@@ -93,7 +93,7 @@ async def test_an_overdue_application_is_flagged_and_breached_once(published: Pu
         async with service.client(operator) as http:
             after = (await http.get("/api/v1/applications?overdue=true")).json()
             on_time = (await http.get("/api/v1/applications?overdue=false")).json()
-        stored = await service.store.get(application["id"])
+        stored = await service.raw(application["id"])
         (breach,) = await published.wait(application["id"], "DeadlineBreached")
     assert before["total"] == 0
     assert before["items"] == []

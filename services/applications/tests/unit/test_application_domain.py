@@ -2,37 +2,48 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import dataclasses
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 
-from applications.domain import application as domain
-from applications.domain.application import Actor
+from applications.domain.application import Actor, Application, Change
 from applications.domain.calendar import DeadlinePolicy, ProductionCalendar
+from applications.domain.employer import DraftValues
 from applications.domain.queue import lane_changes, lane_for, lanes, queue_key
 from applications.domain.statuses import Status, TransitionNotAllowedError
 from applications.domain.vocabulary import STATUS_LABELS, document_label, label_of
 
 OPERATOR = Actor(user_id="op-1", role="operator")
 CALENDAR, POLICY = ProductionCalendar(), DeadlinePolicy()
+CREATED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+NOW = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+_DAYS = ("submitted_on", "due_date", "answer_due")
 
 
-def stored(**fields: Any) -> dict[str, Any]:
-    application: dict[str, Any] = {
-        "_id": "a" * 32,
-        "applicant_id": "citizen-1",
-        "status": "submitted",
-        "number": "2026-000001",
-        "submitted_on": "2026-03-02",
-        "due_date": "2026-03-10",
-        **fields,
-    }
-    return application
+def stored(**fields: Any) -> Application:
+    """A submitted application; ``fields`` as the test writes them (statuses and dates as text)."""
+    for name, value in fields.items():
+        if name == "status":
+            fields[name] = Status(value)
+        elif name in _DAYS and isinstance(value, str):
+            fields[name] = date.fromisoformat(value)
+    application = Application(
+        id="a" * 32,
+        applicant_id="citizen-1",
+        status=Status.SUBMITTED,
+        created_at=CREATED,
+        last_changed_at=CREATED,
+        number="2026-000001",
+        submitted_on=date(2026, 3, 2),
+        due_date=date(2026, 3, 10),
+    )
+    return dataclasses.replace(application, **fields)
 
 
-def names(step: domain.Step) -> list[str]:
-    return [type(e).__name__ for e in step.events]
+def names(change: Change) -> list[str]:
+    return [type(e).__name__ for e in change.events]
 
 
 def test_lanes_put_open_applications_in_the_queue_and_drafts_nowhere() -> None:
@@ -63,8 +74,8 @@ def test_lane_changes_count_a_move_once_each_way() -> None:
 
 
 def test_every_status_change_raises_application_status_changed() -> None:
-    taken = domain.take(stored(), OPERATOR)
-    assert taken.status is Status.IN_REVIEW
+    taken = stored().take(OPERATOR, now=NOW)
+    assert taken.application.status is Status.IN_REVIEW
     assert names(taken) == ["ApplicationStatusChanged"]
     changed = taken.events[0]
     assert changed.model_dump()["previous_status"] == "submitted"
@@ -89,13 +100,13 @@ def test_every_field_and_document_of_the_form_has_a_label() -> None:
 
 
 def test_a_clarification_moves_the_deadline_and_sets_the_answer_date() -> None:
-    now = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
-    step = domain.request_clarification(
-        stored(status="in_review"), OPERATOR, comment="Нечитаемо", fields=["oms_policy"],
-        documents=["passport"], now=now, calendar=CALENDAR, policy=POLICY,
+    step = stored(status="in_review").request_clarification(
+        OPERATOR, comment="Нечитаемо", fields=["oms_policy"],
+        documents=["passport"], now=NOW, calendar=CALENDAR, policy=POLICY,
     )  # fmt: skip
-    assert step.set["due_date"] == "2026-03-17"  # 10 working days from 02.03 (09.03 off)
-    assert step.set["answer_due"] == "2026-03-06"
+    # 10 working days from 02.03 (09.03 off)
+    assert step.application.due_date == date(2026, 3, 17)
+    assert step.application.answer_due == date(2026, 3, 6)
     assert names(step) == ["ApplicationStatusChanged", "ClarificationRequested"]
     assert step.events[0].model_dump()["documents"] == ["passport"]
     # The event names what it speaks of in Russian, so no consumer keeps a copy of our words.
@@ -106,39 +117,43 @@ def test_a_clarification_moves_the_deadline_and_sets_the_answer_date() -> None:
 
 def test_a_step_from_the_wrong_status_is_refused() -> None:
     with pytest.raises(TransitionNotAllowedError):
-        domain.approve(stored(status="submitted"), OPERATOR)
+        stored(status="submitted").approve(OPERATOR, now=NOW, unverified=[])
     with pytest.raises(TransitionNotAllowedError):
-        domain.edit(stored(status="in_review"), "")
+        stored(status="in_review").edit(DraftValues(), now=NOW, consent_version="1")
 
 
 def test_timers_fire_only_when_due_and_only_once() -> None:
     application = stored(status="clarification_requested", answer_due="2026-03-05")
-    assert domain.next_timer(application) == datetime(2026, 3, 5, 21, 0, tzinfo=UTC)
-    early = domain.fire_timers(application, datetime(2026, 3, 5, 20, 59, tzinfo=UTC))
+    assert application.next_timer() == datetime(2026, 3, 5, 21, 0, tzinfo=UTC)
+    early = application.fire_timers(datetime(2026, 3, 5, 20, 59, tzinfo=UTC))
     assert early.events == []
-    assert early.changed is False
-    due = domain.fire_timers(application, datetime(2026, 3, 5, 21, 0, tzinfo=UTC))
-    assert due.status is Status.REJECTED
+    assert early.recorded is False
+    due = application.fire_timers(datetime(2026, 3, 5, 21, 0, tzinfo=UTC))
+    assert due.application.status is Status.REJECTED
     assert names(due) == [
         "DeadlineBreached", "ApplicationStatusChanged", "ApplicationRejected",
     ]  # fmt: skip
-    after = {**application, **due.set, "status": str(due.status)}
-    assert domain.next_timer(after) is None
+    after = due.application
+    assert after.next_timer() is None
 
 
 def test_the_review_deadline_breaches_once_and_flags_overdue() -> None:
     application = stored(status="in_review")
     late = datetime(2026, 3, 10, 21, 0, tzinfo=UTC)
-    step = domain.fire_timers(application, late)
-    assert step.status is Status.IN_REVIEW
-    assert step.set == {"overdue": True}
+    step = application.fire_timers(late)
+    assert step.application.status is Status.IN_REVIEW
+    # The flag is all it changes (and the history says why).
+    assert step.application == dataclasses.replace(
+        application, overdue=True, history=step.application.history, last_changed_at=late
+    )
+    assert [h.comment for h in step.application.history] == ["Срок рассмотрения истёк"]
     assert names(step) == ["DeadlineBreached"]
-    flagged = {**application, **step.set}
-    assert domain.fire_timers(flagged, late).events == []
-    assert domain.next_timer(flagged) is None
-    assert "overdue" in domain.derived(flagged)["lanes"]
+    flagged = step.application
+    assert flagged.fire_timers(late).events == []
+    assert flagged.next_timer() is None
+    assert "overdue" in flagged.lanes
 
 
 def test_a_closed_application_has_no_timer() -> None:
     for status in ("approved", "rejected", "issued", "draft"):
-        assert domain.next_timer(stored(status=status)) is None
+        assert stored(status=status).next_timer() is None

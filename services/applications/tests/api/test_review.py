@@ -39,7 +39,7 @@ async def test_submission_lists_every_missing_field_and_document(
         "documents.passport",
         "documents.oms_policy",
     }
-    stored = await service.store.get(empty["id"])
+    stored = await service.raw(empty["id"])
     assert stored["status"] == "draft"
     assert stored["number"] is None
 
@@ -215,7 +215,7 @@ async def test_a_rejection_needs_a_reason_and_is_final(service: ApplicationsApp)
 
 async def test_every_change_stages_its_events_in_the_same_write(service: ApplicationsApp) -> None:
     application, _ = await taken(service)
-    stored = await service.store.get(application["id"])
+    stored = await service.raw(application["id"])
     history = [h["status"] for h in stored["history"]]
     assert history[-2:] == ["submitted", "in_review"]
     assert stored["last_changed_at"] == stored["history"][-1]["at"]
@@ -244,6 +244,7 @@ async def test_staff_read_with_a_reason_and_every_read_is_logged(service: Applic
     assert forbidden.status_code == 403
     log = service.store.access_log.collection
     logged = await log.find_one({"application_id": application["id"]})
+    assert logged is not None
     assert logged["actor_id"] == operator.user_id
     assert logged["reason"] == "Проверка"
 
