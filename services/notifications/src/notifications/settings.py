@@ -12,10 +12,12 @@ class NotificationsSettings(ServiceSettings):
 
     # X25519 keyring {kid: base64 raw private key} that opens sealed one-time codes.
     otp_private_keys: str = ""
+    # The sender of every letter.
     mail_from: str = "ЭМК <noreply@emk.local>"
     # Delivery attempts per message before it is reported failed (one-time codes and
     # status changes alike).
     delivery_max_attempts: int = 3
+    # How long one SMTP conversation may take before the attempt counts as failed.
     smtp_timeout_seconds: float = 10.0
 
     # Status-change deliveries are retried later, not in a loop: the first retry waits

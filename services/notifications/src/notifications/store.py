@@ -1,135 +1,177 @@
-"""MongoDB repositories: in-app notifications, per-channel deliveries, preferences.
+"""The notifications' MongoDB: in-app notifications, per-channel deliveries, preferences.
+The only module that knows their documents' shape.
 
 Nothing here holds a phone number or an e-mail address: contacts are asked of identity
-when a delivery is sent, and forgotten right after.
+when a delivery is sent, and forgotten right after. A one-time code's box (sealed for this
+service) is kept only while its delivery is pending.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 
+from emk_common.catalog import SealedBox
 from emk_common.events import Envelope
 from emk_common.mongo import claim_one, update_and_read
 from emk_common.outbox import Outbox
-from notifications.domain.retry import State, Verdict
+from notifications.domain.delivery import (
+    ONE_TIME_CODE,
+    Attempt,
+    Delivery,
+    OneTimeCode,
+    Settlement,
+    Unreadable,
+)
+from notifications.domain.notification import (
+    ApplicationRef,
+    BookRef,
+    Notification,
+    Preferences,
+    Subject,
+)
+from notifications.domain.retry import State
+from notifications.domain.texts import (
+    APPLICATION_STATUS,
+    BOOK_ACCESS,
+    BookAccess,
+    Message,
+    StatusChange,
+)
 
 Doc = dict[str, Any]
 
-# The kind of a one-time code's delivery, and the field holding its sealed box
-# (destination and code, for this service's key) until the delivery ends.
-ONE_TIME_CODE = "one_time_code"
+# The field holding a one-time code's sealed box until its delivery ends.
 SEALED = "sealed"
-
-DEFAULT_PREFERENCES: Doc = {"sms": True, "email": True, "reminders_days_before": [30, 7]}
-
-
-def time_ordered_id(now: datetime) -> str:
-    """32 hex digits: milliseconds first, then randomness. Sorting by ``_id`` is sorting by
-    time, so a page of notifications is one range over one index, and so is its cursor."""
-    millis = int(now.timestamp() * 1000)
-    return f"{millis:012x}{os.urandom(10).hex()}"
+# The outbox's own fields never leave the service.
+_VIEW = {"_outbox": 0, "_outbox_shard": 0}
 
 
-class InApp:
-    """The ``notifications`` collection: what the citizen sees in the personal account."""
-
-    def __init__(self, collection: AsyncCollection[Doc], outbox: Outbox) -> None:
-        self.collection = collection
+class NotificationStore:
+    def __init__(self, db: AsyncDatabase[Doc], outbox: Outbox) -> None:
+        self.notifications: AsyncCollection[Doc] = db["notifications"]
+        self.preference_docs: AsyncCollection[Doc] = db["preferences"]
+        self.deliveries = Deliveries(db["deliveries"], outbox)
         self._outbox = outbox
 
     async def ensure_indexes(self) -> None:
-        await self.collection.create_index(
+        await self.notifications.create_index(
             [("user_id", ASCENDING), ("_id", DESCENDING)], name="by_user_newest"
         )
-        await self.collection.create_index(
+        await self.notifications.create_index(
             [("user_id", ASCENDING), ("read_at", ASCENDING)], name="by_user_unread"
         )
+        await self.deliveries.ensure_indexes()
 
-    async def add(
-        self, document: Doc, events: Sequence[Envelope], session: AsyncClientSession
+    # --- in-app notifications ------------------------------------------------------------
+
+    async def add_notification(
+        self,
+        notification: Notification,
+        events: Sequence[Envelope],
+        session: AsyncClientSession | None,
     ) -> None:
-        await self.collection.insert_one(self._outbox.insert(document, events), session=session)
+        document = {
+            "_id": notification.id,
+            "user_id": notification.user_id,
+            "kind": notification.kind,
+            "title": notification.title,
+            "text": notification.text,
+            **_subject_doc(notification.subject),
+            "trigger_event_id": notification.trigger_event_id,
+            "created_at": notification.created_at,
+            "read_at": notification.read_at,
+        }
+        await self.notifications.insert_one(self._outbox.insert(document, events), session=session)
 
-    async def page(self, user_id: str, limit: int, before: str | None) -> tuple[list[Doc], bool]:
+    async def page(
+        self, user_id: str, limit: int, before: str | None
+    ) -> tuple[list[Notification], bool]:
         """Up to ``limit`` notifications older than ``before``, newest first; and whether
         there are more."""
         query: Doc = {"user_id": user_id}
         if before is not None:
             query["_id"] = {"$lt": before}
         docs = (
-            await self.collection.find(query, _VIEW)
+            await self.notifications.find(query, _VIEW)
             .sort([("_id", DESCENDING)])
             .limit(limit + 1)
             .to_list()
         )
-        return docs[:limit], len(docs) > limit
+        return [_notification(doc) for doc in docs[:limit]], len(docs) > limit
 
     async def unread(self, user_id: str) -> int:
-        return await self.collection.count_documents({"user_id": user_id, "read_at": None})
+        return await self.notifications.count_documents({"user_id": user_id, "read_at": None})
 
-    async def mark_read(self, user_id: str, notification_id: str, now: datetime) -> Doc | None:
+    async def mark_read(
+        self, user_id: str, notification_id: str, now: datetime
+    ) -> Notification | None:
         """Marks it read once (the first time stays); None if it is not this user's."""
         marked = await update_and_read(
-            self.collection,
+            self.notifications,
             {"_id": notification_id, "user_id": user_id, "read_at": None},
             {"$set": {"read_at": now}},
             projection=_VIEW,
         )
-        if marked is not None:
-            return marked
-        return await self.collection.find_one({"_id": notification_id, "user_id": user_id}, _VIEW)
+        if marked is None:
+            marked = await self.notifications.find_one(
+                {"_id": notification_id, "user_id": user_id}, _VIEW
+            )
+        return None if marked is None else _notification(marked)
 
+    # --- preferences ---------------------------------------------------------------------
 
-# The outbox's own fields never leave the service.
-_VIEW = {"_outbox": 0, "_outbox_shard": 0}
-
-
-class Preferences:
-    def __init__(self, collection: AsyncCollection[Doc]) -> None:
-        self.collection = collection
-
-    async def get(self, user_id: str, session: AsyncClientSession | None = None) -> Doc:
-        stored = await self.collection.find_one({"_id": user_id}, session=session)
+    async def preferences(
+        self, user_id: str, session: AsyncClientSession | None = None
+    ) -> Preferences:
+        stored = await self.preference_docs.find_one({"_id": user_id}, session=session)
         if stored is None:
-            return dict(DEFAULT_PREFERENCES)
-        return {key: stored.get(key, default) for key, default in DEFAULT_PREFERENCES.items()}
-
-    async def put(self, user_id: str, preferences: Doc, now: datetime) -> Doc:
-        values = {key: preferences[key] for key in DEFAULT_PREFERENCES}
-        await self.collection.update_one(
-            {"_id": user_id}, {"$set": {**values, "updated_at": now}}, upsert=True
+            return Preferences()
+        default = Preferences()
+        return Preferences(
+            sms=stored.get("sms", default.sms),
+            email=stored.get("email", default.email),
+            reminders_days_before=tuple(
+                stored.get("reminders_days_before", default.reminders_days_before)
+            ),
         )
-        return values
 
+    async def put_preferences(self, user_id: str, chosen: Preferences, now: datetime) -> None:
+        values = {
+            "sms": chosen.sms,
+            "email": chosen.email,
+            "reminders_days_before": list(chosen.reminders_days_before),
+            "updated_at": now,
+        }
+        await self.preference_docs.update_one({"_id": user_id}, {"$set": values}, upsert=True)
 
-@dataclass(frozen=True)
-class Attempt:
-    number: int
-    at: datetime
-    outcome: str  # "sent", "error" or "no_contact"
-    error: str | None  # an exception's class name: never its text, which may quote data
+    # --- deliveries ----------------------------------------------------------------------
 
-    def to_doc(self) -> Doc:
-        return {"n": self.number, "at": self.at, "outcome": self.outcome, "error": self.error}
+    async def stage(
+        self, deliveries: Sequence[Delivery], session: AsyncClientSession | None
+    ) -> None:
+        await self.deliveries.stage(deliveries, session)
+
+    async def claim(self, now: datetime, lease: timedelta, owner: str) -> Delivery | None:
+        return await self.deliveries.claim(now, lease, owner)
+
+    async def settle(
+        self, delivery: Delivery, settlement: Settlement, events: Sequence[Envelope]
+    ) -> bool:
+        return await self.deliveries.settle(delivery, settlement, events)
 
 
 class Deliveries:
-    """The ``deliveries`` collection: one document per message and channel, with its attempts.
-
-    Status changes (``kind: "application_status"``) and one-time codes (``"one_time_code"``,
-    carrying the sealed box until the delivery ends) alike. A pending delivery is claimed
-    with a lease before it is sent, so replicas polling the same collection do not send it
-    twice; an expired lease (a replica died mid-send) makes it claimable again.
-    """
+    """The ``deliveries`` collection: one document per message and channel, with its
+    attempts. A pending delivery is claimed with a lease before it is sent, so replicas
+    polling the same collection do not send it twice."""
 
     def __init__(self, collection: AsyncCollection[Doc], outbox: Outbox) -> None:
         self.collection = collection
@@ -144,76 +186,48 @@ class Deliveries:
             name="due_by_kind",
         )
 
-    async def add_pending(self, documents: Sequence[Doc], session: AsyncClientSession) -> None:
-        if documents:
-            await self.collection.insert_many(list(documents), session=session)
+    async def stage(
+        self, deliveries: Sequence[Delivery], session: AsyncClientSession | None
+    ) -> None:
+        if deliveries:
+            await self.collection.insert_many(
+                [_delivery_doc(d) for d in deliveries], session=session
+            )
 
-    @staticmethod
-    def pending(
-        *,
-        delivery_id: str,
-        channel: str,
-        kind: str = "application_status",
-        user_id: str,
-        notification_id: str,
-        now: datetime,
-        **rest: Any,
-    ) -> Doc:
-        return {
-            "_id": delivery_id,
-            "kind": kind,
-            "channel": channel,
-            "user_id": user_id,
-            "notification_id": notification_id,
-            **rest,
-            "state": State.PENDING.value,
-            "attempt_count": 0,
-            "attempts": [],
-            "next_attempt_at": now,
-            "claimed_until": None,
-            "claimed_by": None,
-            "claim": None,
-            "created_at": now,
-        }
-
-    async def claim(self, now: datetime, lease: timedelta, owner: str) -> Doc | None:
+    async def claim(self, now: datetime, lease: timedelta, owner: str) -> Delivery | None:
         """Take a due delivery for ``lease``: a one-time code first (someone is waiting at
         the login screen and the code lives minutes), then the longest-waiting of the rest;
-        None if nothing is due."""
+        None if nothing is due. An expired lease (a replica died mid-send) is free again."""
         for kind in (ONE_TIME_CODE, None):
-            claimed = await self._claim_one(now, lease, owner, kind)
+            due: Doc = {"state": State.PENDING.value, "next_attempt_at": {"$lte": now}}
+            if kind is not None:
+                due["kind"] = kind
+            claimed = await claim_one(
+                self.collection,
+                due,
+                sort="next_attempt_at",
+                held_until="claimed_until",
+                now=now,
+                claim={
+                    "claimed_until": now + lease,
+                    "claimed_by": owner,
+                    # Settling is conditional on this token: a replica whose lease lapsed and
+                    # was taken over cannot overwrite the new holder's outcome.
+                    "claim": uuid.uuid4().hex,
+                },
+            )
             if claimed is not None:
-                return claimed
+                return _delivery(claimed)
         return None
 
-    async def _claim_one(
-        self, now: datetime, lease: timedelta, owner: str, kind: str | None
-    ) -> Doc | None:
-        due: Doc = {"state": State.PENDING.value, "next_attempt_at": {"$lte": now}}
-        if kind is not None:
-            due["kind"] = kind
-        return await claim_one(
-            self.collection,
-            due,
-            sort="next_attempt_at",
-            held_until="claimed_until",
-            now=now,
-            claim={
-                "claimed_until": now + lease,
-                "claimed_by": owner,
-                # Settling is conditional on this token: a replica whose lease lapsed and
-                # was taken over cannot overwrite the new holder's outcome.
-                "claim": uuid.uuid4().hex,
-            },
-        )
-
     async def settle(
-        self, delivery: Doc, attempt: Attempt, verdict: Verdict, events: Sequence[Envelope]
+        self, delivery: Delivery, settlement: Settlement, events: Sequence[Envelope]
     ) -> bool:
         """Record the attempt and where the delivery stands; False if the claim was lost.
 
         A delivery that has ended drops its sealed box (a one-time code's): nothing opens
         it any more, so it does not linger."""
+        attempt, verdict = settlement.attempt, settlement.verdict
         update: Doc = {
             "$set": {
                 "state": verdict.state.value,
@@ -224,11 +238,168 @@ class Deliveries:
                 **({"next_attempt_at": verdict.next_attempt_at} if not verdict.final else {}),
                 **({"finished_at": attempt.at} if verdict.final else {}),
             },
-            "$push": {"attempts": attempt.to_doc()},
+            "$push": {"attempts": _attempt_doc(attempt)},
             **({"$unset": {SEALED: ""}} if verdict.final else {}),
         }
         result = await self.collection.update_one(
-            {"_id": delivery["_id"], "claim": delivery["claim"]},
-            self._outbox.update(delivery["_id"], update, events),
+            {"_id": delivery.id, "claim": delivery.claim},
+            self._outbox.update(delivery.id, update, events),
         )
         return result.modified_count == 1
+
+
+# --- documents ---------------------------------------------------------------------------
+
+
+def _subject_doc(subject: Subject | None) -> Doc:
+    if isinstance(subject, ApplicationRef):
+        return {
+            "application_id": subject.application_id,
+            "number": subject.number,
+            "status": subject.status,
+            "status_label": subject.status_label,
+        }
+    if isinstance(subject, BookRef):
+        return {"book_id": subject.book_id, "grant_id": subject.grant_id}
+    return {}
+
+
+def _subject(doc: Mapping[str, Any]) -> Subject | None:
+    if doc.get("kind", APPLICATION_STATUS) == BOOK_ACCESS:
+        return BookRef(book_id=doc["book_id"], grant_id=doc["grant_id"])
+    if doc.get("application_id") is None:
+        return None
+    return ApplicationRef(
+        application_id=doc["application_id"],
+        number=doc.get("number"),
+        status=doc["status"],
+        status_label=doc.get("status_label"),
+    )
+
+
+def _notification(doc: Mapping[str, Any]) -> Notification:
+    return Notification(
+        id=doc["_id"],
+        user_id=doc["user_id"],
+        kind=doc.get("kind", APPLICATION_STATUS),
+        title=doc["title"],
+        text=doc["text"],
+        subject=_subject(doc),
+        trigger_event_id=doc.get("trigger_event_id", ""),
+        created_at=doc["created_at"],
+        read_at=doc.get("read_at"),
+    )
+
+
+def message_doc(message: Message) -> Doc:
+    """What a delivery's texts are rendered from, as stored."""
+    if isinstance(message, BookAccess):
+        return {
+            "organization": message.organization,
+            "until": message.until.isoformat(),
+            "via": message.via,
+        }
+    return {
+        "number": message.number,
+        "status": message.status,
+        "comment": message.comment,
+        "fields": list(message.fields),
+        "documents": list(message.documents),
+        "book_number": message.book_number,
+        "status_label": message.status_label,
+        "field_labels": dict(message.field_labels),
+        "document_labels": dict(message.document_labels),
+    }
+
+
+def message_of(kind: str, doc: Mapping[str, Any]) -> Message:
+    if kind == BOOK_ACCESS:
+        return BookAccess(doc["organization"], date.fromisoformat(doc["until"]), doc["via"])
+    return StatusChange(
+        number=doc.get("number"),
+        status=doc["status"],
+        comment=doc.get("comment"),
+        fields=tuple(doc.get("fields") or ()),
+        documents=tuple(doc.get("documents") or ()),
+        book_number=doc.get("book_number"),
+        status_label=doc.get("status_label"),
+        field_labels=doc.get("field_labels") or {},
+        document_labels=doc.get("document_labels") or {},
+    )
+
+
+def _readable(kind: str, doc: Mapping[str, Any]) -> Message | Unreadable:
+    try:
+        return message_of(kind, doc)
+    except (KeyError, TypeError, ValueError) as exc:
+        return Unreadable(type(exc).__name__)
+
+
+def _attempt_doc(attempt: Attempt) -> Doc:
+    return {
+        "n": attempt.number,
+        "at": attempt.at,
+        "outcome": attempt.outcome,
+        "error": attempt.error,
+    }
+
+
+def _delivery_doc(delivery: Delivery) -> Doc:
+    doc: Doc = {
+        "_id": delivery.id,
+        "kind": delivery.kind,
+        "channel": delivery.channel,
+        "user_id": delivery.user_id,
+        "notification_id": delivery.notification_id,
+        "trigger_event_id": delivery.trigger_event_id,
+    }
+    if delivery.message is not None and not isinstance(delivery.message, Unreadable):
+        doc["message"] = message_doc(delivery.message)
+    doc.update(_subject_doc(delivery.subject))
+    if delivery.code is not None:
+        doc["purpose"] = delivery.code.purpose
+        doc["expires_at"] = delivery.code.expires_at
+    doc.update(
+        state=delivery.state.value,
+        attempt_count=delivery.attempt_count,
+        attempts=[],
+        next_attempt_at=delivery.next_attempt_at,
+        claimed_until=None,
+        claimed_by=None,
+        claim=None,
+        created_at=delivery.created_at,
+    )
+    if delivery.finished_at is not None:
+        doc["finished_at"] = delivery.finished_at
+    if delivery.code is not None and delivery.code.sealed is not None:
+        doc[SEALED] = delivery.code.sealed.model_dump()
+    return doc
+
+
+def _delivery(doc: Mapping[str, Any]) -> Delivery:
+    kind = doc.get("kind", APPLICATION_STATUS)
+    code = None
+    if kind == ONE_TIME_CODE:
+        sealed = doc.get(SEALED)
+        code = OneTimeCode(
+            purpose=doc["purpose"],
+            expires_at=doc["expires_at"],
+            sealed=SealedBox.model_validate(sealed) if sealed is not None else None,
+        )
+    return Delivery(
+        id=doc["_id"],
+        kind=kind,
+        channel=doc["channel"],
+        user_id=doc["user_id"],
+        notification_id=doc["notification_id"],
+        trigger_event_id=doc["trigger_event_id"],
+        created_at=doc["created_at"],
+        next_attempt_at=doc.get("next_attempt_at"),
+        state=State(doc["state"]),
+        attempt_count=int(doc.get("attempt_count", 0)),
+        subject=_subject(doc) if kind != ONE_TIME_CODE else None,
+        message=_readable(kind, doc.get("message") or {}) if kind != ONE_TIME_CODE else None,
+        code=code,
+        finished_at=doc.get("finished_at"),
+        claim=doc.get("claim"),
+    )

@@ -7,18 +7,10 @@ import asyncio
 import json
 import os
 import smtplib
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Protocol
 
-
-class SmsSender(Protocol):
-    async def send(self, to: str, text: str) -> None: ...
-
-
-class EmailSender(Protocol):
-    async def send(self, to: str, subject: str, text: str) -> None: ...
+from emk_common.clock import Clock
 
 
 class SmsSpool:
@@ -28,12 +20,13 @@ class SmsSpool:
     file never interleave their lines.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Clock) -> None:
         self.path = path
+        self._clock = clock
 
     async def send(self, to: str, text: str) -> None:
         line = json.dumps(
-            {"to": to, "text": text, "at": datetime.now(UTC).isoformat()}, ensure_ascii=False
+            {"to": to, "text": text, "at": self._clock().isoformat()}, ensure_ascii=False
         )
         await asyncio.to_thread(self._append, (line + "\n").encode())
 

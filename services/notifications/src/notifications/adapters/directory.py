@@ -6,45 +6,13 @@ Contacts are never stored here; they live in memory for one delivery. Identity a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from notifications.domain.texts import addressee
-
-
-@dataclass(frozen=True, repr=False)
-class Contacts:
-    phone: str | None
-    email: str | None
-    # How a letter greets the person («Мария Сергеевна»).
-    addressee: str | None = None
-
-    def __repr__(self) -> str:
-        # A stray log line or traceback must not print someone's phone or e-mail.
-        return (
-            f"Contacts(phone={'set' if self.phone else None}, "
-            f"email={'set' if self.email else None})"
-        )
-
-    def for_channel(self, channel: str) -> str | None:
-        return self.phone if channel == "sms" else self.email
-
-
-class ContactDirectory(Protocol):
-    async def contacts(self, user_id: str) -> Contacts: ...
-
-    async def aclose(self) -> None: ...
-
-
-class IdentityUnavailableError(Exception):
-    """Identity did not answer, or answered with a server error (worth retrying)."""
-
-
-class IdentityRefusedError(Exception):
-    """Identity refused the request (unknown user, or our service token was not accepted)."""
+from notifications.ports import Contacts, IdentityRefusedError, IdentityUnavailableError
 
 
 class IdentityDirectory:

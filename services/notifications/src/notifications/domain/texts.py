@@ -15,7 +15,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from emk_common.catalog import ApplicationStatusChanged, BookAccessGranted
@@ -75,33 +74,6 @@ class StatusChange:
             status_label=event.status_label,
             field_labels=dict(event.field_labels),
             document_labels=dict(event.document_labels),
-        )
-
-    def to_doc(self) -> dict[str, Any]:
-        return {
-            "number": self.number,
-            "status": self.status,
-            "comment": self.comment,
-            "fields": list(self.fields),
-            "documents": list(self.documents),
-            "book_number": self.book_number,
-            "status_label": self.status_label,
-            "field_labels": dict(self.field_labels),
-            "document_labels": dict(self.document_labels),
-        }
-
-    @classmethod
-    def from_doc(cls, doc: Mapping[str, Any]) -> StatusChange:
-        return cls(
-            number=doc.get("number"),
-            status=doc["status"],
-            comment=doc.get("comment"),
-            fields=tuple(doc.get("fields") or ()),
-            documents=tuple(doc.get("documents") or ()),
-            book_number=doc.get("book_number"),
-            status_label=doc.get("status_label"),
-            field_labels=doc.get("field_labels") or {},
-            document_labels=doc.get("document_labels") or {},
         )
 
     @property
@@ -220,13 +192,6 @@ class BookAccess:
         until = event.expires_at.astimezone(_MOSCOW).date()
         return cls(organization=event.organization_name, until=until, via=event.via)
 
-    def to_doc(self) -> dict[str, Any]:
-        return {"organization": self.organization, "until": self.until.isoformat(), "via": self.via}
-
-    @classmethod
-    def from_doc(cls, doc: Mapping[str, Any]) -> BookAccess:
-        return cls(doc["organization"], date.fromisoformat(doc["until"]), doc["via"])
-
     @property
     def how(self) -> str:
         return "по коду визита" if self.via == "visit_code" else "по СНИЛС и номеру книжки"
@@ -262,25 +227,31 @@ def book_access_email(access: BookAccess, addressee: str | None = None) -> Email
     return Email(subject="Доступ к медицинской книжке — ЭМК", body=body)
 
 
-# --- what the dispatcher renders, by kind ------------------------------------------------------
+# --- what the dispatcher renders, by what the message is about ------------------------------
+
+Message = StatusChange | BookAccess
 
 
-def in_app_of(kind: str, message: Mapping[str, Any]) -> Text:
-    if kind == BOOK_ACCESS:
-        return book_access_in_app(BookAccess.from_doc(message))
-    return in_app(StatusChange.from_doc(message))
+def kind_of(message: Message) -> str:
+    return BOOK_ACCESS if isinstance(message, BookAccess) else APPLICATION_STATUS
 
 
-def sms_of(kind: str, message: Mapping[str, Any]) -> str:
-    if kind == BOOK_ACCESS:
-        return book_access_sms(BookAccess.from_doc(message))
-    return sms(StatusChange.from_doc(message))
+def in_app_of(message: Message) -> Text:
+    if isinstance(message, BookAccess):
+        return book_access_in_app(message)
+    return in_app(message)
 
 
-def email_of(kind: str, message: Mapping[str, Any], addressee: str | None = None) -> Email:
-    if kind == BOOK_ACCESS:
-        return book_access_email(BookAccess.from_doc(message), addressee)
-    return email(StatusChange.from_doc(message), addressee)
+def sms_of(message: Message) -> str:
+    if isinstance(message, BookAccess):
+        return book_access_sms(message)
+    return sms(message)
+
+
+def email_of(message: Message, addressee: str | None = None) -> Email:
+    if isinstance(message, BookAccess):
+        return book_access_email(message, addressee)
+    return email(message, addressee)
 
 
 def addressee(first_name: str | None, middle_name: str | None) -> str | None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from emk_common.catalog import ApplicationStatusChanged
 from notifications.domain import texts
 from notifications.domain.texts import StatusChange
+from notifications.store import message_doc, message_of
 
 LABELS = {
     "draft": "Черновик",
@@ -171,7 +174,7 @@ def test_an_sms_is_one_short_line_whatever_the_event_holds() -> None:
 
 
 def test_facts_survive_storage_and_come_from_the_event() -> None:
-    assert StatusChange.from_doc(CLARIFY.to_doc()) == CLARIFY
+    assert message_of(texts.APPLICATION_STATUS, message_doc(CLARIFY)) == CLARIFY
     event = ApplicationStatusChanged(
         application_id="a1",
         applicant_id="u1",
@@ -217,7 +220,9 @@ def test_an_issued_book_is_named_by_its_number_in_every_channel() -> None:
         application_id="a1", applicant_id="u1", number="2026-000042", status="issued",
         previous_status="approved", book_number="77-01-000123-26", status_label="Готово к выдаче",
     )  # fmt: skip
-    change = StatusChange.from_doc(StatusChange.of(event).to_doc())  # as stored for the send
+    # As stored for the send.
+    change = message_of(texts.APPLICATION_STATUS, message_doc(StatusChange.of(event)))
+    assert isinstance(change, StatusChange)
     expected = "Номер медицинской книжки: 77-01-000123-26."
     assert expected in texts.in_app(change).body
     assert texts.sms(change) == (f"ЭМК: заявление № 2026-000042 — «Готово к выдаче». {expected}")
@@ -235,17 +240,19 @@ def test_the_holder_is_told_which_organisation_opened_the_book_and_until_when() 
         organization_name="ГБУЗ «Городская поликлиника № 1 ДЗМ»", granted_by="w1",
         expires_at=datetime(2026, 12, 29, 22, 30, tzinfo=UTC), via="visit_code",
     )  # fmt: skip
-    message = texts.BookAccess.of(event).to_doc()
-    shown = texts.in_app_of(texts.BOOK_ACCESS, message)
+    # As stored for the send.
+    message = message_of(texts.BOOK_ACCESS, message_doc(texts.BookAccess.of(event)))
+    assert isinstance(message, texts.BookAccess)
+    shown = texts.in_app_of(message)
     assert shown.title == "Доступ к медицинской книжке"
     # 22:30 UTC is already the 30th in Moscow.
     assert "«ГБУЗ «Городская поликлиника № 1 ДЗМ»» получила доступ" in shown.body
     assert "по коду визита) до 30.12.2026" in shown.body
     assert "закройте доступ" in shown.body
-    sms = texts.sms_of(texts.BOOK_ACCESS, message)
+    sms = texts.sms_of(message)
     assert sms.startswith("ЭМК: «ГБУЗ")
     assert len(sms) <= texts.SMS_MAX_CHARS
-    letter = texts.email_of(texts.BOOK_ACCESS, message, "Мария Сергеевна")
+    letter = texts.email_of(message, "Мария Сергеевна")
     assert letter.body.startswith("Здравствуйте, Мария Сергеевна!")
-    long = {**message, "organization": "О" * 200}
-    assert len(texts.sms_of(texts.BOOK_ACCESS, long)) <= texts.SMS_MAX_CHARS
+    long = replace(message, organization="О" * 200)
+    assert len(texts.sms_of(long)) <= texts.SMS_MAX_CHARS

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -22,32 +20,10 @@ from emk_common.inbox import Inbox
 
 from .conftest import NotificationsApp, Person, citizen
 
-pytestmark = pytest.mark.integration
-
 URL = "/api/v1/notifications"
 HANDLER = "notifications.application_status"
 CYRILLIC = re.compile("[а-яё]", re.IGNORECASE)
 DEFAULTS = {"sms": True, "email": True, "reminders_days_before": [30, 7]}
-
-
-@dataclass
-class TickingClock:
-    """Each notification a second after the one before, so their order is certain."""
-
-    now: datetime
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
-
-
-@pytest.fixture(autouse=True)
-def ticking(notifications: NotificationsApp) -> Iterator[None]:
-    status = notifications.service.status
-    saved = status.clock
-    status.clock = TickingClock(datetime.now(UTC) - timedelta(days=1))
-    yield
-    status.clock = saved
 
 
 # How the applications service names its statuses and documents in its events.
@@ -77,12 +53,14 @@ def changed(who: Person, status: str = "clarification_requested", **rest: Any) -
 
 
 async def deliver(app: NotificationsApp, envelope: Envelope) -> bool:
-    """Through the inbox, as the consumer does; True if the handler's effect was applied."""
-    runtime = app.service.runtime
+    """Through the inbox, as the consumer does; True if the handler's effect was applied.
+    A second after the one before, so the order of notifications is certain."""
+    app.clock.advance(seconds=1)
+    runtime = app.runtime
     data = ApplicationStatusChanged.model_validate(envelope.data)
     inbox = Inbox(runtime.mongo, runtime.db["inbox"])
     applied: bool = await inbox.apply_once(
-        HANDLER, envelope.id, lambda session: app.service.status.handle(data, envelope, session)
+        HANDLER, envelope.id, lambda session: app.service.status_changed(data, envelope.id, session)
     )
     return applied
 
@@ -173,7 +151,7 @@ async def test_pages_follow_the_cursor_without_gaps_or_repeats(
 async def test_the_page_is_one_index_range(notifications: NotificationsApp) -> None:
     anna = citizen()
     await deliver(notifications, changed(anna))
-    db = notifications.service.runtime.db
+    db = notifications.runtime.db
     plan = await db.command(
         "explain",
         {"find": "notifications", "filter": {"user_id": anna.user_id}, "sort": {"_id": -1}},
@@ -324,8 +302,7 @@ async def test_a_body_that_is_not_an_object_is_refused(
 
 
 async def channels_for(app: NotificationsApp, envelope: Envelope) -> list[str]:
-    deliveries = app.service.deliveries.collection
-    docs = await deliveries.find({"trigger_event_id": envelope.id}).to_list()
+    docs = await app.runtime.db["deliveries"].find({"trigger_event_id": envelope.id}).to_list()
     return sorted(d["channel"] for d in docs)
 
 
@@ -374,11 +351,12 @@ async def test_the_holder_is_told_of_each_new_grant_in_app_and_on_each_channel(
         granted_by="w1", expires_at=datetime(2026, 12, 29, 9, tzinfo=UTC), via="identifiers",
     )  # fmt: skip
     envelope = Envelope.wrap(event, source="records", subject="b1")
-    runtime = notifications.service.runtime
+    runtime = notifications.runtime
     inbox = Inbox(runtime.mongo, runtime.db["inbox"])
+    notifications.clock.advance(seconds=1)
     applied = await inbox.apply_once(
         "notifications.book_access", envelope.id,
-        lambda session: notifications.service.status.book_access(event, envelope, session),
+        lambda session: notifications.service.book_access_granted(event, envelope.id, session),
     )  # fmt: skip
     assert applied
     async with notifications.client() as http:

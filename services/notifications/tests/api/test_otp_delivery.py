@@ -22,19 +22,15 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from pymongo import AsyncMongoClient
 
 from emk_common.catalog import DeliverOtp
-from emk_common.crypto import seal
 from emk_common.events import Envelope
 from emk_common.inbox import Inbox
 from emk_common.outbox import Outbox
-from notifications.adapters.directory import Contacts
-from notifications.dispatcher import Dispatcher
-from notifications.domain.retry import RetryPolicy
-from notifications.handlers.otp import OtpDelivery
-from notifications.store import Deliveries
+from emk_testing import FakeClock
+from notifications.adapters.sealed import Keyring
+from notifications.store import NotificationStore
 
-from .fakes import Clock, FlakyMail, FlakySms
-
-pytestmark = pytest.mark.integration
+from ..unit.fakes import START, FlakyMail, FlakySms, NoDirectory, sealed_code
+from .conftest import Dispatching
 
 PRIVATE = X25519PrivateKey.generate()
 PUBLIC = PRIVATE.public_key().public_bytes_raw()
@@ -43,94 +39,64 @@ LOGIN_TEXT = f"Код для входа в ЭМК: {CODE}. Никому не с�
 HANDLER = "notifications.deliver_otp"
 
 
-class NoDirectory:
-    """One-time codes never ask identity: the destination is in the sealed box."""
-
-    async def contacts(self, user_id: str) -> Contacts:
-        raise AssertionError("a one-time code asked the contact directory")
-
-    async def aclose(self) -> None:
-        return None
-
-
 @dataclass
-class Rig:
-    deliveries: Deliveries
-    inbox: Inbox
+class Rig(Dispatching):
     sms: FlakySms
     email: FlakyMail
-    clock: Clock
+    inbox: Inbox | None = None
     wakes: list[None] = field(default_factory=list)
-
-    @property
-    def handler(self) -> OtpDelivery:
-        return OtpDelivery(
-            self.deliveries, deliveries_staged=lambda: self.wakes.append(None), clock=self.clock
-        )
-
-    def dispatcher(self) -> Dispatcher:
-        return Dispatcher(
-            self.deliveries,
-            NoDirectory(),
-            self.sms,
-            self.email,
-            RetryPolicy(3, timedelta(seconds=30), timedelta(minutes=10)),
-            otp_policy=RetryPolicy(3, timedelta(seconds=2), timedelta(seconds=30)),
-            private_keys={"otp-1": PRIVATE.private_bytes_raw()},
-            owner="replica-a",
-            lease=timedelta(seconds=60),
-            poll_seconds=3600,
-            concurrency=4,
-            clock=self.clock,
-        )
 
     def command(
         self, *, expires_in: timedelta = timedelta(minutes=5), channel: str = "sms"
     ) -> Envelope:
         event_id = str(uuid.uuid4())
         expires_at = self.clock() + expires_in
-        box = seal(
-            json.dumps(
-                {
-                    "destination": PHONE if channel == "sms" else EMAIL,
-                    "code": CODE,
-                    "expires_at": expires_at.isoformat(),
-                }
-            ).encode(),
-            recipient_public_key=PUBLIC,
-            kid="otp-1",
-            associated_data=event_id.encode(),
-        )
+        destination = PHONE if channel == "sms" else EMAIL
         data = DeliverOtp(
             user_id="u1",
-            channel=channel,
+            channel="sms" if channel == "sms" else "email",
             purpose="login",
             expires_at=expires_at,
-            sealed=box,
+            sealed=sealed_code(PUBLIC, event_id, destination, CODE, expires_at),
         )
         return Envelope.wrap(data, source="identity", subject="challenge-1", event_id=event_id)
 
     async def handle(self, envelope: Envelope) -> bool:
         """Through the inbox, as the consumer does; True if the handler's effect was applied."""
+        assert self.inbox is not None
         data = DeliverOtp.model_validate(envelope.data)
-        handler = self.handler
+        service = self.service()
         applied: bool = await self.inbox.apply_once(
-            HANDLER, envelope.id, lambda session: handler.handle(data, envelope, session)
+            HANDLER,
+            envelope.id,
+            lambda session: service.stage_one_time_code(data, envelope.id, session),
         )
         return applied
 
     async def of(self, envelope: Envelope) -> dict[str, Any]:
-        [doc] = await self.deliveries.collection.find({"trigger_event_id": envelope.id}).to_list()
+        [doc] = await self.db["deliveries"].find({"trigger_event_id": envelope.id}).to_list()
         return doc
 
 
 @pytest.fixture
 async def rig(mongo: AsyncMongoClient[dict[str, Any]]) -> AsyncIterator[Rig]:
     db = mongo[f"notifications_otp_{uuid.uuid4().hex[:8]}"]
-    deliveries = Deliveries(db["deliveries"], Outbox(8))
-    await deliveries.ensure_indexes()
+    store = NotificationStore(db, Outbox(8))
+    await store.ensure_indexes()
     await db.create_collection("inbox")  # collections are not created inside a transaction
-    yield Rig(deliveries, Inbox(mongo, db["inbox"]), FlakySms(), FlakyMail(), Clock())
+    wakes: list[None] = []
+    yield Rig(
+        store,
+        db,
+        NoDirectory(),
+        FlakySms(),
+        FlakyMail(),
+        Keyring({"otp-1": PRIVATE.private_bytes_raw()}),
+        FakeClock(START),
+        lambda: wakes.append(None),
+        inbox=Inbox(mongo, db["inbox"]),
+        wakes=wakes,
+    )
     await mongo.drop_database(db.name)
 
 
@@ -203,7 +169,7 @@ async def test_a_code_that_expires_while_waiting_for_a_retry_is_not_sent(rig: Ri
     dispatcher = rig.dispatcher()
     await dispatcher.drain()
     assert (await rig.of(envelope))["state"] == "pending"
-    rig.clock.advance(301)  # e.g. the dispatcher was down past the code's lifetime
+    rig.clock.advance(seconds=301)  # e.g. the dispatcher was down past the code's lifetime
     assert await dispatcher.drain() == 1
     doc = await rig.of(envelope)
     assert doc["state"] == "expired"
@@ -211,7 +177,7 @@ async def test_a_code_that_expires_while_waiting_for_a_retry_is_not_sent(rig: Ri
     assert "sealed" not in doc
     assert events_of(doc) == []  # neither sent nor a failure to report
     assert rig.sms.sent == []
-    rig.clock.advance(3600)
+    rig.clock.advance(seconds=3600)
     assert await dispatcher.drain() == 0
 
 
@@ -224,12 +190,12 @@ async def test_a_failed_attempt_is_retried_within_seconds_then_sent(rig: Rig) ->
     doc = await rig.of(envelope)
     assert doc["next_attempt_at"] == rig.clock() + timedelta(seconds=2)
     assert "sealed" in doc  # still needed for the retry
-    rig.clock.advance(1)
+    rig.clock.advance(seconds=1)
     assert await dispatcher.drain() == 0  # not due yet
-    rig.clock.advance(1)
+    rig.clock.advance(seconds=1)
     assert await dispatcher.drain() == 1
     assert (await rig.of(envelope))["next_attempt_at"] == rig.clock() + timedelta(seconds=4)
-    rig.clock.advance(4)
+    rig.clock.advance(seconds=4)
     assert await dispatcher.drain() == 1
     doc = await rig.of(envelope)
     assert doc["state"] == "sent"
@@ -244,7 +210,7 @@ async def test_a_code_that_keeps_failing_is_reported(rig: Rig) -> None:
     rig.sms.failures = 99
     dispatcher = rig.dispatcher()
     for pause in (0, 2, 4):
-        rig.clock.advance(pause)
+        rig.clock.advance(seconds=pause)
         assert await dispatcher.drain() == 1
     doc = await rig.of(envelope)
     assert doc["state"] == "failed"
@@ -273,7 +239,7 @@ async def test_a_box_moved_to_another_event_does_not_open(rig: Rig) -> None:
     await rig.handle(moved)
     dispatcher = rig.dispatcher()
     for pause in (0, 2, 4):
-        rig.clock.advance(pause)
+        rig.clock.advance(seconds=pause)
         await dispatcher.drain()
     doc = await rig.of(moved)
     assert attempts_of(doc) == [("error", "DecryptionError")] * 3

@@ -10,25 +10,25 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
+from emk_common.catalog import SealedBox
 from emk_common.outbox import Outbox
-from emk_testing import eventually
-from notifications.adapters.directory import Contacts, IdentityDirectory, IdentityUnavailableError
-from notifications.dispatcher import Dispatcher
-from notifications.domain.retry import RetryPolicy, State
-from notifications.domain.texts import StatusChange
-from notifications.store import Deliveries
+from emk_testing import FakeClock, eventually
+from notifications.adapters.sealed import Keyring
+from notifications.domain.delivery import Delivery
+from notifications.domain.notification import ApplicationRef
+from notifications.domain.retry import State
+from notifications.domain.texts import APPLICATION_STATUS, StatusChange
+from notifications.ports import Contacts
+from notifications.store import NotificationStore
 
-from .fakes import Clock, FlakyMail, FlakySms
-
-pytestmark = pytest.mark.integration
+from ..unit.fakes import START, Directory, FlakyMail, FlakySms
+from .conftest import Dispatching
 
 PHONE, EMAIL = "+79990001122", "anna@example.ru"
 CHANGE = StatusChange(
@@ -41,74 +41,37 @@ CHANGE = StatusChange(
 )
 
 
-@dataclass
-class Directory:
-    contacts_of: dict[str, Contacts] = field(default_factory=dict)
-    outages: int = 0
-    asked: int = 0
-
-    async def contacts(self, user_id: str) -> Contacts:
-        self.asked += 1
-        if self.outages > 0:
-            self.outages -= 1
-            raise IdentityUnavailableError("ConnectError")
-        return self.contacts_of.get(user_id, Contacts(None, None))
-
-    async def aclose(self) -> None:
-        return None
-
-
-@dataclass
-class Rig:
-    deliveries: Deliveries
+class Rig(Dispatching):
     directory: Directory
     sms: FlakySms
     email: FlakyMail
-    clock: Clock
-
-    def dispatcher(self, owner: str = "replica-a", concurrency: int = 4) -> Dispatcher:
-        return Dispatcher(
-            self.deliveries,
-            self.directory,
-            self.sms,
-            self.email,
-            RetryPolicy(3, timedelta(seconds=30), timedelta(minutes=10)),
-            owner=owner,
-            lease=timedelta(seconds=60),
-            poll_seconds=3600,  # only a wake, or the test, makes it look
-            concurrency=concurrency,
-            clock=self.clock,
-        )
 
     async def pending(self, channel: str = "sms", user_id: str = "u1") -> str:
         delivery_id = uuid.uuid4().hex
-        await self.deliveries.collection.insert_one(
-            Deliveries.pending(
-                delivery_id=delivery_id,
-                channel=channel,
-                user_id=user_id,
-                notification_id=f"n-{delivery_id}",
-                now=self.clock(),
-                trigger_event_id=f"e-{delivery_id}",
-                application_id="a1",
-                message=CHANGE.to_doc(),
-            )
+        delivery = Delivery.of_message(
+            delivery_id=delivery_id,
+            channel="sms" if channel == "sms" else "email",
+            user_id=user_id,
+            notification_id=f"n-{delivery_id}",
+            trigger_event_id=f"e-{delivery_id}",
+            kind=APPLICATION_STATUS,
+            message=CHANGE,
+            subject=ApplicationRef("a1", CHANGE.number, CHANGE.status, CHANGE.status_label),
+            now=self.clock(),
         )
+        await self.store.stage([delivery], None)
         return delivery_id
-
-    async def get(self, delivery_id: str) -> dict[str, Any]:
-        doc = await self.deliveries.collection.find_one({"_id": delivery_id})
-        assert doc is not None
-        return doc
 
 
 @pytest.fixture
 async def rig(mongo: AsyncMongoClient[dict[str, Any]]) -> AsyncIterator[Rig]:
     db = mongo[f"notifications_dispatch_{uuid.uuid4().hex[:8]}"]
-    deliveries = Deliveries(db["deliveries"], Outbox(8))
-    await deliveries.ensure_indexes()
+    store = NotificationStore(db, Outbox(8))
+    await store.ensure_indexes()
     directory = Directory({"u1": Contacts(PHONE, EMAIL, "Анна Игоревна")})
-    yield Rig(deliveries, directory, FlakySms(), FlakyMail(), Clock())
+    yield Rig(
+        store, db, directory, FlakySms(), FlakyMail(), Keyring({}), FakeClock(START), lambda: None
+    )
     await mongo.drop_database(db.name)
 
 
@@ -153,14 +116,14 @@ async def test_a_failure_waits_out_a_doubling_pause_then_gives_up_and_reports(ri
     assert doc["next_attempt_at"] == rig.clock() + timedelta(seconds=30)
     assert events_of(doc) == []
 
-    rig.clock.advance(29)
+    rig.clock.advance(seconds=29)
     assert await dispatcher.drain() == 0  # not due yet
-    rig.clock.advance(1)
+    rig.clock.advance(seconds=1)
     assert await dispatcher.drain() == 1
     doc = await rig.get(delivery_id)
     assert doc["next_attempt_at"] == rig.clock() + timedelta(seconds=60)
 
-    rig.clock.advance(60)
+    rig.clock.advance(seconds=60)
     assert await dispatcher.drain() == 1
     doc = await rig.get(delivery_id)
     assert doc["state"] == "failed"
@@ -173,7 +136,7 @@ async def test_a_failure_waits_out_a_doubling_pause_then_gives_up_and_reports(ri
     assert kind == "NotificationFailed"
     assert (data["attempts"], data["error_code"], data["channel"]) == (3, "ConnectionError", "sms")
 
-    rig.clock.advance(3600)
+    rig.clock.advance(seconds=3600)
     assert await dispatcher.drain() == 0  # failed is final
     assert rig.sms.sent == []
 
@@ -183,7 +146,7 @@ async def test_a_retry_that_succeeds_is_reported_sent(rig: Rig) -> None:
     rig.email.failures = 1
     dispatcher = rig.dispatcher()
     await dispatcher.drain()
-    rig.clock.advance(30)
+    rig.clock.advance(seconds=30)
     await dispatcher.drain()
     doc = await rig.get(delivery_id)
     assert doc["state"] == "sent"
@@ -199,7 +162,7 @@ async def test_identity_away_is_a_failed_attempt_and_is_retried(rig: Rig) -> Non
     await dispatcher.drain()
     doc = await rig.get(delivery_id)
     assert (doc["state"], doc["attempts"][0]["error"]) == ("pending", "IdentityUnavailableError")
-    rig.clock.advance(30)
+    rig.clock.advance(seconds=30)
     await dispatcher.drain()
     assert (await rig.get(delivery_id))["state"] == "sent"
     assert len(rig.sms.sent) == 1
@@ -215,14 +178,14 @@ async def test_no_verified_contact_is_recorded_and_not_retried(rig: Rig) -> None
     assert [(a["outcome"], a["error"]) for a in doc["attempts"]] == [("no_contact", "no_contact")]
     [(kind, data)] = events_of(doc)
     assert (kind, data["error_code"], data["attempts"]) == ("NotificationFailed", "no_contact", 1)
-    rig.clock.advance(3600)
+    rig.clock.advance(seconds=3600)
     assert await dispatcher.drain() == 0
     assert rig.email.sent == []
 
 
 async def test_a_delivery_that_cannot_be_rendered_fails_like_any_attempt(rig: Rig) -> None:
     broken = await rig.pending("sms")
-    await rig.deliveries.collection.update_one({"_id": broken}, {"$unset": {"message.status": ""}})
+    await rig.db["deliveries"].update_one({"_id": broken}, {"$unset": {"message.status": ""}})
     fine = await rig.pending("sms")
     dispatcher = rig.dispatcher()
     assert await dispatcher.drain() == 2
@@ -244,16 +207,16 @@ async def test_two_replicas_draining_together_send_each_delivery_once(rig: Rig) 
 async def test_a_replica_that_dies_mid_send_leaves_its_lease_to_expire(rig: Rig) -> None:
     delivery_id = await rig.pending("sms")
     # replica-a claims it and never comes back.
-    stale = await rig.deliveries.claim(rig.clock(), timedelta(seconds=60), "replica-a")
+    stale = await rig.store.claim(rig.clock(), timedelta(seconds=60), "replica-a")
     assert stale is not None
     survivor = rig.dispatcher("replica-b")
     assert await survivor.drain() == 0  # still leased
-    rig.clock.advance(61)
+    rig.clock.advance(seconds=61)
     assert await survivor.drain() == 1
     doc = await rig.get(delivery_id)
     assert (doc["state"], doc["attempt_count"]) == ("sent", 1)
     # replica-a's late outcome cannot overwrite what replica-b recorded.
-    late = await rig.dispatcher("replica-a").deliver(stale)
+    late = await rig.service("replica-a").deliver(stale)
     assert late.state is State.SENT
     assert (await rig.get(delivery_id))["attempts"] == doc["attempts"]
 
@@ -279,34 +242,27 @@ async def test_a_wake_makes_the_running_loop_send_at_once(rig: Rig) -> None:
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def test_identity_unreachable_is_reported_as_such() -> None:
-    # Port 9 (discard) is closed on the test machine: the connection is refused.
-    directory = IdentityDirectory("http://127.0.0.1:9", httpx.BasicAuth("-", "-"), timeout=2)
-    with pytest.raises(IdentityUnavailableError):
-        await directory.contacts("u1")
-    await directory.aclose()
-
-
 async def test_a_one_time_code_is_claimed_before_a_backlog_of_older_status_messages(
     rig: Rig,
 ) -> None:
     backlog = [await rig.pending("sms") for _ in range(3)]
-    rig.clock.advance(60)  # the code arrives a minute after the backlog
+    rig.clock.advance(seconds=60)  # the code arrives a minute after the backlog
     code_id = uuid.uuid4().hex
-    await rig.deliveries.collection.insert_one(
-        Deliveries.pending(
-            delivery_id=code_id,
-            channel="sms",
-            user_id="u1",
-            notification_id=code_id,
-            now=rig.clock(),
-            kind="one_time_code",
-            trigger_event_id=f"e-{code_id}",
-        )
+    box = SealedBox(kid="otp-1", ephemeral_public_key="", nonce="", ciphertext="")
+    code = Delivery.of_code(
+        delivery_id=code_id,
+        channel="sms",
+        user_id="u1",
+        trigger_event_id=f"e-{code_id}",
+        purpose="login",
+        expires_at=rig.clock() + timedelta(minutes=5),
+        sealed=box,
+        now=rig.clock(),
     )
-    first = await rig.deliveries.claim(rig.clock(), timedelta(seconds=60), "replica-a")
-    second = await rig.deliveries.claim(rig.clock(), timedelta(seconds=60), "replica-a")
+    await rig.store.stage([code], None)
+    first = await rig.store.claim(rig.clock(), timedelta(seconds=60), "replica-a")
+    second = await rig.store.claim(rig.clock(), timedelta(seconds=60), "replica-a")
     assert first is not None
-    assert first["_id"] == code_id
+    assert first.id == code_id
     assert second is not None
-    assert second["_id"] == backlog[0]  # then the longest-waiting of the rest
+    assert second.id == backlog[0]  # then the longest-waiting of the rest

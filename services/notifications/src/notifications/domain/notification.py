@@ -1,0 +1,93 @@
+"""What the citizen sees in the personal account (an in-app notification) and what they chose
+to receive besides it (preferences)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+
+from notifications.domain.texts import APPLICATION_STATUS, BOOK_ACCESS
+
+
+@dataclass(frozen=True)
+class ApplicationRef:
+    """A notification about an application's status, named as the event named it."""
+
+    application_id: str
+    number: str | None
+    status: str
+    status_label: str | None
+
+
+@dataclass(frozen=True)
+class BookRef:
+    """A notification about the medical book: a medical organisation was given access."""
+
+    book_id: str
+    grant_id: str
+
+
+Subject = ApplicationRef | BookRef
+
+
+def kind_of(subject: Subject) -> str:
+    return BOOK_ACCESS if isinstance(subject, BookRef) else APPLICATION_STATUS
+
+
+def time_ordered_id(now: datetime) -> str:
+    """32 hex digits: milliseconds first, then randomness. Sorting by id is sorting by time,
+    so a page of notifications is one range over one index, and so is its cursor."""
+    millis = int(now.timestamp() * 1000)
+    return f"{millis:012x}{os.urandom(10).hex()}"
+
+
+@dataclass(frozen=True)
+class Notification:
+    id: str
+    user_id: str
+    kind: str
+    title: str
+    text: str
+    subject: Subject | None
+    # The event that caused it.
+    trigger_event_id: str
+    created_at: datetime
+    read_at: datetime | None = None
+
+    @property
+    def application(self) -> ApplicationRef | None:
+        return self.subject if isinstance(self.subject, ApplicationRef) else None
+
+    @property
+    def book(self) -> BookRef | None:
+        return self.subject if isinstance(self.subject, BookRef) else None
+
+    @property
+    def status_label(self) -> str | None:
+        """Named by the event that caused it (older notifications: the status itself)."""
+        application = self.application
+        if application is None:
+            return None
+        return application.status_label or application.status
+
+
+@dataclass(frozen=True)
+class NotificationPage:
+    items: list[Notification]
+    # The last item's id when there are older ones: passed back, it opens the next page.
+    next_cursor: str | None
+    unread: int
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """In-app notifications are always on; SMS and e-mail may be turned off. The reminder
+    days are stored for reminders still to come."""
+
+    sms: bool = True
+    email: bool = True
+    reminders_days_before: tuple[int, ...] = (30, 7)
+
+    def allows(self, channel: str) -> bool:
+        return self.sms if channel == "sms" else self.email

@@ -1,0 +1,19 @@
+"""``BookAccessGranted`` (on ``emk.records``) → the holder is told which medical
+organisation opened their book, until when."""
+
+from __future__ import annotations
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from emk_common import catalog
+from emk_common.events import Envelope
+from emk_common.kafka import EventConsumer
+from notifications.service import Notifications
+
+
+def subscribe(consumer: EventConsumer, notifications: Notifications) -> None:
+    @consumer.on(catalog.BookAccessGranted, name="notifications.book_access")
+    async def book_access(
+        event: catalog.BookAccessGranted, envelope: Envelope, session: AsyncClientSession
+    ) -> None:
+        await notifications.book_access_granted(event, envelope.id, session)

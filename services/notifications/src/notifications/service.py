@@ -1,0 +1,316 @@
+"""The use cases of the notifications service: tell a person of what happened (in-app now,
+SMS and e-mail staged for the dispatcher), stage a one-time code, show a person their own
+notifications and preferences, and dispatch a due delivery.
+
+Telling and staging run inside the inbox transaction of the event that caused them, so a
+redelivered event creates nothing new; they call neither identity nor a channel (no network
+inside a transaction) and wake the dispatcher once the transaction has committed.
+Dispatching claims a due delivery with a lease, asks identity for the contacts at that
+moment (or opens the sealed code), sends, and records the attempt in the write that releases
+the claim, with the report (``NotificationSent``/``NotificationFailed``) in the same write.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from emk_common.catalog import (
+    ApplicationStatusChanged,
+    BookAccessGranted,
+    DeliverOtp,
+    NotificationSent,
+)
+from emk_common.clock import Clock
+from emk_common.events import Envelope, EventData
+from emk_common.inbox import after_commit
+from emk_common.problems import Problem
+from notifications.domain import texts
+from notifications.domain.delivery import CHANNELS, Delivery, Settlement, Unreadable
+from notifications.domain.notification import (
+    ApplicationRef,
+    BookRef,
+    Notification,
+    NotificationPage,
+    Preferences,
+    Subject,
+    time_ordered_id,
+)
+from notifications.domain.retry import EXPIRED, NO_CONTACT, RetryPolicy, State, Verdict
+from notifications.ports import CodeOpener, ContactDirectory, EmailSender, SmsSender
+
+log = logging.getLogger(__name__)
+
+Session = AsyncClientSession | None
+
+
+class Store(Protocol):
+    """What the use cases need of storage (``store.NotificationStore``; fakes in unit tests)."""
+
+    async def add_notification(
+        self, notification: Notification, events: Sequence[Envelope], session: Session
+    ) -> None: ...
+
+    async def page(
+        self, user_id: str, limit: int, before: str | None
+    ) -> tuple[list[Notification], bool]: ...
+
+    async def unread(self, user_id: str) -> int: ...
+
+    async def mark_read(
+        self, user_id: str, notification_id: str, now: datetime
+    ) -> Notification | None: ...
+
+    async def preferences(self, user_id: str, session: Session = None) -> Preferences: ...
+
+    async def put_preferences(self, user_id: str, chosen: Preferences, now: datetime) -> None: ...
+
+    async def stage(self, deliveries: Sequence[Delivery], session: Session) -> None: ...
+
+    async def claim(self, now: datetime, lease: timedelta, owner: str) -> Delivery | None: ...
+
+    async def settle(
+        self, delivery: Delivery, settlement: Settlement, events: Sequence[Envelope]
+    ) -> bool: ...
+
+
+class Notifications:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        directory: ContactDirectory,
+        sms: SmsSender,
+        email: EmailSender,
+        codes: CodeOpener,
+        policy: RetryPolicy,
+        otp_policy: RetryPolicy,
+        owner: str,
+        lease: timedelta,
+        clock: Clock,
+        deliveries_staged: Callable[[], None],
+    ) -> None:
+        self.store = store
+        self.directory = directory
+        self.sms = sms
+        self.email = email
+        self.codes = codes
+        self.policy = policy
+        # A one-time code lives minutes: its retries come within seconds.
+        self.otp_policy = otp_policy
+        self.owner = owner
+        self.lease = lease
+        self.clock = clock
+        self._deliveries_staged = deliveries_staged
+
+    # --- telling people (inside the inbox transaction) ----------------------------------
+
+    async def status_changed(
+        self, event: ApplicationStatusChanged, event_id: str, session: Session
+    ) -> None:
+        subject = ApplicationRef(
+            event.application_id, event.number, event.status, event.status_label
+        )
+        await self._notify(
+            event.applicant_id, texts.StatusChange.of(event), subject, event_id, session
+        )
+
+    async def book_access_granted(
+        self, event: BookAccessGranted, event_id: str, session: Session
+    ) -> None:
+        subject = BookRef(event.book_id, event.grant_id)
+        await self._notify(event.holder_id, texts.BookAccess.of(event), subject, event_id, session)
+
+    async def _notify(
+        self,
+        user_id: str,
+        message: texts.Message,
+        subject: Subject,
+        event_id: str,
+        session: Session,
+    ) -> None:
+        """One in-app notification now (always on), and a delivery per channel the person
+        has not turned off, rendered at send time with the contacts of that moment."""
+        now = self.clock()
+        kind = texts.kind_of(message)
+        shown = texts.in_app_of(message)
+        notification = Notification(
+            id=time_ordered_id(now),
+            user_id=user_id,
+            kind=kind,
+            title=shown.title,
+            text=shown.body,
+            subject=subject,
+            trigger_event_id=event_id,
+            created_at=now,
+        )
+        sent_in_app = NotificationSent(
+            notification_id=notification.id,
+            user_id=user_id,
+            channel="in_app",
+            trigger_event_id=event_id,
+        )
+        await self.store.add_notification(
+            notification, [self._wrap(sent_in_app, notification.id, now)], session
+        )
+        preferences = await self.store.preferences(user_id, session=session)
+        staged = [
+            Delivery.of_message(
+                delivery_id=uuid.uuid4().hex,
+                channel=channel,
+                user_id=user_id,
+                notification_id=notification.id,
+                trigger_event_id=event_id,
+                kind=kind,
+                message=message,
+                subject=subject,
+                now=now,
+            )
+            for channel in CHANNELS
+            if preferences.allows(channel)
+        ]
+        await self.store.stage(staged, session)
+        # Once the transaction has committed: before that, nobody can read these yet.
+        after_commit(self._deliveries_staged)
+
+    async def stage_one_time_code(
+        self, command: DeliverOtp, event_id: str, session: Session
+    ) -> None:
+        """Keep the command's sealed box (encrypted to this service's own key, as safe as the
+        Kafka record it came in) for the dispatcher; open nothing, send nothing."""
+        delivery = Delivery.of_code(
+            delivery_id=uuid.uuid4().hex,
+            channel=command.channel,
+            user_id=command.user_id,
+            # The id of the event carrying the box: its associated data.
+            trigger_event_id=event_id,
+            purpose=command.purpose,
+            expires_at=command.expires_at,
+            sealed=command.sealed,
+            now=self.clock(),
+        )
+        await self.store.stage([delivery], session)
+        if delivery.state is State.EXPIRED:
+            log.info("one-time code expired before delivery; dropped", extra={"event_id": event_id})
+            return
+        after_commit(self._deliveries_staged)
+
+    # --- a person's own notifications and preferences -----------------------------------
+
+    async def page(self, user_id: str, limit: int, cursor: str | None) -> NotificationPage:
+        items, more = await self.store.page(user_id, limit, cursor)
+        return NotificationPage(
+            items=items,
+            next_cursor=items[-1].id if more and items else None,
+            unread=await self.store.unread(user_id),
+        )
+
+    async def mark_read(self, user_id: str, notification_id: str) -> Notification:
+        """Idempotent: reading it again keeps the time it was first read. Someone else's
+        notification does not exist for you."""
+        marked = await self.store.mark_read(user_id, notification_id, self.clock())
+        if marked is None:
+            raise Problem.not_found("Уведомление не найдено.")
+        return marked
+
+    async def preferences(self, user_id: str) -> Preferences:
+        return await self.store.preferences(user_id)
+
+    async def choose(self, user_id: str, chosen: Preferences) -> Preferences:
+        """SMS and e-mail choices apply to what is handled after the change."""
+        await self.store.put_preferences(user_id, chosen, self.clock())
+        return chosen
+
+    # --- dispatching -----------------------------------------------------------------------
+
+    async def claim_due(self) -> Delivery | None:
+        return await self.store.claim(self.clock(), self.lease, self.owner)
+
+    async def deliver(self, delivery: Delivery) -> Verdict:
+        """One attempt at one claimed delivery, recorded with its outcome."""
+        if delivery.is_code:
+            policy = self.otp_policy
+            if delivery.expired(self.clock()):
+                error: str | None = EXPIRED  # nobody could use it now: not sent, not retried
+            else:
+                error = await self._send_code(delivery)
+        else:
+            policy = self.policy
+            error = await self._send_message(delivery)
+        now = self.clock()
+        settlement = delivery.settle(error, now, policy)
+        report = settlement.report
+        events = [] if report is None else [self._wrap(report, delivery.notification_id, now)]
+        verdict = settlement.verdict
+        number, channel = settlement.attempt.number, delivery.channel
+        if not await self.store.settle(delivery, settlement, events):
+            # Our lease lapsed mid-send and another replica took the delivery over.
+            log.warning("delivery %s: claim lost before its outcome was recorded", delivery.id)
+            return verdict
+        if error is None:
+            log.info("delivery %s sent over %s (attempt %d)", delivery.id, channel, number)
+        elif error == EXPIRED:
+            log.info("delivery %s: the one-time code expired before it was sent", delivery.id)
+        else:
+            log.warning(
+                "delivery %s over %s: attempt %d failed (%s); now %s",
+                delivery.id,
+                channel,
+                number,
+                error,
+                verdict.state.value,
+            )
+        return verdict
+
+    async def _send_message(self, delivery: Delivery) -> str | None:
+        """Send once; None on success, else what went wrong (a class name, or no_contact)."""
+        try:
+            contacts = await self.directory.contacts(delivery.user_id)
+            destination = contacts.for_channel(delivery.channel)
+            if destination is None:
+                return NO_CONTACT
+            message = delivery.message
+            if message is None or isinstance(message, Unreadable):
+                return message.error if message is not None else KeyError.__name__
+            if delivery.channel == "sms":
+                await self.sms.send(destination, texts.sms_of(message))
+            else:
+                letter = texts.email_of(message, contacts.addressee)
+                await self.email.send(destination, letter.subject, letter.body)
+        except Exception as exc:
+            # Only the class: an exception's text (an SMTP refusal, say) can quote the address.
+            return type(exc).__name__
+        return None
+
+    async def _send_code(self, delivery: Delivery) -> str | None:
+        """Open the sealed box in memory, send the code to the destination inside, forget
+        both; None on success, else the exception's class name (a box that does not open
+        is a failed attempt like any other)."""
+        code = delivery.code
+        try:
+            if code is None or code.sealed is None:
+                raise KeyError("sealed")
+            # The box's associated data is the id of the DeliverOtp event that carried it:
+            # a box copied into another event's delivery does not open.
+            opened = self.codes.open(
+                code.sealed, associated_data=delivery.trigger_event_id.encode()
+            )
+            text = texts.one_time_code(code.purpose, opened.code)
+            if delivery.channel == "sms":
+                await self.sms.send(opened.destination, text)
+            else:
+                subject = texts.ONE_TIME_CODE_SUBJECTS[code.purpose]
+                await self.email.send(opened.destination, subject, text)
+        except Exception as exc:
+            # Only the class: neither the code nor the destination may reach a record or log.
+            return type(exc).__name__
+        return None  # the opened box and the text were locals: gone with this frame
+
+    @staticmethod
+    def _wrap(event: EventData, subject: str, now: datetime) -> Envelope:
+        return Envelope.wrap(event, source="notifications", subject=subject, at=now)
