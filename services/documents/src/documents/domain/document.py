@@ -14,9 +14,7 @@ from emk_common import catalog
 from emk_common.events import EventData
 from emk_common.field_errors import FieldErrors, InvalidFieldsError
 
-Kind = Literal[
-    "passport", "oms_policy", "medical_certificate", "vaccination_certificate", "benefit", "other"
-]
+Kind = catalog.DocumentKind  # the contract's list
 KINDS: tuple[str, ...] = get_args(Kind)
 Status = Literal["pending_review", "verified", "rejected"]
 Decision = Literal["verified", "rejected"]
