@@ -115,12 +115,9 @@ class ServiceSettings(BaseSettings):
     consumer_backoff_seconds: float = 0.2
     consumer_backoff_max_seconds: float = 5.0
 
-    # --- where the other services are (internal HTTP calls, JWKS) -------------
+    # --- identity, which every service asks for its keys (JWKS) ---------------
+    # (Other peers are in the settings of the services that call them.)
     identity_url: str = "http://127.0.0.1:8001"
-    applications_url: str = "http://127.0.0.1:8002"
-    documents_url: str = "http://127.0.0.1:8003"
-    records_url: str = "http://127.0.0.1:8004"
-    notifications_url: str = "http://127.0.0.1:8005"
 
     # --- users' access tokens (signed by identity, verified everywhere) -------
     access_token_issuer: str = "emk-identity"  # noqa: S105 - a claim, not a secret

@@ -34,6 +34,7 @@ def build(
         settings,
         produces=[catalog.APPLICATIONS],
         outbox_collections=["applications"],
+        clock=clock,
     )
     store = ApplicationStore(runtime, FieldCipher.from_settings(settings))
     if upstream is None:

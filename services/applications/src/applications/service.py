@@ -39,7 +39,6 @@ from applications.domain.calendar import (
     moscow_date,
 )
 from applications.domain.employer import ATTACHABLE, DraftInput, DraftValues, Employer, check_draft
-from applications.domain.errors import add_message
 from applications.domain.queue import lane_for
 from applications.domain.registry import reconcile
 from applications.domain.statuses import OPEN, Action, Status, TransitionNotAllowedError
@@ -171,8 +170,7 @@ class Applications:
             current.refuse_unless(Action.ATTACH)  # before asking another service
         errors = FieldErrors()
         if kind not in ATTACHABLE:
-            add_message(
-                errors, "kind", "choice",
+            errors.add_sentence("kind", "choice",
                 "Вид документа: допустимые значения — "
                 + ", ".join(f"{k} ({DOCUMENT_LABELS[k]})" for k in ATTACHABLE) + ".",
             )  # fmt: skip
@@ -181,13 +179,13 @@ class Applications:
             document = await self.upstream.own_document(authorization, document_id)
         if document is None:
             message = "Документ не найден среди ваших документов."
-            add_message(errors, "document_id", "not_found", message)
+            errors.add_sentence("document_id", "not_found", message)
         elif document.kind != kind:
             message = f"Документ загружен как «{document.kind}», а прикрепляется как «{kind}»."
-            add_message(errors, "kind", "kind_mismatch", message)
+            errors.add_sentence("kind", "kind_mismatch", message)
         elif document.status == "rejected":
             message = "Документ отклонён при проверке: загрузите новый и прикрепите его."
-            add_message(errors, "document_id", "rejected", message)
+            errors.add_sentence("document_id", "rejected", message)
         errors.raise_if_any()
         assert document is not None
         now = self.clock()
@@ -349,7 +347,7 @@ class Applications:
         if who.role == "citizen":
             if status is not None or overdue is not None:
                 message = "Фильтры доступны только в очереди оператора."
-                add_message(errors, "status", "not_allowed", message)
+                errors.add_sentence("status", "not_allowed", message)
                 errors.raise_if_any()
             rows = await self.store.own_page(who.user_id, after, limit + 1)
             total = await self.store.total(f"applicant:{who.user_id}")
@@ -357,10 +355,10 @@ class Applications:
         elif who.role == "operator":
             if status is Status.DRAFT:
                 message = "Черновики не попадают в очередь оператора."
-                add_message(errors, "status", "choice", message)
+                errors.add_sentence("status", "choice", message)
             elif overdue is not None and status is not None and status not in OPEN:
                 message = "Просрочка считается только у заявлений в работе."
-                add_message(errors, "overdue", "not_allowed", message)
+                errors.add_sentence("overdue", "not_allowed", message)
             errors.raise_if_any()
             lane = lane_for(status, overdue)
             rows = await self.store.queue_page(lane, after, limit + 1)
@@ -454,6 +452,6 @@ def _decode(cursor: str | None) -> str | None:
     except (binascii.Error, ValueError):
         pass
     errors = FieldErrors()
-    add_message(errors, "cursor", "invalid", "Неверный курсор страницы: начните список с начала.")
+    errors.add_sentence("cursor", "invalid", "Неверный курсор страницы: начните список с начала.")
     errors.raise_if_any()
     return None

@@ -32,5 +32,7 @@ class ApplicationsSettings(ServiceSettings):
     scheduler_claim_seconds: float = 30.0
     # How often the queue counters are recounted from the collection (a repair, not a source).
     counters_repair_seconds: float = 600.0
-    # Calls to identity and documents on the caller's behalf.
+    # Calls to identity and documents on the caller's behalf; where documents is
+    # (``DOCUMENTS_URL`` works too, as the local stack sets it; identity: ``IDENTITY_URL``).
+    documents_url: str = "http://127.0.0.1:8003"
     upstream_timeout_seconds: float = 5.0

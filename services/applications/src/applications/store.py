@@ -249,13 +249,14 @@ def _summary(doc: Doc) -> Summary:
 class ApplicationStore:
     def __init__(self, runtime: Runtime, cipher: FieldCipher) -> None:
         self.outbox = runtime.outbox
+        self._clock = runtime.clock  # the events' time
         self.cipher = cipher
         self.applications = runtime.collection("applications")
         self.counters = runtime.collection("counters")
         self.sequences = runtime.collection("sequences")
         self.document_statuses = runtime.collection("document_statuses")
         self.settings = runtime.collection("settings")
-        self.access_log = AccessLog(runtime.collection("access_log"), "application")
+        self.access_log = AccessLog(runtime.collection("access_log"), "application", runtime.clock)
 
     async def ensure_indexes(self) -> None:
         await self.applications.create_index(
@@ -298,9 +299,11 @@ class ApplicationStore:
         await self._count(lane_changes(before.lanes, written["lanes"]))
         return application_of(written, self.cipher)
 
-    @staticmethod
-    def _wrap(application_id: str, events: Iterable[EventData]) -> list[Envelope]:
-        return [Envelope.wrap(e, source="applications", subject=application_id) for e in events]
+    def _wrap(self, application_id: str, events: Iterable[EventData]) -> list[Envelope]:
+        at = self._clock()
+        return [
+            Envelope.wrap(e, source="applications", subject=application_id, at=at) for e in events
+        ]
 
     async def next_number(self, year: int) -> str:
         """A human-readable number, unique: ``2026-000123`` (numbers of a year in order)."""

@@ -33,6 +33,7 @@ def build(
         produces=[catalog.DOCUMENTS],
         outbox_collections=["documents"],
         uses_s3=storage is None,
+        clock=clock,
     )
     if storage is None:
         assert runtime.s3 is not None

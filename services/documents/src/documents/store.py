@@ -101,10 +101,7 @@ class DocumentStore:
 
 def _wrap(document: Document, events: Iterable[EventData], at: datetime) -> list[Envelope]:
     # The event happened when the change did: its time is the service clock's, too.
-    return [
-        Envelope.wrap(e, source="documents", subject=document.id).model_copy(update={"time": at})
-        for e in events
-    ]
+    return [Envelope.wrap(e, source="documents", subject=document.id, at=at) for e in events]
 
 
 def _entry(entry: HistoryEntry) -> Doc:

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import rfc8785
 
 from emk_common import catalog
-from emk_common.auth import Principal
+from emk_common.auth import PersonalData, Principal
 from emk_common.clock import Clock
 from emk_common.field_errors import FieldErrors
 from emk_common.kafka import DeadLetter, RetryLater
@@ -51,6 +51,15 @@ T = TypeVar("T")
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _NO_BOOK = "Медицинская книжка не найдена."
 _FAILED_LOOKUPS = "failed-lookups"
+
+
+# An operator reads a book's status (never its records) by the platform's one policy for
+# personal data: with a stated reason, logged for the holder to read.
+STATUS_READING = PersonalData(
+    what="к книжке",
+    not_found=_NO_BOOK,
+    admin_refused="Администратор не просматривает медицинские книжки.",
+)
 
 
 def new_id() -> str:
@@ -430,14 +439,11 @@ class Records:
     # --- reading and the access log --------------------------------------------------------------
 
     async def operator_view(self, who: Principal, book_id: str, reason: str | None) -> Book:
-        if not reason:
-            raise Problem.validation(
-                [FieldError(field="X-Access-Reason", code="missing",
-                            message="Укажите цель доступа к книжке в заголовке X-Access-Reason.")]
-            )  # fmt: skip
+        access = STATUS_READING.check(who, reason=reason, content=False)
         book = await self.store.get(book_id)
         if book is None:
             raise not_found()
+        STATUS_READING.require_owner(access, who, book.holder_id)
         await self.log_access(book, who, "read_status", reason)
         return book
 

@@ -20,6 +20,8 @@ class RecordsSettings(ServiceSettings):
     # Internal calls to identity and applications (service tokens); a slower answer is a
     # transient failure, retried with backoff.
     peer_timeout_seconds: float = 5.0
+    # Where applications is (``APPLICATIONS_URL`` works too; identity: ``IDENTITY_URL``).
+    applications_url: str = "http://127.0.0.1:8002"
     # How long a lookup (СНИЛС + number, or a visit code) opens a book to an organisation.
     grant_days: int = 30
     # A visit code: how long it lives and how many base32 characters it has (≥ 10).

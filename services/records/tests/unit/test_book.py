@@ -151,6 +151,7 @@ def test_grants_open_the_book_to_one_organisation_until_they_end() -> None:
     book = new_book()
     change = domain.open_to(book, grant_id="g1", organization=CLINIC, worker_id="worker-1",
                             via="identifiers", now=NOW, days=30)  # fmt: skip
+    assert change is not None
     assert change.grant is not None
     assert names(change) == ["BookAccessGranted"]
     granted = Book(**{**book.__dict__, "grants": (change.grant,)})

@@ -26,7 +26,6 @@ from applications.domain.employer import (
     Employer,
     missing_for_submission,
 )
-from applications.domain.errors import add_message
 from applications.domain.queue import lanes, queue_key
 from applications.domain.statuses import OPEN, Action, Status, next_status
 from applications.domain.vocabulary import (
@@ -226,8 +225,7 @@ class Application:
             attached=self.documents, errors=errors,
         )  # fmt: skip
         for kind in rejected_kinds:
-            add_message(
-                errors,
+            errors.add_sentence(
                 f"documents.{kind}",
                 "rejected",
                 f"{DOCUMENT_LABELS[kind]}: документ отклонён при проверке, "
@@ -486,10 +484,10 @@ def reject_unknown_paths(
         known |= {f"documents.{d}" for d in DOCUMENT_LABELS}
     for i, path in enumerate(fields):
         if path not in known:
-            add_message(errors, f"fields.{i}", "choice", f"Неизвестное поле заявления: «{path}».")
+            errors.add_sentence(f"fields.{i}", "choice", f"Неизвестное поле заявления: «{path}».")
     for i, kind in enumerate(documents):
         if kind not in DOCUMENT_LABELS:
-            add_message(errors, f"documents.{i}", "choice", f"Неизвестный вид документа: «{kind}».")
+            errors.add_sentence(f"documents.{i}", "choice", f"Неизвестный вид документа: «{kind}».")
 
 
 __all__ = [

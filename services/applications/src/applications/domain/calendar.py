@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 
 from holidays.countries.russia import Russia
 
-from applications.domain.errors import add_message
 from emk_common.field_errors import FieldErrors
 
 __all__ = [
@@ -194,15 +193,13 @@ def calendar_settings(
     every date given twice."""
     for i, (start, end) in enumerate(peak_periods):
         if end < start:
-            add_message(
-                errors, f"peak_periods.{i}.end", "before_start",
+            errors.add_sentence(f"peak_periods.{i}.end", "before_start",
                 "Конец периода не может быть раньше его начала.",
             )  # fmt: skip
     seen: set[date] = set()
     for i, override in enumerate(overrides):
         if override.day in seen:
-            add_message(
-                errors, f"overrides.{i}.date", "duplicate",
+            errors.add_sentence(f"overrides.{i}.date", "duplicate",
                 f"Дата {override.day:%d.%m.%Y} указана дважды.",
             )  # fmt: skip
         seen.add(override.day)

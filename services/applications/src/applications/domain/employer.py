@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import emk_identifiers as ids
-from applications.domain.errors import add_message
 from applications.domain.vocabulary import FIELD_LABELS, label_of
 from emk_common.field_errors import FieldErrors
 
@@ -134,7 +133,7 @@ class DraftValues:
 
 def add_labelled(errors: FieldErrors, path: str, code: str, reason: str) -> None:
     """An error whose message starts with the form's name of the field («Должность: …»)."""
-    add_message(errors, path, code, f"{label_of(path)}: {reason}")
+    errors.add_sentence(path, code, f"{label_of(path)}: {reason}")
 
 
 def _relabel(path: str, message: str) -> str:
@@ -159,11 +158,11 @@ class _Checks:
         try:
             return validator(*args)
         except ids.InvalidIdentifier as exc:
-            add_message(self.errors, path, exc.code, _relabel(path, exc.message))
+            self.errors.add_sentence(path, exc.code, _relabel(path, exc.message))
         except ids.InvalidFields as exc:
             for sub, code, message in exc.errors:
                 sub_path = f"{path}.{sub}"
-                add_message(self.errors, sub_path, code, _relabel(sub_path, message))
+                self.errors.add_sentence(sub_path, code, _relabel(sub_path, message))
         return None
 
     def text(self, path: str, value: str, limit: int) -> str | None:

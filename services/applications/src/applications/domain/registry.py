@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from applications.domain.employer import Employer
-from applications.domain.errors import add_message
 from emk_common.field_errors import FieldErrors
 
 
@@ -95,7 +94,7 @@ def reconcile(employer: Employer, lookup: Lookup | None, errors: FieldErrors) ->
             registry_checked=True,
         )
     if lookup.outcome is Outcome.MISMATCH:
-        add_message(errors, "employer.ogrn", "registry_mismatch", _mismatch(employer.ogrn))
+        errors.add_sentence("employer.ogrn", "registry_mismatch", _mismatch(employer.ogrn))
     elif lookup.outcome is Outcome.LIQUIDATED:
-        add_message(errors, "employer.inn", "liquidated", _liquidated(employer.ogrn))
+        errors.add_sentence("employer.inn", "liquidated", _liquidated(employer.ogrn))
     return unchecked
