@@ -48,6 +48,7 @@ def test_the_catalog_has_every_event_of_the_architecture() -> None:
         "DocumentRejected", "MedicalBookIssued", "ExamRecorded", "VaccinationRecorded",
         "LabResultRecorded", "RecordCorrected", "BookDueDatesChanged", "BookValidityChanged",
         "PositionAdded", "PersonalDataChanged", "StaffDeactivated",
+        "BookShared", "ShareRevoked", "ShareChecked",
         "NotificationSent", "NotificationFailed", "DeliverOtp",
     }  # fmt: skip
 

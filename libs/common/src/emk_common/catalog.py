@@ -306,6 +306,28 @@ class BookAccessEnded(_Records):
     ended_by: str
 
 
+# A share code is a bearer secret: these events name the share by its id, never the code
+# (nor the employer's ИНН, which for a sole trader is a person's).
+class BookShared(_Records):
+    name = "BookShared"
+    share_id: str
+    expires_at: datetime
+
+
+class ShareRevoked(_Records):
+    name = "ShareRevoked"
+    share_id: str
+
+
+class ShareChecked(_Records):
+    """Someone checked the book with a share code (at most one event a day per code: the
+    citizen is told "your book was checked", not every time)."""
+
+    name = "ShareChecked"
+    share_id: str
+    checked_at: datetime
+
+
 # --- notifications -----------------------------------------------------------------------
 
 
@@ -384,6 +406,9 @@ CATALOG: dict[str, type[EventData]] = {
         BookValidityChanged,
         BookAccessGranted,
         BookAccessEnded,
+        BookShared,
+        ShareRevoked,
+        ShareChecked,
         NotificationSent,
         NotificationFailed,
         DeliverOtp,
