@@ -4,13 +4,15 @@ them, and tests replace them through ``build(...)``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from emk_common.events import Envelope
-from identity.domain.user import Channel
+from identity.domain.logins import LoginKind
+from identity.domain.session import Challenge, Session
+from identity.domain.user import Channel, Person, User
 
 Purpose = Literal["contact_verification", "login"]
 
@@ -94,3 +96,111 @@ class TokenKeys(Protocol):
     async def published(self) -> list[PublishedKey]: ...
 
     async def sign(self, claims: dict[str, Any]) -> str: ...
+
+
+# --- the store ------------------------------------------------------------------------
+# What the use cases keep, as they see it: ``store/`` on MongoDB implements these
+# structurally, the unit tests an in-memory one.
+
+
+class LoginTakenError(Exception):
+    """A new account's phone, e-mail or СНИЛС belongs to another account already."""
+
+
+class Users(Protocol):
+    """Accounts; every change is written with its events, in one write."""
+
+    async def get(self, user_id: str) -> User | None: ...
+
+    async def by_login(self, kind: LoginKind, normalised: str) -> User | None: ...
+
+    async def insert(self, user: User, events: list[Envelope]) -> None:
+        """Raises :class:`LoginTakenError` when a login of the account is someone else's."""
+        ...
+
+    async def taken(self, person: Person) -> list[LoginKind]:
+        """Which of the person's logins another account has (after a ``LoginTakenError``)."""
+        ...
+
+    async def apply(self, before: User, after: User, events: list[Envelope]) -> bool:
+        """Writes the change and its events if the account is still at ``before.version``;
+        False when another write came first."""
+        ...
+
+
+class Challenges(Protocol):
+    """Second-factor challenges of logins in progress."""
+
+    async def get(self, challenge_id: str) -> Challenge | None: ...
+
+    async def insert(self, challenge: Challenge, events: list[Envelope]) -> None: ...
+
+    async def apply(self, before: Challenge, after: Challenge) -> bool:
+        """Writes the change if no other try was counted since ``before`` was read."""
+        ...
+
+
+class Sessions(Protocol):
+    """Refresh-token families, by the hashes of their tokens."""
+
+    async def open(
+        self, session_id: str, user_id: str, token_hash: str, ttl: timedelta
+    ) -> Session: ...
+
+    async def rotate(self, token_hash: str, new_hash: str) -> Session | None:
+        """Swaps the current token for a new one; None unless ``token_hash`` is the current
+        token of a live session."""
+        ...
+
+    async def revoke_if_spent(self, token_hash: str) -> bool:
+        """A spent token came back: its whole family is revoked."""
+        ...
+
+    async def revoke(self, session_id: str, user_id: str) -> None: ...
+
+    async def revoke_all(self, user_id: str) -> None: ...
+
+    async def is_active(self, session_id: str) -> bool: ...
+
+
+class Guards(Protocol):
+    """Failed-password counters by login as typed, known or not."""
+
+    async def locked_for(self, login: str) -> float:
+        """Seconds the login stays locked (0: it is not)."""
+        ...
+
+    async def failed(
+        self, login: str, *, threshold: int, lock: timedelta, window: timedelta
+    ) -> datetime | None:
+        """Counts a failure; the lock's end when this failure locks the login."""
+        ...
+
+    async def succeeded(self, login: str) -> None: ...
+
+
+class Limits(Protocol):
+    """Rate limits shared by the replicas (``emk_common.limits.RateLimits``)."""
+
+    async def hit(self, bucket: str, key: str, *, limit: int, window: timedelta) -> float | None:
+        """Counts one hit; the seconds to wait when it is over the limit, else None."""
+        ...
+
+
+class Store(Protocol):
+    @property
+    def users(self) -> Users: ...
+
+    @property
+    def challenges(self) -> Challenges: ...
+
+    @property
+    def sessions(self) -> Sessions: ...
+
+    @property
+    def guards(self) -> Guards: ...
+
+    @property
+    def limits(self) -> Limits: ...
+
+    async def ensure_indexes(self) -> None: ...

@@ -13,10 +13,9 @@ from identity.domain import entries, totp
 from identity.domain.entries import PersonalDataEntry, RegistrationEntry, StaffEntry
 from identity.domain.otp import OneTimeCode, Verdict
 from identity.domain.user import CHANNELS, Channel, Person, Status, User, contact_context
-from identity.ports import PersonCheck
+from identity.ports import LoginTakenError, PersonCheck
 from identity.service import problems
 from identity.service.core import Core, new_id
-from identity.store import DuplicateKeyError
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +85,7 @@ class Accounts(Core):
     async def _insert(self, user: User, events: list[Envelope]) -> None:
         try:
             await self.users.insert(user, events)
-        except DuplicateKeyError as exc:
+        except LoginTakenError as exc:
             raise problems.already_registered(await self.users.taken(user.person)) from exc
 
     async def bootstrap_admin(self) -> None:

@@ -10,10 +10,16 @@ from emk_common.events import Envelope, EventData
 from emk_common.problems import Problem
 from identity.domain.otp import OneTimeCode, new_code
 from identity.domain.user import Channel, User
-from identity.ports import CodeCourier, PasswordHasher, PersonRegistry, Purpose, TokenKeys
+from identity.ports import (
+    CodeCourier,
+    PasswordHasher,
+    PersonRegistry,
+    Purpose,
+    Store,
+    TokenKeys,
+)
 from identity.service import problems
 from identity.settings import IdentitySettings
-from identity.store import IdentityStore
 
 
 def new_id() -> str:
@@ -23,7 +29,7 @@ def new_id() -> str:
 class Core:
     def __init__(
         self,
-        store: IdentityStore,
+        store: Store,
         settings: IdentitySettings,
         *,
         courier: CodeCourier,

@@ -4,8 +4,6 @@ the documents' shape."""
 
 from __future__ import annotations
 
-from pymongo.errors import DuplicateKeyError
-
 from emk_common.clock import Clock
 from emk_common.crypto import BlindIndex, FieldCipher
 from emk_common.limits import RateLimits
@@ -13,11 +11,11 @@ from emk_common.service import Runtime
 from identity.store.sign_in import ChallengeStore, LoginGuards, SessionStore
 from identity.store.users import UserStore
 
-__all__ = ["DuplicateKeyError", "IdentityStore"]
+__all__ = ["IdentityStore"]
 
 
 class IdentityStore:
-    """Every collection of the service, made once."""
+    """Every collection of the service, made once (``identity.ports.Store``)."""
 
     def __init__(
         self, runtime: Runtime, cipher: FieldCipher, index: BlindIndex, clock: Clock

@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
 
 from emk_common.clock import Clock
 from emk_common.crypto import BlindIndex, FieldCipher
@@ -33,6 +34,7 @@ from identity.domain.user import (
     Totp,
     User,
 )
+from identity.ports import LoginTakenError
 
 Doc = dict[str, Any]
 LOGIN_KINDS: tuple[LoginKind, ...] = ("phone", "email", "snils")
@@ -66,7 +68,7 @@ class UserStore:
         return None if doc is None else self._user(doc)
 
     async def insert(self, user: User, events: list[Envelope]) -> None:
-        """Raises ``DuplicateKeyError`` when a phone, e-mail or СНИЛС is registered already."""
+        """Raises ``LoginTakenError`` when a phone, e-mail or СНИЛС is registered already."""
         now = self._clock()
         document: Doc = {
             "_id": user.id,
@@ -84,10 +86,13 @@ class UserStore:
             "updated_at": now,
             "version": user.version,
         }
-        await self.collection.insert_one(self._outbox.insert(document, events))
+        try:
+            await self.collection.insert_one(self._outbox.insert(document, events))
+        except DuplicateKeyError as exc:
+            raise LoginTakenError(user.id) from exc
 
     async def taken(self, person: Person) -> list[LoginKind]:
-        """Which of the person's logins another account has (after a ``DuplicateKeyError``)."""
+        """Which of the person's logins another account has (after a ``LoginTakenError``)."""
         return [
             kind
             for kind, value in self._logins(person).items()
