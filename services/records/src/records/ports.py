@@ -1,12 +1,17 @@
 """What the records service needs from outside, as protocols; ``adapters/`` implements
-them, tests replace them through ``build(...)``."""
+them, tests replace them through ``build(...)``. The service's own MongoDB is one too
+(``Store``): ``store.BookStore`` implements it, the unit tests an in-memory one."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
 
-from records.domain.book import Holder
+from emk_common.events import EventData
+from records.domain.book import Book, Change, Holder
+from records.domain.keys import SigningKey
 
 
 class PeerUnavailableError(Exception):
@@ -79,3 +84,107 @@ class SignatureScheme(Protocol):
     def public_key_ok(self, public_key: bytes) -> bool: ...
 
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool: ...
+
+
+class HolderHasBookError(Exception):
+    """The holder has a book already (or its number was given): another approval of the same
+    person issued it meanwhile."""
+
+
+class RateLimiter(Protocol):
+    """Counters shared by every replica (``emk_common.limits.RateLimits``)."""
+
+    async def hit(
+        self, bucket: str, key: str, *, limit: int, window: timedelta
+    ) -> float | None: ...
+
+    async def forgive(self, bucket: str, key: str, *, window: timedelta) -> None: ...
+
+
+class AccessJournal(Protocol):
+    """Who did what with a book, and why (``emk_common.audit.AccessLog``): its holder reads it."""
+
+    async def record(
+        self,
+        subject_id: str,
+        owner_id: str,
+        *,
+        actor_id: str,
+        actor_role: str,
+        action: str,
+        reason: str | None,
+        at: datetime | None = None,
+        organization_id: str | None = None,
+    ) -> None: ...
+
+    async def of(self, subject_id: str, *, limit: int = 100) -> list[dict[str, Any]]: ...
+
+
+class Store(Protocol):
+    """The books, signing keys, visit codes and what is kept of medical workers, as the use
+    cases see them. A book is read without its record versions unless ``records`` is asked
+    for; a change is written only onto the version it was decided on (``apply`` says
+    whether it was)."""
+
+    @property
+    def limits(self) -> RateLimiter: ...
+
+    @property
+    def access_log(self) -> AccessJournal: ...
+
+    # --- books -------------------------------------------------------------------------
+
+    async def get(self, book_id: str, *, records: bool = False) -> Book | None: ...
+
+    async def of_holder(self, holder_id: str, *, records: bool = False) -> Book | None: ...
+
+    async def shown(self, book_id: str) -> tuple[Book, str] | None:
+        """The book (records not loaded) and the JSON of its records' lists, for reading."""
+        ...
+
+    async def shown_of_holder(self, holder_id: str) -> tuple[Book, str] | None: ...
+
+    async def by_identifiers(self, number: str, snils: str) -> Book | None: ...
+
+    async def next_sequence(self, region_code: str, year: int) -> int: ...
+
+    async def insert(self, book: Book, events: Iterable[EventData], today: date) -> None:
+        """The new book with its events; :class:`HolderHasBookError` when the holder has one."""
+        ...
+
+    async def apply(self, book: Book, change: Change, today: date) -> bool: ...
+
+    async def refresh_holder(self, book: Book, holder: Holder) -> bool: ...
+
+    # --- medical workers -----------------------------------------------------------------
+
+    async def opened_by(self, worker_id: str, book_id: str) -> None: ...
+
+    async def granted_by(self, worker_id: str) -> list[Book]: ...
+
+    async def deactivate_worker(self, worker_id: str, at: datetime) -> None: ...
+
+    async def is_deactivated(self, worker_id: str) -> bool: ...
+
+    # --- signing keys --------------------------------------------------------------------
+
+    async def key(self, key_id: str) -> SigningKey | None: ...
+
+    async def register_key(self, key: SigningKey, now: datetime) -> SigningKey:
+        """The key as stored: this one, now live (earlier live keys superseded), or the one
+        already registered under its id."""
+        ...
+
+    async def revoke_key(self, key_id: str, by: str, now: datetime) -> None: ...
+
+    async def revoke_keys_of(self, worker_id: str, by: str, now: datetime) -> None: ...
+
+    # --- visit codes ---------------------------------------------------------------------
+
+    async def add_visit_code(
+        self, code: str, book_id: str, now: datetime, expires_at: datetime
+    ) -> None: ...
+
+    async def use_visit_code(self, code: str, now: datetime) -> str | None:
+        """The book a live, unused code opens; the code is spent."""
+        ...

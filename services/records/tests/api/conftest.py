@@ -35,6 +35,7 @@ from records.ports import (
 )
 from records.service import Records
 from records.settings import RecordsSettings
+from records.store import BookStore
 
 CLINIC = "1027700132195"  # in deploy/local/registries/medical_organisations.json
 OTHER_CLINIC = "1028601443298"
@@ -120,6 +121,13 @@ class RecordsApp:
     def records(self) -> Records:
         service: Records = self.app.state.records
         return service
+
+    @property
+    def store(self) -> BookStore:
+        """The service's store, on MongoDB (what the scheduler and the at-rest checks read)."""
+        store = self.records.store
+        assert isinstance(store, BookStore)
+        return store
 
     def client(self, who: Caller | Worker | None = None) -> httpx.AsyncClient:
         return httpx.AsyncClient(

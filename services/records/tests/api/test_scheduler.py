@@ -26,7 +26,7 @@ async def test_two_replicas_publish_each_calendar_change_once(
 
     replicas = [
         ValidityScheduler(
-            service.records.store,
+            service.store,
             service.clock,
             owner=f"replica-{n}",
             poll_seconds=3600,
@@ -65,6 +65,6 @@ async def test_two_replicas_publish_each_calendar_change_once(
 
 async def test_a_book_nobody_looks_at_is_checked_when_due(service: RecordsApp) -> None:
     _, book = await service.issue()
-    stored = await service.records.store.books.find_one({"_id": book.id}, {"next_check_at": 1})
+    stored = await service.store.books.find_one({"_id": book.id}, {"next_check_at": 1})
     assert stored is not None
     assert stored["next_check_at"] is None  # nothing recorded: expired until something is

@@ -61,7 +61,8 @@ async def own_history(record_id: Id, who: Citizen, records: RecordsDep) -> list[
 async def visit_code(who: Citizen, records: RecordsDep) -> dict[str, Any]:
     """A single-use code to show a medical worker: valid 24 hours, opens the book to their
     organisation for 30 days."""
-    return await records.visit_code(who)
+    issued = await records.visit_code(who)
+    return {"code": issued.code, "expires_at": issued.expires_at}
 
 
 @router.get("/book/grants", responses=_MINE)
@@ -81,8 +82,7 @@ async def end_grant(grant_id: Id, who: Citizen, records: RecordsDep) -> Response
 @router.get("/book/access-log", responses=_MINE)
 async def access_log(who: Citizen, records: RecordsDep) -> dict[str, Any]:
     """Who read or changed the book, when, from which organisation and why (newest first)."""
-    book = await records.own_book(who)
-    entries = await records.store.access_log.of(book.id)
+    entries = await records.own_access_log(who)
     shown = ("at", "actor_id", "actor_role", "organization_id", "action", "reason")
     return {"items": [{k: e.get(k) for k in shown} for e in entries]}
 
@@ -165,7 +165,7 @@ async def register_key(body: SigningKey, who: MedicalWorker, records: RecordsDep
     """The worker's public key (base64url, unpadded, of the raw 32-byte Ed25519 key); only
     within 10 minutes of a login. A new key supersedes the previous one."""
     key = await records.register_key(who, body.public_key)
-    return {"key_id": key["_id"], "state": key["state"]}
+    return {"key_id": key.id, "state": key.state}
 
 
 @router.delete("/me/signing-keys/{key_id}", status_code=204, responses=_MINE)
@@ -178,10 +178,7 @@ async def revoke_own_key(key_id: Id, who: WorkerOrAdmin, records: RecordsDep) ->
 @router.get("/signing-keys/{key_id}", responses=problem_responses(401, 404))
 async def signing_key(key_id: Id, who: CurrentPrincipal, records: RecordsDep) -> dict[str, Any]:
     """A public key, its worker, organisation and state — to verify any record it signed."""
-    key = await records.store.key(key_id)
-    if key is None:
-        raise Problem.not_found("Ключ подписи не найден.")
-    return key_view(key)
+    return key_view(await records.signing_key(key_id))
 
 
 _PRIVATE = {"Cache-Control": "no-store"}

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 import emk_identifiers as ids
 from emk_common.field_errors import RequestBody
+from records.domain import keys
 from records.domain.book import Book, Grant
 from records.domain.validity import STATUS_LABELS, public_status
 from records.domain.vocabulary import DISEASES, DUE_LABELS
@@ -249,14 +250,14 @@ def grant_view(grant: Grant, now: datetime) -> dict[str, Any]:
     }
 
 
-def key_view(key: dict[str, Any]) -> dict[str, Any]:
+def key_view(key: keys.SigningKey) -> dict[str, Any]:
     return {
-        "key_id": key["_id"],
-        "public_key": key["public_key"],
-        "algorithm": key["algorithm"],
-        "worker": {"user_id": key["worker_id"], "name": key.get("worker_name")},
-        "organization": {"id": key["organization_id"], "name": key.get("organization_name")},
-        "state": key["state"],
-        "registered_at": key["registered_at"],
-        "revoked_at": key.get("revoked_at"),
+        "key_id": key.id,
+        "public_key": key.public_key,
+        "algorithm": key.algorithm,
+        "worker": {"user_id": key.worker_id, "name": key.worker_name},
+        "organization": {"id": key.organization_id, "name": key.organization_name},
+        "state": key.state,
+        "registered_at": key.registered_at,
+        "revoked_at": key.revoked_at,
     }

@@ -1,0 +1,25 @@
+"""The use cases of the records service: load the book, decide with the domain, write the
+change conditionally on the version it was decided on, call the ports. One entry class,
+``Records``, grouped by use case: issuing (``issuing.py``), access — visit codes, grants,
+lookups (``access.py``) —, signed records and signing keys (``signed.py``), reading
+(``reading.py``), over what they share (``core.py``). Refusals become ``Problem`` here.
+
+Access (DOMAIN.md, API.md): the holder sees their own book; a medical worker sees a book
+only while a lookup (СНИЛС and number, or a visit code) has opened it to their organisation;
+an operator sees its status and due dates with a stated reason; nobody else sees anything.
+Whatever is not yours is a 404, what your role may not do a 403. Every access by someone
+other than the holder goes into the access log the holder reads.
+"""
+
+from __future__ import annotations
+
+from records.service.access import Access, VisitCode
+from records.service.issuing import Issuing
+from records.service.reading import STATUS_READING, Reading
+from records.service.signed import Signed
+
+__all__ = ["STATUS_READING", "Records", "VisitCode"]
+
+
+class Records(Issuing, Access, Signed, Reading):
+    """The records service's use cases (``app.build`` makes the one instance)."""
