@@ -21,7 +21,8 @@ from typing import Any, cast
 
 import httpx
 
-from applications.domain.application import Actor, Change
+from applications.domain.application import Change
+from applications.domain.parts import Actor
 from applications.domain.queue import lane_for
 from applications.domain.statuses import Status
 from applications.settings import ApplicationsSettings

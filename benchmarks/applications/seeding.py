@@ -1,6 +1,6 @@
 """Applications as the service stores them, built by the domain's own steps: each step
 applied the way ``store.apply`` applies it (the version moved on), its events already
-relayed, and stored in the store's own document shape (``store.document_of``); then
+relayed, and stored in the store's own document shape (``store.shape.document_of``); then
 bulk-inserted, the number counters moved past the seeded numbers and the lane counters set
 by ``store.recount()``."""
 
@@ -15,12 +15,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from applications.api.schemas import DraftIn
-from applications.domain.application import Actor, Application, Change
+from applications.domain.application import Application, Change
 from applications.domain.calendar import DeadlinePolicy, ProductionCalendar, moscow_date
 from applications.domain.employer import DraftValues, check_draft
+from applications.domain.parts import Actor
 from applications.domain.statuses import Status
 from applications.settings import ApplicationsSettings
-from applications.store import ApplicationStore, document_of
+from applications.store import ApplicationStore
+from applications.store.shape import document_of
 from emk_common.crypto import FieldCipher
 from emk_common.field_errors import FieldErrors
 from emk_common.outbox import OUTBOX_FIELD

@@ -18,7 +18,7 @@ import logging
 import time
 from datetime import timedelta
 
-from applications.store import ApplicationStore
+from applications.ports import Store
 from emk_common.clock import Clock
 from emk_common.loops import PollingLoop
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 class DeadlineScheduler:
     def __init__(
         self,
-        store: ApplicationStore,
+        store: Store,
         clock: Clock,
         *,
         owner: str,

@@ -114,7 +114,9 @@ class ApplicationsApp:
 
     @property
     def store(self) -> ApplicationStore:
-        return self.applications.store
+        store = self.applications.store
+        assert isinstance(store, ApplicationStore)
+        return store
 
     async def raw(self, application_id: str) -> dict[str, Any]:
         """The application's stored document, as MongoDB holds it."""

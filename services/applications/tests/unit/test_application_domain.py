@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from applications.domain.application import Actor, Application, Change
+from applications.domain.application import Application, Change
 from applications.domain.calendar import DeadlinePolicy, ProductionCalendar
 from applications.domain.employer import DraftValues
+from applications.domain.parts import Actor
 from applications.domain.queue import lane_changes, lane_for, lanes, queue_key
 from applications.domain.statuses import Status, TransitionNotAllowedError
 from applications.domain.vocabulary import STATUS_LABELS, document_label, label_of

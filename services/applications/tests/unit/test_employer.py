@@ -10,8 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from applications.api.schemas import DraftIn
-from applications.domain.application import Application, Attachment, Consent
+from applications.domain.application import Application
 from applications.domain.employer import DraftValues, Employer, check_draft
+from applications.domain.parts import Attachment, Consent
 from applications.domain.statuses import Status
 from applications.domain.vocabulary import DOCUMENT_LABELS, FIELD_LABELS, label_of
 from emk_common.field_errors import FieldError, FieldErrors

@@ -9,9 +9,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, PlainSerializer, StrictBool, model_serializer
 from pydantic_core.core_schema import SerializerFunctionWrapHandler
 
-from applications.domain.application import Application, Summary
+from applications.domain.application import Application
 from applications.domain.calendar import CalendarSettings, Override
 from applications.domain.employer import DraftInput, EmployerInput
+from applications.domain.parts import Summary
 from applications.domain.statuses import LABELS
 from applications.domain.vocabulary import DOCUMENT_LABELS
 from applications.service import Page

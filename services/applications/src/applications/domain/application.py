@@ -1,5 +1,6 @@
 """An application for a medical book: the aggregate, and what each step of its life changes
-and raises — pure methods of the application, the actor and the time, no I/O.
+and raises — pure methods of the application, the actor and the time, no I/O. Its parts
+(consent, attachments, history, who acts, the refusals) are values in ``parts.py``.
 
 A step returns a :class:`Change`: the application after it and its events. The store writes
 it conditionally on the version it was decided on, so two operators taking the same
@@ -26,6 +27,19 @@ from applications.domain.employer import (
     Employer,
     missing_for_submission,
 )
+from applications.domain.parts import (
+    SYSTEM,
+    Actor,
+    Attachment,
+    Clarification,
+    Consent,
+    DocumentsNotVerifiedError,
+    HeldByAnotherError,
+    HistoryEntry,
+    IssuedBook,
+    Rejection,
+    Summary,
+)
 from applications.domain.queue import lanes, queue_key
 from applications.domain.statuses import OPEN, Action, Status, next_status
 from applications.domain.vocabulary import (
@@ -43,100 +57,6 @@ AUTO_REJECT_REASON = (
     "Ответ на запрос уточнения не получен в течение установленного срока "
     "(3 рабочих дня). Заявление отклонено автоматически."
 )
-
-
-@dataclass(frozen=True)
-class Actor:
-    user_id: str
-    role: str
-
-
-SYSTEM = Actor(user_id="system", role="system")
-
-
-class HeldByAnotherError(Exception):
-    """Another operator has taken the application (the API answers 409)."""
-
-    def __init__(self, status: Status) -> None:
-        super().__init__("held by another operator")
-        self.status = status
-
-
-class DocumentsNotVerifiedError(Exception):
-    """Approval waits for every attached document to be verified (409)."""
-
-    def __init__(self, kinds: Sequence[str]) -> None:
-        super().__init__(f"not verified: {', '.join(kinds)}")
-        self.kinds = list(kinds)
-
-
-@dataclass(frozen=True)
-class Consent:
-    given_at: datetime
-    text_version: str
-
-
-@dataclass(frozen=True)
-class Attachment:
-    document_id: str
-    attached_at: datetime
-
-
-@dataclass(frozen=True)
-class Clarification:
-    comment: str
-    fields: tuple[str, ...]
-    documents: tuple[str, ...]
-    requested_at: datetime
-    requested_by: str
-    answer_due: date
-
-
-@dataclass(frozen=True)
-class Rejection:
-    reason: str
-    fields: tuple[str, ...]
-    automatic: bool
-
-
-@dataclass(frozen=True)
-class IssuedBook:
-    id: str
-    number: str
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    status: Status
-    at: datetime
-    by: str
-    by_role: str
-    comment: str | None
-
-    @property
-    def status_label(self) -> str:
-        return STATUS_LABELS[self.status]
-
-
-@dataclass(frozen=True)
-class Summary:
-    """What the lists show of an application: no personal data, no employer but its name."""
-
-    id: str
-    applicant_id: str
-    status: Status
-    number: str | None
-    employer_name: str | None
-    due_date: date | None
-    overdue: bool
-    assignee_id: str | None
-    submitted_at: datetime | None
-    created_at: datetime
-    last_changed_at: datetime
-
-    @property
-    def queue_key(self) -> str:
-        return queue_key(self.due_date, self.id)
 
 
 @dataclass(frozen=True)
@@ -474,36 +394,4 @@ class Application:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
-def reject_unknown_paths(
-    errors: FieldErrors, fields: Sequence[str], documents: Sequence[str] = (), *, rejection: bool
-) -> None:
-    """An operator names what is wrong by its field paths and document kinds; a rejection
-    may name a document as a field (``documents.passport``)."""
-    known = set(FIELD_LABELS)
-    if rejection:
-        known |= {f"documents.{d}" for d in DOCUMENT_LABELS}
-    for i, path in enumerate(fields):
-        if path not in known:
-            errors.add_sentence(f"fields.{i}", "choice", f"Неизвестное поле заявления: «{path}».")
-    for i, kind in enumerate(documents):
-        if kind not in DOCUMENT_LABELS:
-            errors.add_sentence(f"documents.{i}", "choice", f"Неизвестный вид документа: «{kind}».")
-
-
-__all__ = [
-    "AUTO_REJECT_REASON",
-    "SYSTEM",
-    "Actor",
-    "Application",
-    "Attachment",
-    "Change",
-    "Clarification",
-    "Consent",
-    "DocumentsNotVerifiedError",
-    "HeldByAnotherError",
-    "HistoryEntry",
-    "IssuedBook",
-    "Rejection",
-    "Summary",
-    "reject_unknown_paths",
-]
+__all__ = ["AUTO_REJECT_REASON", "Application", "Change"]
