@@ -14,7 +14,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell command -v $(PYTHON))
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install clamav run infra demo test unit lint format bench
+.PHONY: help install clamav chromium run infra demo test unit lint format bench
 
 help:
 	@echo "make run    - install what is missing, start the whole platform locally (Ctrl-C stops it)"
@@ -42,7 +42,11 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/p
 clamav:
 	@sh deploy/local/install-clamav.sh
 
-install: $(VENV)/.synced clamav
+# Chromium for the browser tests (Playwright drives Debian's, never its own download).
+chromium:
+	@sh deploy/local/install-chromium.sh
+
+install: $(VENV)/.synced clamav chromium
 
 run: install
 	@$(BIN)/emk-stack run

@@ -17,6 +17,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from emk_common.health import health_router
 from emk_common.problems import install_problem_handlers
+from emk_common.redaction import compile_secret_paths, redact, remember
 from emk_common.telemetry import build_tracer_provider, instrument_fastapi
 
 
@@ -202,3 +203,33 @@ def test_setup_reuses_a_provider_installed_first() -> None:
         """
     )
     assert output == "reused"
+
+
+async def test_a_secret_path_segment_reaches_neither_a_span_nor_a_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    app = FastAPI()
+    install_problem_handlers(app)
+    secrets = compile_secret_paths([r"(?<=/check/)[^/?]+"])
+    remember(app, secrets)
+
+    @app.get("/check/{code}")
+    async def check(code: str) -> dict[str, str]:
+        raise RuntimeError("the page failed")
+
+    instrument_fastapi(app, provider, secrets)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        answer = await client.get("/check/SECRETCODE2345", params={"x": "1"})
+    assert answer.status_code == 500
+    [span] = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
+    attributes = dict(span.attributes or {})
+    assert "SECRETCODE2345" not in repr(attributes)
+    assert attributes["http.url"] == "http://test/check/{secret}"
+    assert "unhandled RuntimeError on GET /check/{secret}" in caplog.text
+    assert "SECRETCODE2345" not in caplog.text
+    assert redact("/a/check/X/b", secrets) == "/a/check/{secret}/b"
+    assert redact("/a/check/X", None) == "/a/check/X"

@@ -44,6 +44,8 @@ from emk_common.loops import supervised
 from emk_common.mongo import mongo_client
 from emk_common.outbox import Outbox, OutboxRelay, OutboxWrites, ensure_outbox_index
 from emk_common.problems import install_problem_handlers
+from emk_common.redaction import compile_secret_paths
+from emk_common.redaction import remember as remember_secret_paths
 from emk_common.s3 import ensure_bucket, s3_client
 from emk_common.settings import ServiceSettings
 from emk_common.telemetry import instrument_fastapi, setup_telemetry
@@ -144,6 +146,7 @@ def create_app(
     description: str,
     routers: Iterable[APIRouter] = (),
     version: str = "1.0.0",
+    secret_paths: Sequence[str] = (),
 ) -> FastAPI:
     runtime.consumer.subscribe(runtime.broker)
     runtime.kafka.add_topics(runtime.consumer.topics)
@@ -180,7 +183,9 @@ def create_app(
     # Before the problem handlers: inside their 500 guard, it sees a route's exception first.
     install_idempotency(app, idempotency)
     install_problem_handlers(app)
-    instrument_fastapi(app, runtime.tracer_provider)
+    secrets = compile_secret_paths(secret_paths)
+    remember_secret_paths(app, secrets)
+    instrument_fastapi(app, runtime.tracer_provider, secrets)
     app.include_router(health_router(_readiness(runtime), {"kafka": runtime.kafka.state}))
     app.include_router(_asyncapi_router(runtime, title, version))
     for router in routers:

@@ -9,6 +9,7 @@ or a test that installed an in-memory exporter first gets the existing SDK provi
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI
@@ -21,6 +22,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from emk_common.redaction import redact
 
 __all__ = ["build_tracer_provider", "instrument_fastapi", "setup_telemetry"]
 
@@ -61,26 +64,43 @@ def setup_telemetry(service_name: str, otlp_endpoint: str | None) -> TracerProvi
     return provider
 
 
-def instrument_fastapi(app: FastAPI, provider: TracerProvider) -> None:
-    """Trace every request of ``app`` except the health probes."""
+def instrument_fastapi(
+    app: FastAPI, provider: TracerProvider, secret_paths: re.Pattern[str] | None = None
+) -> None:
+    """Trace every request of ``app`` except the health probes; ``secret_paths`` (see
+    :mod:`emk_common.redaction`) never reach a span."""
+
+    def hook(span: Span, scope: dict[str, Any]) -> None:
+        _without_secrets(span, scope, secret_paths)
+
     FastAPIInstrumentor.instrument_app(
         app,
         tracer_provider=provider,
         excluded_urls=_EXCLUDED_URLS,
-        server_request_hook=_without_query_string,
+        server_request_hook=hook,
         # One span per request, not one per ASGI message: a 5 MB upload is ~80 messages.
         exclude_spans=["receive", "send"],
     )
 
 
-def _without_query_string(span: Span, scope: dict[str, Any]) -> None:
-    """Keep query strings out of span attributes: ``GET /books?snils=…`` carries a СНИЛС."""
-    if not span.is_recording() or not scope.get("query_string"):
+def _without_secrets(
+    span: Span, scope: dict[str, Any], secret_paths: re.Pattern[str] | None
+) -> None:
+    """Keep query strings out of span attributes (``GET /books?snils=…`` carries a СНИЛС),
+    and the secret segments of paths (a share code)."""
+    if not span.is_recording():
+        return
+    path = str(scope.get("path", ""))
+    secret = secret_paths is not None and secret_paths.search(path) is not None
+    if not scope.get("query_string") and not secret:
         return
     attributes = getattr(span, "attributes", None) or {}
     _, _, url = get_host_port_url_tuple(scope)  # type: ignore[no-untyped-call]
     for key in ("http.url", "url.full"):
         if key in attributes:
-            span.set_attribute(key, url)
+            span.set_attribute(key, redact(url, secret_paths))
+    for key in ("http.target", "url.path"):
+        if key in attributes:
+            span.set_attribute(key, redact(path, secret_paths))
     if "url.query" in attributes:
         span.set_attribute("url.query", "REDACTED")

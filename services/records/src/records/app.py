@@ -14,7 +14,7 @@ from emk_common.service_auth import ServiceTokenIssuer
 from records.adapters.ed25519 import Ed25519Scheme
 from records.adapters.organisations import LocalMedicalOrganisations
 from records.adapters.peers import ApplicationsEmployments, IdentityPeople
-from records.api import routes
+from records.api import routes, sharing
 from records.handlers import applications, identity
 from records.ports import Employments, MedicalOrganisations, People, SignatureScheme
 from records.scheduler import ValidityScheduler
@@ -34,7 +34,7 @@ def build(
     verifier: AccessTokenVerifier | None = None,
 ) -> FastAPI:
     runtime = create_runtime(
-        settings, produces=[catalog.RECORDS], outbox_collections=["books"], clock=clock
+        settings, produces=[catalog.RECORDS], outbox_collections=["books", "shares"], clock=clock
     )
     store = BookStore(
         runtime, FieldCipher.from_settings(settings), BlindIndex.from_settings(settings)
@@ -74,7 +74,8 @@ def build(
         runtime,
         title="ЭМК — records",
         description="The medical book: issued on approval, kept by medical workers, signed.",
-        routers=[routes.router],
+        routers=[routes.router, sharing.router, sharing.pages],
+        secret_paths=sharing.SECRET_PATHS,
     )
     app.state.records = records
     app.state.scheduler = scheduler

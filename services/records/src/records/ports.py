@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from emk_common.events import EventData
 from records.domain.book import Book, Change, Holder
 from records.domain.keys import SigningKey
+from records.domain.shares import Share
 
 
 class PeerUnavailableError(Exception):
@@ -178,6 +179,28 @@ class Store(Protocol):
     async def revoke_key(self, key_id: str, by: str, now: datetime) -> None: ...
 
     async def revoke_keys_of(self, worker_id: str, by: str, now: datetime) -> None: ...
+
+    # --- share codes ---------------------------------------------------------------------
+
+    async def add_share(self, share: Share, events: Iterable[EventData]) -> None: ...
+
+    async def share_by_code(self, code: str) -> Share | None: ...
+
+    async def shares_of(self, holder_id: str) -> list[Share]:
+        """Newest first."""
+        ...
+
+    async def shared_with(self, employer_inn: str, now: datetime) -> list[Share]:
+        """The live shares naming this employer."""
+        ...
+
+    async def revoke_share(self, share: Share, events: Iterable[EventData]) -> bool: ...
+
+    async def count_check(
+        self, share: Share, now: datetime, today: date, events: Iterable[EventData]
+    ) -> None:
+        """Counts one check; ``events`` are staged only by the first check of ``today``."""
+        ...
 
     # --- visit codes ---------------------------------------------------------------------
 

@@ -32,6 +32,12 @@ class RecordsSettings(ServiceSettings):
     lookup_failure_window_minutes: int = 60
     # Registering a signing key needs a login (second factor) at most this old.
     signing_key_login_max_age_seconds: int = 600
+    # Where people reach the public check (the QR of a share code points at
+    # ``{public_base_url}/check/{code}``): the API gateway's public address in a cluster.
+    public_base_url: str = "http://127.0.0.1:8004"
+    # Public checks (JSON and page) one client address may make per minute; the address is
+    # read from X-Forwarded-For only when the gateway (``TRUSTED_PROXIES``) wrote it.
+    public_checks_per_minute: int = 30
     # The validity scheduler: how often it looks for due books, and how long a replica holds
     # a book it is working on before another may take it over.
     scheduler_poll_seconds: float = 30.0

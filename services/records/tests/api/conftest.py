@@ -129,9 +129,13 @@ class RecordsApp:
         assert isinstance(store, BookStore)
         return store
 
-    def client(self, who: Caller | Worker | None = None) -> httpx.AsyncClient:
+    def client(
+        self, who: Caller | Worker | None = None, ip: str = "127.0.0.1"
+    ) -> httpx.AsyncClient:
+        """A client of the app; ``ip`` is the address it calls from (the public check's
+        limits count per address)."""
         return httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app),
+            transport=httpx.ASGITransport(app=self.app, client=(ip, 50000)),
             base_url="http://records",
             headers=who.headers if who else None,
             timeout=30,

@@ -14,6 +14,7 @@ from emk_common.events import EventData
 from emk_testing import FakeClock
 from records.domain.book import Book, Change, DuplicateRecordError, Holder
 from records.domain.keys import SigningKey
+from records.domain.shares import Share
 from records.ports import (
     Employment,
     HolderData,
@@ -179,6 +180,7 @@ class MemoryStore:
     sequences: dict[str, int] = field(default_factory=dict)
     keys: dict[str, SigningKey] = field(default_factory=dict)
     visit_codes: dict[str, VisitCodeEntry] = field(default_factory=dict)
+    shares: dict[str, Share] = field(default_factory=dict)  # by code
     opened: dict[str, list[str]] = field(default_factory=dict)
     deactivated: dict[str, datetime] = field(default_factory=dict)
     limits: FakeLimits = field(init=False)
@@ -342,3 +344,38 @@ class MemoryStore:
             return None
         entry.used_at = now
         return entry.book_id
+
+    # --- share codes ---------------------------------------------------------------------
+
+    async def add_share(self, share: Share, events: Iterable[EventData]) -> None:
+        assert share.code not in self.shares
+        self.shares[share.code] = share
+        self.events.extend(events)
+
+    async def share_by_code(self, code: str) -> Share | None:
+        return self.shares.get(code)
+
+    async def shares_of(self, holder_id: str) -> list[Share]:
+        mine = [s for s in self.shares.values() if s.holder_id == holder_id]
+        return sorted(mine, key=lambda s: s.created_at, reverse=True)
+
+    async def shared_with(self, employer_inn: str, now: datetime) -> list[Share]:
+        return [s for s in self.shares.values() if s.employer_inn == employer_inn and s.active(now)]
+
+    async def revoke_share(self, share: Share, events: Iterable[EventData]) -> bool:
+        if self.shares[share.code].revoked_at is not None:
+            return False
+        self.shares[share.code] = share
+        self.events.extend(events)
+        return True
+
+    async def count_check(
+        self, share: Share, now: datetime, today: date, events: Iterable[EventData]
+    ) -> None:
+        stored = self.shares[share.code]
+        first_today = stored.told_on != today
+        self.shares[share.code] = replace(
+            stored, checks=stored.checks + 1, last_checked_at=now, told_on=today
+        )
+        if first_today:
+            self.events.extend(events)

@@ -19,6 +19,7 @@ from emk_common.field_errors import (
 )
 from emk_common.problems.openapi import _document_problems
 from emk_common.problems.problem import Problem
+from emk_common.redaction import redacted_path
 
 _log = logging.getLogger(__name__)
 
@@ -29,7 +30,8 @@ async def _on_problem(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, Problem):  # pragma: no cover - registered for Problem only
         raise exc
     if exc.status >= 500:
-        _log.warning("problem %s on %s %s", exc.status, request.method, request.url.path)
+        path = redacted_path(request.app, request.url.path)
+        _log.warning("problem %s on %s %s", exc.status, request.method, path)
     return exc.to_response(request.url.path)
 
 
@@ -68,7 +70,7 @@ def _internal_error(path: str) -> Response:
 async def _on_unhandled(request: Request, exc: Exception) -> Response:
     # Only reached for errors raised outside _UnhandledErrors (a middleware added
     # after install_problem_handlers); Starlette re-raises after sending this.
-    _log_unhandled(request.method, request.url.path, exc)
+    _log_unhandled(request.method, redacted_path(request.app, request.url.path), exc)
     return _internal_error(request.url.path)
 
 
@@ -106,7 +108,7 @@ class _UnhandledErrors:
             await self.app(scope, receive, send_tracking)
         except Exception as exc:
             path = str(scope.get("path", ""))
-            _log_unhandled(scope.get("method"), path, exc)
+            _log_unhandled(scope.get("method"), redacted_path(scope.get("app"), path), exc)
             span = trace.get_current_span()
             if span.is_recording():
                 span.set_attribute("exception.type", type(exc).__name__)

@@ -47,6 +47,7 @@ async def single_keyed_body(request: Request) -> None:
 
 SingleKeyed = Depends(single_keyed_body)
 Citizen = Annotated[Principal, Depends(require_roles("citizen"))]
+Employer = Annotated[Principal, Depends(require_roles("employer"))]
 MedicalWorker = Annotated[Principal, Depends(require_roles("medical_worker"))]
 WorkerOrAdmin = Annotated[Principal, Depends(require_roles("medical_worker", "admin"))]
 HolderOrWorker = Annotated[Principal, Depends(require_roles("citizen", "medical_worker"))]

@@ -2,7 +2,8 @@
 change conditionally on the version it was decided on, call the ports. One entry class,
 ``Records``, grouped by use case: issuing (``issuing.py``), access — visit codes, grants,
 lookups (``access.py``) —, signed records and signing keys (``signed.py``), reading
-(``reading.py``), over what they share (``core.py``). Refusals become ``Problem`` here.
+(``reading.py``), share codes and the public check (``sharing.py``), over what they share
+(``core.py``). Refusals become ``Problem`` here.
 
 Access (DOMAIN.md, API.md): the holder sees their own book; a medical worker sees a book
 only while a lookup (СНИЛС and number, or a visit code) has opened it to their organisation;
@@ -16,10 +17,11 @@ from __future__ import annotations
 from records.service.access import Access, VisitCode
 from records.service.issuing import Issuing
 from records.service.reading import STATUS_READING, Reading
+from records.service.sharing import EmployerItem, Sharing
 from records.service.signed import Signed
 
-__all__ = ["STATUS_READING", "Records", "VisitCode"]
+__all__ = ["STATUS_READING", "EmployerItem", "Records", "VisitCode"]
 
 
-class Records(Issuing, Access, Signed, Reading):
+class Records(Issuing, Access, Signed, Reading, Sharing):
     """The records service's use cases (``app.build`` makes the one instance)."""

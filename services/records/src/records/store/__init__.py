@@ -1,8 +1,9 @@
 """The records' MongoDB: books (the aggregate, with its pending events), their record
 versions, number sequences (``books.py``), medical workers' signing keys (``keys.py``), visit
-codes (``visits.py``), the access log, and what the service keeps of other services
-(deactivated staff and the books their lookups opened: ``workers.py``) and of abuse (failed
-lookups). Documents <-> the aggregate, and what is encrypted: ``codec.py``.
+codes (``visits.py``), share codes (``shares.py``), the access log, and what the service
+keeps of other services (deactivated staff and the books their lookups opened:
+``workers.py``) and of abuse (failed lookups). Documents <-> the aggregate, and what is
+encrypted: ``codec.py``.
 
 A book is one small document: holder (encrypted), positions, grants, its validity basis
 (encrypted), what the topic was last told, the references of its record versions and the
@@ -31,13 +32,14 @@ from emk_common.service import Runtime
 from records.store.books import Books
 from records.store.codec import Codec
 from records.store.keys import SigningKeys
+from records.store.shares import Shares
 from records.store.visits import VisitCodes
 from records.store.workers import Workers
 
 __all__ = ["BookStore"]
 
 
-class BookStore(Books, SigningKeys, VisitCodes, Workers):
+class BookStore(Books, SigningKeys, VisitCodes, Workers, Shares):
     def __init__(self, runtime: Runtime, cipher: FieldCipher, index: BlindIndex) -> None:
         self.outbox = runtime.outbox
         self._clock = runtime.clock  # the events' time
@@ -48,6 +50,7 @@ class BookStore(Books, SigningKeys, VisitCodes, Workers):
         self.keys = runtime.collection("signing_keys")
         self.visit_codes = runtime.collection("visit_codes")
         self.workers = runtime.collection("workers")
+        self.shares = runtime.collection("shares")
         self.limits = RateLimits(runtime.collection("rate_limits"), runtime.clock)
         self.access_log = AccessLog(runtime.collection("access_log"), "book", runtime.clock)
 
@@ -65,3 +68,4 @@ class BookStore(Books, SigningKeys, VisitCodes, Workers):
         await self.visit_codes.create_index("expires_at", expireAfterSeconds=0, name="expiry")
         await self.limits.ensure_indexes()
         await self.access_log.ensure_indexes()
+        await self.ensure_share_indexes()

@@ -49,6 +49,16 @@ class Codec:
     def visit_code_index(self, code: str) -> str:
         return self._index.index(code, purpose="visit-code")
 
+    def share_code_index(self, code: str) -> str:
+        return self._index.index(code, purpose="share-code")
+
+    def seal_share_code(self, share_id: str, code: str) -> str:
+        # Kept (encrypted) so that its holder can see it again; found by its blind index.
+        return self._cipher.encrypt(code, context=f"records:share:{share_id}")
+
+    def open_share_code(self, share_id: str, sealed: str) -> str:
+        return self._cipher.decrypt(sealed, context=f"records:share:{share_id}")
+
     # --- books ---------------------------------------------------------------------------
 
     def book(self, doc: Doc) -> Book:
