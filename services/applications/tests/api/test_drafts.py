@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pymongo import AsyncMongoClient
@@ -27,6 +28,9 @@ async def test_a_ready_citizen_drafts_with_consent_recorded(service: Application
     assert body["consent"]["text_version"] == "2025-09-01"
     assert body["consent"]["given_at"]
     assert [h["status"] for h in body["history"]] == ["draft"]
+    # Times in UTC, as pydantic writes them (and the API always has): ``…Z``.
+    for at in (body["created_at"], body["consent"]["given_at"], body["history"][0]["at"]):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", at), at
 
 
 async def test_readiness_is_asked_of_identity_at_that_moment(service: ApplicationsApp) -> None:

@@ -211,10 +211,11 @@ class Documents:
     async def _visible(
         self, who: Principal, document_id: str, reason: str | None, *, content: bool
     ) -> Document:
-        allowed = READING.check(who, reason=reason, content=content)
+        # An unknown document is a 404 for everyone, before anything is asked of the caller.
         document = await self.store.get(document_id)
         if document is None:
             raise _problem(access.NotVisibleError())
+        allowed = READING.check(who, reason=reason, content=content)
         READING.require_owner(allowed, who, document.owner_id)
         return document
 

@@ -406,3 +406,19 @@ async def test_a_document_whose_bytes_are_gone_is_a_problem_not_a_cut_off_downlo
     assert answer.status_code == 404
     assert answer.headers["content-type"] == "application/problem+json"
     assert answer.json()["type"].endswith("/content-missing")
+
+
+
+async def test_an_unknown_document_is_a_404_whoever_asks_and_however(
+    documents: DocumentsApp,
+) -> None:
+    missing = f"{URL}/{'0' * 32}"
+    asked = (
+        (OPERATOR, missing),  # no reason given: still not there
+        (ADMIN, f"{missing}/content"),  # content an admin may not read: still not there
+        (citizen(), missing),
+    )
+    async with documents.client() as http:
+        for who, path in asked:
+            answer = await http.get(path, headers=who.headers)
+            assert answer.status_code == 404, (path, answer.text)

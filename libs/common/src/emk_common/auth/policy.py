@@ -7,9 +7,10 @@ service that keeps some:
 - an admin sees what exists (metadata), never the content;
 - for anyone else it does not exist: 404, exactly as for an unknown id.
 
-The check runs in two steps because the first needs no database read: :meth:`PersonalData.check`
-on the caller alone (role, reason), before anything is loaded, and
-:meth:`PersonalData.require_owner` once the thing is loaded and its owner known.
+The check runs in two steps: :meth:`PersonalData.check` on the caller alone (role, reason), and
+:meth:`PersonalData.require_owner` once the thing is loaded and its owner known. A service
+decides whether an unknown id answers 404 before the caller is checked (documents) or after
+(applications asks the reason first and reads nothing without it).
 """
 
 from __future__ import annotations

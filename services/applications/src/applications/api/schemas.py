@@ -4,9 +4,9 @@ API shows of an application, its lists, the employment records reads, and the ca
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, Field, PlainSerializer, StrictBool, model_serializer
+from pydantic import BaseModel, Field, StrictBool, model_serializer
 from pydantic_core.core_schema import SerializerFunctionWrapHandler
 
 from applications.domain.application import Application
@@ -18,8 +18,8 @@ from applications.domain.vocabulary import DOCUMENT_LABELS
 from applications.service import Page
 from emk_common.field_errors import RequestBody
 
-# Instants as the API has always written them: ``2026-03-02T09:00:00+00:00``.
-Instant = Annotated[datetime, PlainSerializer(lambda at: at.isoformat(), return_type=str)]
+# Instants as the API has always written them (pydantic's JSON): ``2026-03-02T09:00:00Z``.
+Instant = datetime
 
 _TEXT_CAP = 2000
 _CODE_CAP = 64
