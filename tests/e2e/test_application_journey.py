@@ -12,9 +12,10 @@ from emk_devstack.stack import Stack
 from emk_testing import eventually
 
 
-async def test_the_demo_journey_runs_from_registration_to_approval(platform: Stack) -> None:
-    said: list[str] = []
-    record: dict[str, Any] = await Journey.on(platform, said.append).run()
+async def test_the_demo_journey_runs_from_registration_to_approval(
+    platform: Stack, demo: tuple[dict[str, Any], list[str]]
+) -> None:
+    record, said = demo
 
     assert record["statuses"] == [
         "draft", "draft", "draft", "submitted", "in_review", "clarification_requested",

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from emk_common.settings import SERVICES
-from emk_devstack.demo_book import the_book
+from emk_devstack.demo_book import share_the_book, the_book
 from emk_devstack.ports import HOST, Ports
 from emk_devstack.secrets import load_or_create
 
@@ -351,6 +351,7 @@ class Journey:
         history = [f"{h['status_label']}" for h in final["history"]]
         say("   history: " + " → ".join(history))
         book = await the_book(self, citizen=citizen, admin=admin, application=application)
+        shared = await share_the_book(self, citizen=citizen, admin=admin)
         self.record = {
             "number": number,
             "statuses": [h["status"] for h in final["history"]],
@@ -358,7 +359,9 @@ class Journey:
             "notifications": notes,
             "citizen_phone": phone,
             "citizen_email": email,
+            "citizen_token": citizen,
             **book,
+            **shared,
         }
         return self.record
 

@@ -2,11 +2,14 @@
 applications shows «Готово к выдаче»; the admin makes a medical worker, who registers a signing
 key, opens the book with the citizen's visit code and records an exam, a lab result, the
 hygiene attestation and a vaccination, each signed; the citizen then reads a valid book with
-its due dates."""
+its due dates; then shares it: a share code with its QR (saved as a PNG), the public check
+page an employer's phone opens, and the employer's list of the books shared with it."""
 
 from __future__ import annotations
 
 import base64
+import html
+import re
 import uuid
 from datetime import UTC, datetime
 from secrets import randbelow
@@ -22,6 +25,8 @@ if TYPE_CHECKING:
 # A medical organisation of deploy/local/registries/medical_organisations.json.
 CLINIC_OGRN = "1027700132195"
 WORKER_PASSWORD = "Врачебный-пароль-2026"  # noqa: S105 - a demo account's
+HR_PASSWORD = "Кадровый-пароль-2026"  # noqa: S105 - a demo account's
+_TAGS = re.compile(r"<[^>]+>")
 
 
 def _b64(raw: bytes) -> str:
@@ -104,3 +109,48 @@ async def the_book(
         item = f" ({due['item_label']})" if due.get("item_label") else ""
         say(f"   due: {due['kind_label']}{item} — {due['due_date']}")
     return {"book": book, "application": done, "doctor": doctor, "admin": admin}
+
+
+async def share_the_book(journey: Journey, *, citizen: str, admin: str) -> dict[str, Any]:
+    """Step 16: the citizen shares the book with the employer; the QR's page is fetched as a
+    phone would; the employer's HR sees the worker in its list."""
+    say = journey.say
+    say("16. The citizen shares the book with the employer: a code and its QR")
+    book = await journey.call("GET", "records", "/book", token=citizen)
+    inn = book["positions"][0]["employer_inn"]
+    share = await journey.call(
+        "POST", "records", "/book/shares", token=citizen, expect=201,
+        json={"employer_inn": inn, "expires_in_days": 30},
+    )  # fmt: skip
+    qr = journey.var_dir / "demo" / f"share-qr-{uuid.uuid4().hex[:8]}.png"
+    qr.parent.mkdir(parents=True, exist_ok=True)
+    qr.write_bytes(base64.b64decode(share["qr_png"]))
+    say(f"   code {share['code']}, until {share['expires_at'][:10]}; QR saved to {qr}")
+
+    say("17. An employer opens the QR's page (no sign-in)")
+    page = await journey.http.get(share["url"])
+    if page.status_code != 200:
+        raise ValueError(f"the check page answered {page.status_code}")
+    for line in _text_of(page.text):
+        say(f"   | {line}")
+
+    say("18. The admin makes the employer's HR account; HR lists the books shared with it")
+    email = f"hr.{uuid.uuid4().hex[:8]}@example.ru"
+    await journey.call("POST", "identity", "/staff", token=admin, expect=201, json={
+        "role": "employer", "last_name": "Смирнова", "first_name": "Ольга",
+        "email": email, "phone": f"+79{randbelow(1_000_000_000):09d}",
+        "password": HR_PASSWORD, "organization_id": inn,
+    })  # fmt: skip
+    hr = await journey.login(email, HR_PASSWORD, email)
+    listed = await journey.call("GET", "records", "/employer/books", token=hr)
+    for item in listed["items"]:
+        due = item["next_due"] or "—"
+        say(f"   {item['holder']}, {item['position']}: «{item['status_label']}», next due {due}")
+    return {"share": share, "qr_png": str(qr), "check_page": page.text, "employer_books": listed}
+
+
+def _text_of(page: str) -> list[str]:
+    """The visible lines of the check page (its ``<main>``), without markup."""
+    main = page.split("<main>", 1)[-1].split("</main>", 1)[0].replace("</dt>", ": ")
+    lines = (html.unescape(_TAGS.sub("", line)) for line in main.splitlines())
+    return [" ".join(line.split()) for line in lines if line.strip()]

@@ -152,6 +152,8 @@ class Stack:
         for service in SERVICES:
             env[f"{service.upper()}_HTTP_PORT"] = str(ports.of(service))
             env[f"{service.upper()}_URL"] = self.service_url(service)
+        # Where the QR of a share code points (the gateway's address, once there is one).
+        env["RECORDS_PUBLIC_BASE_URL"] = self.service_url("records")
         env.update(self.secrets.env())
         return env
 
