@@ -24,7 +24,7 @@ from benchmarks.documents import pdf
 from benchmarks.foundation import fetch_max_wait_ms, percentiles
 from emk_common import catalog
 from emk_common.outbox import Outbox
-from emk_common.settings import SERVICES
+from emk_devstack.ports import SERVICES
 from emk_devstack.stack import Stack
 from emk_testing import TopicTap
 from notifications.settings import NotificationsSettings

@@ -15,7 +15,8 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from emk_common.service_auth import ServiceTokenIssuer
-from emk_common.settings import SERVICES, decode_keyring
+from emk_common.settings import decode_keyring
+from emk_devstack.ports import SERVICES
 from emk_devstack.stack import Stack
 
 from .journey import CODE, Inbox, bearer, login, new_person

@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from emk_common.settings import SERVICES
+from emk_devstack.ports import SERVICES
 from emk_devstack.stack import Stack
 
 

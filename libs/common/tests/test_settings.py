@@ -9,6 +9,7 @@ from emk_common.settings import ServiceSettings, decode_keyring, encode_keyring
 
 class IdentitySettings(ServiceSettings):
     service_name: ClassVar[str] = "identity"
+    http_port: int = 8001  # a service names its own port; the library knows none
 
 
 def test_shared_variables_apply_and_a_prefixed_one_overrides(

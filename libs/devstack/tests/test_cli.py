@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from emk_common.settings import SERVICES
 from emk_devstack.cli import READY_LINE
+from emk_devstack.ports import SERVICES
 from emk_devstack.processes import port_is_free
 from emk_devstack.stack import Ports
 

@@ -10,7 +10,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from emk_common.settings import SERVICES, decode_keyring
+from emk_common.settings import decode_keyring
+from emk_devstack.ports import SERVICES
 from emk_devstack.processes import StackError
 from emk_devstack.secrets import load_or_create
 

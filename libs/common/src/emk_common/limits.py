@@ -3,7 +3,8 @@ in the service's own MongoDB, expiring with their window.
 
 Each hit reads back exactly its own count (``findAndModify``, on a collection of live windows
 only), so hits sent at once cannot all pass a check made before any of them was counted; the
-counter is created first, so no upsert races the increment.
+counter is created first (by the window's first hit, found missing), so no upsert races the
+increment; every later hit is one write.
 """
 
 from __future__ import annotations
@@ -31,15 +32,22 @@ class RateLimits:
         """Count one hit; the seconds to wait if it is over the limit, else None."""
         now = self._clock()
         counter, window_end = self._window(bucket, key, window, now)
-        with contextlib.suppress(DuplicateKeyError):
-            await self.collection.insert_one({"_id": counter, "count": 0, "expires_at": window_end})
-        counted = await self.collection.find_one_and_update(
-            {"_id": counter}, {"$inc": {"count": 1}}, return_document=ReturnDocument.AFTER
-        )
+        counted = await self._count(counter)
+        if counted is None:  # the window's first hit: its counter is made first, then counted
+            with contextlib.suppress(DuplicateKeyError):
+                await self.collection.insert_one(
+                    {"_id": counter, "count": 0, "expires_at": window_end}
+                )
+            counted = await self._count(counter)
         count = int(counted["count"]) if counted is not None else 1
         if count > limit:
             return max(1.0, (window_end - now).total_seconds())
         return None
+
+    async def _count(self, counter: str) -> dict[str, Any] | None:
+        return await self.collection.find_one_and_update(
+            {"_id": counter}, {"$inc": {"count": 1}}, return_document=ReturnDocument.AFTER
+        )
 
     async def forgive(self, bucket: str, key: str, *, window: timedelta) -> None:
         """Take back a hit that turned out not to be what is limited (a lookup that found

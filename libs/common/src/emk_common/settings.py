@@ -22,15 +22,6 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-SERVICES = ("identity", "applications", "documents", "records", "notifications")
-DEFAULT_PORTS = {
-    "identity": 8001,
-    "applications": 8002,
-    "documents": 8003,
-    "records": 8004,
-    "notifications": 8005,
-}
-
 
 def decode_keyring(raw: str | dict[str, str]) -> dict[str, bytes]:
     """Parse the one keyring format every service uses: JSON ``{kid: base64(key)}``.
@@ -77,7 +68,8 @@ class ServiceSettings(BaseSettings):
 
     # --- HTTP ---------------------------------------------------------------
     http_host: str = "127.0.0.1"
-    http_port: int = 0
+    # Each service's settings set its own default (API.md: identity 8001 … notifications 8005).
+    http_port: int = 8000
     # Proxies whose X-Forwarded-For is trusted (the API gateway's addresses).
     trusted_proxies: list[str] = Field(default_factory=list)
     # How long the answer to a POST/PATCH with an Idempotency-Key is replayed to retries.
@@ -167,11 +159,6 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _default_bucket(cls, value: str) -> str:
         return value or f"emk-{cls.service_name}"
-
-    @field_validator("http_port")
-    @classmethod
-    def _default_port(cls, value: int) -> int:
-        return value or DEFAULT_PORTS.get(cls.service_name, 8000)
 
     def signing_keyring(self) -> dict[str, bytes]:
         return decode_keyring(self.signing_keys) if self.signing_keys else {}

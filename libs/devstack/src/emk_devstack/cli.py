@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from emk_common.settings import SERVICES
+from emk_devstack.ports import SERVICES
 from emk_devstack.processes import StackError
 from emk_devstack.stack import HOST, S3_ACCESS_KEY, S3_SECRET_KEY, Ports, Stack
 

@@ -31,9 +31,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from emk_common.settings import SERVICES
 from emk_devstack.demo_book import share_the_book, the_book
-from emk_devstack.ports import HOST, Ports
+from emk_devstack.ports import HOST, SERVICES, Ports
 from emk_devstack.secrets import load_or_create
 
 if TYPE_CHECKING:

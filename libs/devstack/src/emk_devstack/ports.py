@@ -7,10 +7,18 @@ import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 
-from emk_common.settings import DEFAULT_PORTS, SERVICES
 from emk_devstack.processes import StackError, port_is_free
 
 HOST = "127.0.0.1"
+# The five services and their local ports (API.md); each service's settings default to its own.
+SERVICES = ("identity", "applications", "documents", "records", "notifications")
+DEFAULT_PORTS = {
+    "identity": 8001,
+    "applications": 8002,
+    "documents": 8003,
+    "records": 8004,
+    "notifications": 8005,
+}
 # In start order; Kafka may keep its log in S3.
 INFRA = ("s3", "kafka", "mongodb", "smtp", "clamd")
 

@@ -18,7 +18,8 @@ from secrets import token_urlsafe
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from emk_common.settings import SERVICES, encode_keyring
+from emk_common.settings import encode_keyring
+from emk_devstack.ports import SERVICES
 from emk_devstack.processes import StackError
 
 DEFAULT_ADMIN_EMAIL = "admin@emk.local"

@@ -25,9 +25,8 @@ from minio import Minio
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from emk_common.settings import SERVICES
 from emk_devstack import clamav
-from emk_devstack.ports import HOST, INFRA, PURPOSES, PortInUseError, Ports
+from emk_devstack.ports import HOST, INFRA, PURPOSES, SERVICES, PortInUseError, Ports
 from emk_devstack.processes import (
     Child,
     Probe,

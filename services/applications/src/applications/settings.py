@@ -12,6 +12,7 @@ from emk_common.settings import ServiceSettings
 
 class ApplicationsSettings(ServiceSettings):
     service_name: ClassVar[str] = "applications"
+    http_port: int = 8002  # API.md's local port (``APPLICATIONS_HTTP_PORT``)
 
     # Who may read an application's employer and position (GET /internal/v1/applications/…).
     trusted_callers: list[str] = Field(default_factory=lambda: ["records"])

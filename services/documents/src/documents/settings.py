@@ -9,6 +9,7 @@ from emk_common.settings import ServiceSettings
 
 class DocumentsSettings(ServiceSettings):
     service_name: ClassVar[str] = "documents"
+    http_port: int = 8003  # API.md's local port (``DOCUMENTS_HTTP_PORT``)
 
     # Where clamd listens (INSTREAM over TCP), and how long a scan may take before the
     # upload is refused with a 503 (never stored unscanned).

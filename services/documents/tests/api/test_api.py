@@ -408,7 +408,6 @@ async def test_a_document_whose_bytes_are_gone_is_a_problem_not_a_cut_off_downlo
     assert answer.json()["type"].endswith("/content-missing")
 
 
-
 async def test_an_unknown_document_is_a_404_whoever_asks_and_however(
     documents: DocumentsApp,
 ) -> None:

@@ -12,6 +12,7 @@ from emk_common.settings import ServiceSettings
 
 class IdentitySettings(ServiceSettings):
     service_name: ClassVar[str] = "identity"
+    http_port: int = 8001  # API.md's local port (``IDENTITY_HTTP_PORT``)
 
     # Who may read a user's readiness and contacts (GET /internal/v1/users/{id}).
     trusted_callers: list[str] = Field(

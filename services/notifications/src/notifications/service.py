@@ -25,6 +25,7 @@ from emk_common.catalog import (
     BookAccessGranted,
     DeliverOtp,
     NotificationSent,
+    ShareChecked,
 )
 from emk_common.clock import Clock
 from emk_common.events import Envelope, EventData
@@ -38,6 +39,7 @@ from notifications.domain.notification import (
     Notification,
     NotificationPage,
     Preferences,
+    ShareRef,
     Subject,
     time_ordered_id,
 )
@@ -125,6 +127,12 @@ class Notifications:
     ) -> None:
         subject = BookRef(event.book_id, event.grant_id)
         await self._notify(event.holder_id, texts.BookAccess.of(event), subject, event_id, session)
+
+    async def book_checked(self, event: ShareChecked, event_id: str, session: Session) -> None:
+        """Someone checked the book with a share code: records raises this at most once a
+        Moscow day per code, so each one is told (a redelivery is the inbox's to skip)."""
+        subject = ShareRef(event.book_id, event.share_id)
+        await self._notify(event.holder_id, texts.BookCheck.of(event), subject, event_id, session)
 
     async def _notify(
         self,

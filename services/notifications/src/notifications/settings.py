@@ -9,6 +9,7 @@ from emk_common.settings import ServiceSettings
 
 class NotificationsSettings(ServiceSettings):
     service_name: ClassVar[str] = "notifications"
+    http_port: int = 8005  # API.md's local port (``NOTIFICATIONS_HTTP_PORT``)
 
     # X25519 keyring {kid: base64 raw private key} that opens sealed one-time codes.
     otp_private_keys: str = ""

@@ -35,13 +35,16 @@ from notifications.domain.notification import (
     BookRef,
     Notification,
     Preferences,
+    ShareRef,
     Subject,
 )
 from notifications.domain.retry import State
 from notifications.domain.texts import (
     APPLICATION_STATUS,
     BOOK_ACCESS,
+    BOOK_CHECKED,
     BookAccess,
+    BookCheck,
     Message,
     StatusChange,
 )
@@ -261,12 +264,17 @@ def _subject_doc(subject: Subject | None) -> Doc:
         }
     if isinstance(subject, BookRef):
         return {"book_id": subject.book_id, "grant_id": subject.grant_id}
+    if isinstance(subject, ShareRef):
+        return {"book_id": subject.book_id, "share_id": subject.share_id}
     return {}
 
 
 def _subject(doc: Mapping[str, Any]) -> Subject | None:
-    if doc.get("kind", APPLICATION_STATUS) == BOOK_ACCESS:
+    kind = doc.get("kind", APPLICATION_STATUS)
+    if kind == BOOK_ACCESS:
         return BookRef(book_id=doc["book_id"], grant_id=doc["grant_id"])
+    if kind == BOOK_CHECKED:
+        return ShareRef(book_id=doc["book_id"], share_id=doc["share_id"])
     if doc.get("application_id") is None:
         return None
     return ApplicationRef(
@@ -299,6 +307,9 @@ def message_doc(message: Message) -> Doc:
             "until": message.until.isoformat(),
             "via": message.via,
         }
+    if isinstance(message, BookCheck):
+        # With its offset (UTC), as the event gave it: rendered in Moscow time at send time.
+        return {"checked_at": message.checked_at.isoformat()}
     return {
         "number": message.number,
         "status": message.status,
@@ -315,6 +326,8 @@ def message_doc(message: Message) -> Doc:
 def message_of(kind: str, doc: Mapping[str, Any]) -> Message:
     if kind == BOOK_ACCESS:
         return BookAccess(doc["organization"], date.fromisoformat(doc["until"]), doc["via"])
+    if kind == BOOK_CHECKED:
+        return BookCheck(datetime.fromisoformat(doc["checked_at"]))
     return StatusChange(
         number=doc.get("number"),
         status=doc["status"],

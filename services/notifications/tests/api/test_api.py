@@ -365,3 +365,43 @@ async def test_the_holder_is_told_of_each_new_grant_in_app_and_on_each_channel(
     assert item["book_id"] == "b1"
     assert "«Поликлиника № 1» получила доступ" in item["text"]
     assert await channels_for(notifications, envelope) == ["email", "sms"]
+
+
+async def test_the_holder_is_told_their_book_was_checked_once_per_event(
+    notifications: NotificationsApp,
+) -> None:
+    """Through the consumer's own registration (``notifications.book_checked``) and the real
+    inbox, as a record from ``emk.records`` would come; the same record again adds nothing."""
+    from types import SimpleNamespace
+
+    from emk_common.catalog import ShareChecked
+
+    anna = citizen()
+    book_id, share_id = uuid.uuid4().hex, uuid.uuid4().hex
+    event = ShareChecked(
+        book_id=book_id, holder_id=anna.user_id, share_id=share_id,
+        checked_at=datetime(2026, 11, 29, 9, 30, tzinfo=UTC),
+    )  # fmt: skip
+    envelope = Envelope.wrap(event, source="records", subject=book_id)
+    record = SimpleNamespace(value=envelope.to_bytes())
+    runtime = notifications.runtime
+    for _ in range(2):
+        notifications.clock.advance(seconds=1)
+        await runtime.consumer.dispatch(runtime.broker, record)
+    async with notifications.client() as http:
+        body = await listing(http, anna)
+    [item] = body["items"]
+    assert (item["kind"], item["book_id"]) == ("book_checked", book_id)
+    assert item["title"] == "Проверка медицинской книжки"
+    assert item["text"].startswith(
+        "Вашу медицинскую книжку проверили по коду доступа 29.11.2026 в 12:30 (МСК)."
+    )
+    assert (item["application_id"], item["status"], item["status_label"]) == (None, None, None)
+    assert body["unread"] == 1
+    assert await channels_for(notifications, envelope) == ["email", "sms"]
+    inbox = await runtime.db["inbox"].find({"event_id": envelope.id}).to_list()
+    assert [doc["handler"] for doc in inbox] == ["notifications.book_checked"]
+    # What the deliveries keep: ids and the time, never a code.
+    for doc in await runtime.db["deliveries"].find({"trigger_event_id": envelope.id}).to_list():
+        assert (doc["kind"], doc["book_id"], doc["share_id"]) == ("book_checked", book_id, share_id)
+        assert doc["message"] == {"checked_at": "2026-11-29T09:30:00+00:00"}

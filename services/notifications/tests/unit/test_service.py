@@ -18,13 +18,14 @@ from emk_common.catalog import (
     DeliverOtp,
     NotificationFailed,
     NotificationSent,
+    ShareChecked,
 )
 from emk_common.problems import Problem
 from emk_testing import FakeClock
 from notifications.adapters.sealed import Keyring
 from notifications.dispatcher import Dispatcher
 from notifications.domain.delivery import Unreadable
-from notifications.domain.notification import Preferences
+from notifications.domain.notification import Preferences, ShareRef
 from notifications.domain.retry import RetryPolicy, State
 from notifications.ports import Contacts
 from notifications.service import Notifications
@@ -133,6 +134,54 @@ async def test_book_access_is_told_to_the_holder() -> None:
     assert await rig.dispatcher.drain() == 2
     [(to, text)] = rig.sms.sent
     assert (to, text.startswith("ЭМК: «Поликлиника № 1»")) == (PHONE, True)
+
+
+def _share_checked(holder_id: str = "u1") -> ShareChecked:
+    return ShareChecked(
+        book_id="b1", holder_id=holder_id, share_id="s1",
+        checked_at=datetime(2026, 11, 29, 9, 30, tzinfo=UTC),
+    )  # fmt: skip
+
+
+async def test_a_check_of_the_book_is_told_in_app_and_on_each_channel() -> None:
+    rig = Rig()
+    await rig.service.book_checked(_share_checked(), "e1", None)
+    [shown] = rig.store.notifications.values()
+    assert (shown.kind, shown.subject) == ("book_checked", ShareRef("b1", "s1"))
+    assert (shown.book_id, shown.book, shown.application) == ("b1", None, None)
+    assert shown.title == "Проверка медицинской книжки"
+    assert "29.11.2026 в 12:30 (МСК)" in shown.text
+    assert (shown.user_id, shown.trigger_event_id) == ("u1", "e1")
+    [envelope] = rig.store.notification_events
+    assert envelope.data["channel"] == "in_app"
+    staged = [rig.store.of(i).delivery for i in rig.deliveries_of("e1")]
+    assert sorted(d.channel for d in staged) == ["email", "sms"]
+    assert {d.kind for d in staged} == {"book_checked"}
+    assert (rig.wakes, rig.sms.sent) == (1, [])
+    assert await rig.dispatcher.drain() == 2
+    [(to, text)] = rig.sms.sent
+    assert (to, text.startswith("ЭМК: вашу медицинскую книжку проверили")) == (PHONE, True)
+    [(address, subject, body)] = rig.email.sent
+    assert (address, subject) == (EMAIL, "Проверка медицинской книжки — ЭМК")
+    assert body.startswith("Здравствуйте, Анна Игоревна!")
+    reports = [e for i in rig.deliveries_of("e1") for e in rig.store.of(i).events]
+    assert {r.data["channel"] for r in reports} == {"sms", "email"}
+    assert {r.data["notification_id"] for r in reports} == {shown.id}
+
+
+@pytest.mark.parametrize(
+    ("sms", "email", "channels"),
+    [(True, False, ["sms"]), (False, True, ["email"]), (False, False, [])],
+)
+async def test_a_check_is_sent_only_on_the_channels_the_holder_keeps(
+    sms: bool, email: bool, channels: list[str]
+) -> None:
+    rig = Rig()
+    await rig.service.choose("u1", Preferences(sms=sms, email=email))
+    await rig.service.book_checked(_share_checked(), "e1", None)
+    assert len(rig.store.notifications) == 1  # in-app is always on
+    staged = sorted(rig.store.of(i).delivery.channel for i in rig.deliveries_of("e1"))
+    assert staged == channels
 
 
 async def test_reading_is_idempotent_and_only_for_the_owner() -> None:

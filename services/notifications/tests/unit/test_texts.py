@@ -1,12 +1,15 @@
-"""What a citizen reads when an application changes status: in-app, SMS and e-mail."""
+"""What a citizen reads when an application changes status, when a medical organisation is
+given access to the book and when the book is checked with a share code: in-app, SMS and
+e-mail."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
-from emk_common.catalog import ApplicationStatusChanged
+from emk_common.catalog import ApplicationStatusChanged, ShareChecked
 from notifications.domain import texts
 from notifications.domain.texts import StatusChange
 from notifications.store import message_doc, message_of
@@ -256,3 +259,58 @@ def test_the_holder_is_told_which_organisation_opened_the_book_and_until_when() 
     assert letter.body.startswith("Здравствуйте, Мария Сергеевна!")
     long = replace(message, organization="О" * 200)
     assert len(texts.sms_of(long)) <= texts.SMS_MAX_CHARS
+
+
+# --- the book was checked with a share code --------------------------------------------------
+
+
+BOOK_ID, SHARE_ID = "9f1c2a7e4b6d4e0f8a3b5c7d9e1f2a3b", "4d2e6f8a0b1c4d3e9f7a5b3c1d0e2f4a"
+
+
+def _checked(at: datetime) -> texts.BookCheck:
+    event = ShareChecked(book_id=BOOK_ID, holder_id="u1", share_id=SHARE_ID, checked_at=at)
+    # As stored for the send, and read back by the dispatcher.
+    message = message_of(texts.BOOK_CHECKED, message_doc(texts.BookCheck.of(event)))
+    assert isinstance(message, texts.BookCheck)
+    return message
+
+
+def test_the_holder_is_told_when_the_book_was_checked_in_moscow_time() -> None:
+    # 21:05 UTC on the 28th is 00:05 on the 29th in Moscow.
+    check = _checked(datetime(2026, 11, 28, 21, 5, tzinfo=UTC))
+    assert texts.kind_of(check) == texts.BOOK_CHECKED
+    shown = texts.in_app_of(check)
+    assert shown.title == "Проверка медицинской книжки"
+    assert shown.body.splitlines()[:2] == [
+        "Вашу медицинскую книжку проверили по коду доступа 29.11.2026 в 00:05 (МСК).",
+        "Если вы не передавали код, отзовите его в разделе «Доступ к книжке».",
+    ]
+    assert "в тот же день мы не сообщаем" in shown.body
+
+
+def test_a_check_sms_is_one_short_line_and_the_letter_greets_and_signs() -> None:
+    check = _checked(datetime(2026, 11, 29, 9, 30, tzinfo=UTC))
+    sms = texts.sms_of(check)
+    assert sms == (
+        "ЭМК: вашу медицинскую книжку проверили по коду доступа 29.11.2026 в 12:30 МСК. "
+        "Если вы не передавали код, отзовите его в личном кабинете."
+    )
+    assert "\n" not in sms
+    assert len(sms) <= texts.SMS_MAX_CHARS
+    letter = texts.email_of(check, "Мария Сергеевна")
+    assert letter.subject == "Проверка медицинской книжки — ЭМК"
+    paragraphs = letter.body.split("\n\n")
+    assert paragraphs[0] == "Здравствуйте, Мария Сергеевна!"
+    assert "проверили по коду доступа 29.11.2026 в 12:30 (МСК)" in paragraphs[1]
+    assert "отзовите его в разделе «Доступ к книжке»" in letter.body
+    assert letter.body.endswith("Электронная медицинская книжка (ЭМК)")
+    assert texts.email_of(check).body.startswith("Здравствуйте!\n\n")
+
+
+def test_a_check_text_names_neither_the_share_nor_the_book_by_id() -> None:
+    check = _checked(datetime(2026, 11, 29, 9, 30, tzinfo=UTC))
+    everything = " ".join(
+        [texts.in_app_of(check).body, texts.sms_of(check), texts.email_of(check).body]
+    )
+    assert SHARE_ID not in everything
+    assert BOOK_ID not in everything

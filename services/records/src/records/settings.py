@@ -12,6 +12,7 @@ from emk_common.settings import ServiceSettings
 
 class RecordsSettings(ServiceSettings):
     service_name: ClassVar[str] = "records"
+    http_port: int = 8004  # API.md's local port (``RECORDS_HTTP_PORT``)
 
     # The issuing point's two digits in a book number RR-NN-NNNNNN-YY.
     issuing_point: str = Field(default="01", pattern=r"^\d{2}$")

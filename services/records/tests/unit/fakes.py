@@ -375,7 +375,8 @@ class MemoryStore:
         stored = self.shares[share.code]
         first_today = stored.told_on != today
         self.shares[share.code] = replace(
-            stored, checks=stored.checks + 1, last_checked_at=now, told_on=today
-        )
+            stored, checks=stored.checks + 1, last_checked_at=now, told_on=today,
+            recent_checks=(*stored.recent_checks, now)[-100:],
+        )  # fmt: skip
         if first_today:
             self.events.extend(events)

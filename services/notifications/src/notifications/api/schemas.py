@@ -16,8 +16,9 @@ CURSOR_PATTERN = r"^[0-9a-f]{32}$"
 
 class NotificationView(BaseModel):
     id: str
-    # What it is about: ``application_status`` or ``book_access`` (a medical organisation
-    # was given access to the book).
+    # What it is about: ``application_status``, ``book_access`` (a medical organisation
+    # was given access to the book) or ``book_checked`` (someone checked the book with a
+    # share code).
     kind: str
     title: str
     text: str
@@ -31,14 +32,14 @@ class NotificationView(BaseModel):
 
     @classmethod
     def of(cls, notification: Notification) -> NotificationView:
-        application, book = notification.application, notification.book
+        application = notification.application
         return cls(
             id=notification.id,
             kind=notification.kind,
             title=notification.title,
             text=notification.text,
             application_id=application.application_id if application else None,
-            book_id=book.book_id if book else None,
+            book_id=notification.book_id,
             number=application.number if application else None,
             status=application.status if application else None,
             status_label=notification.status_label,

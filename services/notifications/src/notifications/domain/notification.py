@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 
-from notifications.domain.texts import APPLICATION_STATUS, BOOK_ACCESS
+from notifications.domain.texts import APPLICATION_STATUS, BOOK_ACCESS, BOOK_CHECKED
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,24 @@ class BookRef:
     grant_id: str
 
 
-Subject = ApplicationRef | BookRef
+@dataclass(frozen=True)
+class ShareRef:
+    """A notification about the medical book: someone checked it with a share code (named
+    by its id: the code itself is a bearer secret and is never kept here)."""
+
+    book_id: str
+    share_id: str
+
+
+Subject = ApplicationRef | BookRef | ShareRef
 
 
 def kind_of(subject: Subject) -> str:
-    return BOOK_ACCESS if isinstance(subject, BookRef) else APPLICATION_STATUS
+    if isinstance(subject, BookRef):
+        return BOOK_ACCESS
+    if isinstance(subject, ShareRef):
+        return BOOK_CHECKED
+    return APPLICATION_STATUS
 
 
 def time_ordered_id(now: datetime) -> str:
@@ -62,6 +75,11 @@ class Notification:
     @property
     def book(self) -> BookRef | None:
         return self.subject if isinstance(self.subject, BookRef) else None
+
+    @property
+    def book_id(self) -> str | None:
+        """The book it is about: access given to it, or a check of it."""
+        return self.subject.book_id if isinstance(self.subject, BookRef | ShareRef) else None
 
     @property
     def status_label(self) -> str | None:

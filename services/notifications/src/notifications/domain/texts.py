@@ -1,5 +1,6 @@
-"""What a citizen reads when their application changes status (in-app, SMS and e-mail),
-and the messages carrying one-time codes.
+"""What a citizen reads when their application changes status, when a medical organisation
+is given access to their book and when someone checks the book with a share code (in-app,
+SMS and e-mail), and the messages carrying one-time codes.
 
 Pure functions of the event's facts (number, status, comment, fields, documents): no I/O.
 The Russian names of statuses, fields and documents are the applications service's
@@ -14,14 +15,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from emk_common.catalog import ApplicationStatusChanged, BookAccessGranted
+from emk_common.catalog import ApplicationStatusChanged, BookAccessGranted, ShareChecked
 
 # The kinds of message a notification or a delivery carries (``kind``).
 APPLICATION_STATUS = "application_status"
 BOOK_ACCESS = "book_access"
+BOOK_CHECKED = "book_checked"
 
 # The statuses after which the applicant has something to fix.
 WITH_FIXES = frozenset({"clarification_requested", "rejected"})
@@ -227,30 +229,91 @@ def book_access_email(access: BookAccess, addressee: str | None = None) -> Email
     return Email(subject="Доступ к медицинской книжке — ЭМК", body=body)
 
 
+# --- the medical book: someone checked it with a share code --------------------------------
+
+
+@dataclass(frozen=True)
+class BookCheck:
+    """Someone checked the book with one of the holder's share codes (records tells at most
+    once a Moscow day per code). Only the time: the code is a bearer secret and who checked
+    is not known."""
+
+    checked_at: datetime
+
+    @classmethod
+    def of(cls, event: ShareChecked) -> BookCheck:
+        return cls(checked_at=event.checked_at)
+
+    @property
+    def when(self) -> str:
+        """«29.11.2026 в 12:30», in Moscow time, whatever offset the event's time carries."""
+        return f"{self.checked_at.astimezone(_MOSCOW):%d.%m.%Y в %H:%M}"
+
+    @property
+    def sentence(self) -> str:
+        return f"Вашу медицинскую книжку проверили по коду доступа {self.when} (МСК)."
+
+
+_NOT_YOURS = "Если вы не передавали код, отзовите его в разделе «Доступ к книжке»."
+_ONCE_A_DAY = (
+    "О повторных проверках по этому коду в тот же день мы не сообщаем: "
+    "их число видно рядом с кодом."
+)
+
+
+def book_checked_in_app(check: BookCheck) -> Text:
+    body = "\n".join([check.sentence, _NOT_YOURS, _ONCE_A_DAY])
+    return Text(title="Проверка медицинской книжки", body=body)
+
+
+def book_checked_sms(check: BookCheck) -> str:
+    """Always the same length (a fixed date format): well within one SMS."""
+    return _one_line(
+        f"ЭМК: вашу медицинскую книжку проверили по коду доступа {check.when} МСК. "
+        "Если вы не передавали код, отзовите его в личном кабинете."
+    )
+
+
+def book_checked_email(check: BookCheck, addressee: str | None = None) -> Email:
+    greeting = f"Здравствуйте, {addressee}!" if addressee else "Здравствуйте!"
+    body = "\n\n".join([greeting, check.sentence, _NOT_YOURS, _ONCE_A_DAY, _SIGNATURE])
+    return Email(subject="Проверка медицинской книжки — ЭМК", body=body)
+
+
 # --- what the dispatcher renders, by what the message is about ------------------------------
 
-Message = StatusChange | BookAccess
+Message = StatusChange | BookAccess | BookCheck
 
 
 def kind_of(message: Message) -> str:
-    return BOOK_ACCESS if isinstance(message, BookAccess) else APPLICATION_STATUS
+    if isinstance(message, BookAccess):
+        return BOOK_ACCESS
+    if isinstance(message, BookCheck):
+        return BOOK_CHECKED
+    return APPLICATION_STATUS
 
 
 def in_app_of(message: Message) -> Text:
     if isinstance(message, BookAccess):
         return book_access_in_app(message)
+    if isinstance(message, BookCheck):
+        return book_checked_in_app(message)
     return in_app(message)
 
 
 def sms_of(message: Message) -> str:
     if isinstance(message, BookAccess):
         return book_access_sms(message)
+    if isinstance(message, BookCheck):
+        return book_checked_sms(message)
     return sms(message)
 
 
 def email_of(message: Message, addressee: str | None = None) -> Email:
     if isinstance(message, BookAccess):
         return book_access_email(message, addressee)
+    if isinstance(message, BookCheck):
+        return book_checked_email(message, addressee)
     return email(message, addressee)
 
 

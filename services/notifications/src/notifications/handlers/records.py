@@ -1,5 +1,6 @@
-"""``BookAccessGranted`` (on ``emk.records``) → the holder is told which medical
-organisation opened their book, until when."""
+"""On ``emk.records``: ``BookAccessGranted`` → the holder is told which medical organisation
+opened their book, until when; ``ShareChecked`` → the holder is told their book was checked
+with a share code, and when (records raises it at most once a Moscow day per code)."""
 
 from __future__ import annotations
 
@@ -17,3 +18,9 @@ def subscribe(consumer: EventConsumer, notifications: Notifications) -> None:
         event: catalog.BookAccessGranted, envelope: Envelope, session: AsyncClientSession
     ) -> None:
         await notifications.book_access_granted(event, envelope.id, session)
+
+    @consumer.on(catalog.ShareChecked, name="notifications.book_checked")
+    async def book_checked(
+        event: catalog.ShareChecked, envelope: Envelope, session: AsyncClientSession
+    ) -> None:
+        await notifications.book_checked(event, envelope.id, session)

@@ -71,6 +71,7 @@ class ShareItem(BaseModel):
     active: bool
     checks: int = Field(description="How many times the book was checked with this code.")
     last_checked_at: datetime | None
+    recent_checks: list[datetime] = Field(description="When: the latest 100 checks, oldest first.")
 
 
 class SharePage(BaseModel):
@@ -108,7 +109,7 @@ class EmployerBooks(BaseModel):
 
 
 def _url(records: Records, code: str) -> str:
-    return f"{records.settings.public_base_url.rstrip('/')}/check/{code}"
+    return records.check_url(code)
 
 
 def _item(records: Records, share: Share) -> ShareItem:
@@ -116,7 +117,7 @@ def _item(records: Records, share: Share) -> ShareItem:
         code=share.code, url=_url(records, share.code), employer_inn=share.employer_inn,
         created_at=share.created_at, expires_at=share.expires_at, revoked_at=share.revoked_at,
         active=share.active(records.clock()), checks=share.checks,
-        last_checked_at=share.last_checked_at,
+        last_checked_at=share.last_checked_at, recent_checks=list(share.recent_checks),
     )  # fmt: skip
 
 

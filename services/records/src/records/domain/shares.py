@@ -22,6 +22,7 @@ from records.domain.validity import STATUS_LABELS, public_status
 CODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 CODE_LENGTH = 26  # 26 × 5 = 130 bits
 MAX_DAYS = 365
+RECENT_CHECKS = 100
 
 
 def new_code() -> str:
@@ -45,6 +46,9 @@ class Share:
     revoked_at: datetime | None = None
     checks: int = 0
     last_checked_at: datetime | None = None
+    # The times of the latest checks (at most RECENT_CHECKS), oldest first: the holder's log
+    # of who-knows-who looking at the book with this code.
+    recent_checks: tuple[datetime, ...] = ()
     # The Moscow day the holder was last told of a check (once a day per code at most).
     told_on: date | None = None
 
@@ -61,7 +65,9 @@ class Share:
         """One more check; the event that tells the holder, at most once a Moscow day."""
         today = moscow_date(now)
         told = self.told_on == today
-        after = replace(self, checks=self.checks + 1, last_checked_at=now, told_on=today)
+        recent = (*self.recent_checks, now)[-RECENT_CHECKS:]
+        after = replace(self, checks=self.checks + 1, last_checked_at=now, told_on=today,
+                        recent_checks=recent)  # fmt: skip
         if told:
             return after, []
         event = catalog.ShareChecked(

@@ -2,9 +2,9 @@
 list of the books shared with it.
 
 A code that is unknown, expired or revoked is one answer (``None`` → 404 or the neutral
-page): nothing tells which. The public check is logged twice over — counted on the share
-(the holder sees when and how often, beside the code) and in the book's access log — and,
-at most once a Moscow day per code, raises ``ShareChecked`` so the holder is told.
+page): nothing tells which. Every public check is logged on its share before the answer —
+counted, its time kept (the holder sees when and how often, beside the code) — and, at most
+once a Moscow day per code, raises ``ShareChecked`` so the holder is told.
 """
 
 from __future__ import annotations
@@ -51,6 +51,10 @@ class Sharing(Core):
         await self.store.add_share(made, [event])
         return made
 
+    def check_url(self, code: str) -> str:
+        """The public check page of a code: what its QR encodes (the gateway's address)."""
+        return f"{self.settings.public_base_url.rstrip('/')}/check/{code}"
+
     async def shares(self, who: Principal) -> list[Share]:
         book = await self.own_book(who)
         return [s for s in await self.store.shares_of(who.user_id) if s.book_id == book.id]
@@ -77,10 +81,6 @@ class Sharing(Core):
             return None
         _, told = found.checked(now)
         await self.store.count_check(found, now, moscow_date(now), told)
-        await self.store.access_log.record(
-            book.id, book.holder_id, actor_id=f"share:{found.id}", actor_role=PUBLIC_CHECK,
-            action="check", reason=None, at=now, organization_id=found.employer_inn,
-        )  # fmt: skip
         return domain.public_view(book, now)
 
     async def employer_books(

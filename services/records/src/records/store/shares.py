@@ -1,7 +1,8 @@
 """``shares``: the codes a holder gives out for the public check. A code is kept encrypted
 (its holder sees it again in the list) and found by a blind index of it — the database holds
-nothing that finds a book without the code. A check counts itself on the share in one write
-(and, on the first check of a Moscow day, stages the event that tells the holder).
+nothing that finds a book without the code. A check is counted and logged (its time, the latest
+100 kept) on the share in one write — and, on the first check of a Moscow day, stages the
+event that tells the holder.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from emk_common.clock import Clock
 from emk_common.events import Envelope, EventData
 from emk_common.outbox import Outbox
-from records.domain.shares import Share
+from records.domain.shares import RECENT_CHECKS, Share
 from records.store.codec import Codec, Doc
 
 
@@ -36,7 +37,7 @@ class Shares:
         )
 
     async def add_share(self, share: Share, events: Iterable[EventData]) -> None:
-        document = {
+        document: Doc = {
             "_id": share.id,
             "code": self.codec.share_code_index(share.code),
             "sealed_code": self.codec.seal_share_code(share.id, share.code),
@@ -48,6 +49,7 @@ class Shares:
             "revoked_at": None,
             "checks": 0,
             "last_checked_at": None,
+            "recent_checks": [],
             "told_on": None,
         }
         await self.shares.insert_one(self.outbox.insert(document, self._wrap_share(share, events)))
@@ -79,13 +81,18 @@ class Shares:
     ) -> None:
         """One more check of ``share``: counted, its time kept; ``events`` (the holder told)
         are staged only by the first check of ``today``."""
-        counted: dict[str, Any] = {"$inc": {"checks": 1}, "$set": {"last_checked_at": now}}
+        logged = {"recent_checks": {"$each": [now], "$slice": -RECENT_CHECKS}}
+        counted: dict[str, Any] = {
+            "$inc": {"checks": 1}, "$set": {"last_checked_at": now}, "$push": logged,
+        }  # fmt: skip
         day = today.isoformat()
         told_today = await self.shares.update_one({"_id": share.id, "told_on": day}, counted)
         if told_today.matched_count:
             return
-        first: dict[str, Any] = {"$inc": {"checks": 1},
-                                 "$set": {"last_checked_at": now, "told_on": day}}  # fmt: skip
+        first: dict[str, Any] = {
+            "$inc": {"checks": 1}, "$set": {"last_checked_at": now, "told_on": day},
+            "$push": logged,
+        }  # fmt: skip
         staged = self.outbox.update(share.id, first, self._wrap_share(share, events))
         first_today = await self.shares.update_one(
             {"_id": share.id, "told_on": {"$ne": day}}, staged
@@ -111,5 +118,6 @@ class Shares:
             revoked_at=doc.get("revoked_at"),
             checks=int(doc.get("checks", 0)),
             last_checked_at=doc.get("last_checked_at"),
+            recent_checks=tuple(doc.get("recent_checks") or ()),
             told_on=date.fromisoformat(told) if told else None,
         )
