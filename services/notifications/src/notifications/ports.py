@@ -1,12 +1,19 @@
 """What the notifications service needs from outside, as protocols; ``adapters/`` implements
-them, tests replace them through ``build(...)``."""
+them, tests replace them through ``build(...)``; and the store as the use cases see it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
 
+from pymongo.asynchronous.client_session import AsyncClientSession
+
 from emk_common.catalog import SealedBox
+from emk_common.events import Envelope
+from notifications.domain.delivery import Delivery, Settlement
+from notifications.domain.notification import Notification, Preferences
 
 
 class SmsSender(Protocol):
@@ -68,3 +75,37 @@ class CodeOpener(Protocol):
     """Opens a one-time code's box sealed for this service (raises if it does not open)."""
 
     def open(self, box: SealedBox, *, associated_data: bytes) -> OpenedCode: ...
+
+
+# The inbox transaction a handler's writes join (None: on their own).
+Session = AsyncClientSession | None
+
+
+class Store(Protocol):
+    """What the use cases need of storage (``store.NotificationStore``; fakes in unit tests)."""
+
+    async def add_notification(
+        self, notification: Notification, events: Sequence[Envelope], session: Session
+    ) -> None: ...
+
+    async def page(
+        self, user_id: str, limit: int, before: str | None
+    ) -> tuple[list[Notification], bool]: ...
+
+    async def unread(self, user_id: str) -> int: ...
+
+    async def mark_read(
+        self, user_id: str, notification_id: str, now: datetime
+    ) -> Notification | None: ...
+
+    async def preferences(self, user_id: str, session: Session = None) -> Preferences: ...
+
+    async def put_preferences(self, user_id: str, chosen: Preferences, now: datetime) -> None: ...
+
+    async def stage(self, deliveries: Sequence[Delivery], session: Session) -> None: ...
+
+    async def claim(self, now: datetime, lease: timedelta, owner: str) -> Delivery | None: ...
+
+    async def settle(
+        self, delivery: Delivery, settlement: Settlement, events: Sequence[Envelope]
+    ) -> bool: ...

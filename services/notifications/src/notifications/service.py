@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Protocol
-
-from pymongo.asynchronous.client_session import AsyncClientSession
 
 from emk_common.catalog import (
     ApplicationStatusChanged,
@@ -32,7 +29,7 @@ from emk_common.events import Envelope, EventData
 from emk_common.inbox import after_commit
 from emk_common.problems import Problem
 from notifications.domain import texts
-from notifications.domain.delivery import CHANNELS, Delivery, Settlement, Unreadable
+from notifications.domain.delivery import CHANNELS, Delivery, Unreadable
 from notifications.domain.notification import (
     ApplicationRef,
     BookRef,
@@ -44,41 +41,16 @@ from notifications.domain.notification import (
     time_ordered_id,
 )
 from notifications.domain.retry import EXPIRED, NO_CONTACT, RetryPolicy, State, Verdict
-from notifications.ports import CodeOpener, ContactDirectory, EmailSender, SmsSender
+from notifications.ports import (
+    CodeOpener,
+    ContactDirectory,
+    EmailSender,
+    Session,
+    SmsSender,
+    Store,
+)
 
 log = logging.getLogger(__name__)
-
-Session = AsyncClientSession | None
-
-
-class Store(Protocol):
-    """What the use cases need of storage (``store.NotificationStore``; fakes in unit tests)."""
-
-    async def add_notification(
-        self, notification: Notification, events: Sequence[Envelope], session: Session
-    ) -> None: ...
-
-    async def page(
-        self, user_id: str, limit: int, before: str | None
-    ) -> tuple[list[Notification], bool]: ...
-
-    async def unread(self, user_id: str) -> int: ...
-
-    async def mark_read(
-        self, user_id: str, notification_id: str, now: datetime
-    ) -> Notification | None: ...
-
-    async def preferences(self, user_id: str, session: Session = None) -> Preferences: ...
-
-    async def put_preferences(self, user_id: str, chosen: Preferences, now: datetime) -> None: ...
-
-    async def stage(self, deliveries: Sequence[Delivery], session: Session) -> None: ...
-
-    async def claim(self, now: datetime, lease: timedelta, owner: str) -> Delivery | None: ...
-
-    async def settle(
-        self, delivery: Delivery, settlement: Settlement, events: Sequence[Envelope]
-    ) -> bool: ...
 
 
 class Notifications:
