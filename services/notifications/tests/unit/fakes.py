@@ -1,5 +1,5 @@
 """Fakes of notifications' own ports (``notifications.ports``) and of its store (the
-``service.Store`` protocol): SMS and e-mail senders that fail a set number of times before
+``ports.Store`` protocol): SMS and e-mail senders that fail a set number of times before
 they deliver, a contact directory, and deliveries and notifications kept in memory."""
 
 from __future__ import annotations
