@@ -70,30 +70,6 @@ class Basis:
     attestation_due: date | None
     due: tuple[Due, ...]
 
-    def to_doc(self) -> dict[str, Any]:
-        return {
-            "suspended": self.suspended,
-            "exam_due": _iso(self.exam_due),
-            "attestation_due": _iso(self.attestation_due),
-            "due": [
-                {"kind": d.kind, "item_id": d.item_id, "due_date": d.due_date.isoformat(),
-                 "item": d.item}
-                for d in self.due
-            ],
-        }  # fmt: skip
-
-    @classmethod
-    def from_doc(cls, doc: Mapping[str, Any]) -> Basis:
-        return cls(
-            suspended=bool(doc["suspended"]),
-            exam_due=_day(doc.get("exam_due")),
-            attestation_due=_day(doc.get("attestation_due")),
-            due=tuple(
-                Due(d["kind"], d["item_id"], date.fromisoformat(d["due_date"]), d.get("item"))
-                for d in doc["due"]
-            ),
-        )
-
 
 def basis_of(records: Iterable[Current], issued_on: date, *, salt: str = "") -> Basis:
     """``salt`` (the book's id) makes the ids of expected vaccinations opaque: a due item on a
@@ -182,11 +158,3 @@ def next_change(basis: Basis, today: date) -> date | None:
         if day > today
     )
     return next((day for day in candidates if status_at(basis, day) != now), None)
-
-
-def _iso(day: date | None) -> str | None:
-    return day.isoformat() if day else None
-
-
-def _day(value: str | None) -> date | None:
-    return date.fromisoformat(value) if value else None
