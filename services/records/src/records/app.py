@@ -14,7 +14,7 @@ from emk_common.service_auth import ServiceTokenIssuer
 from records.adapters.ed25519 import Ed25519Scheme
 from records.adapters.organisations import LocalMedicalOrganisations
 from records.adapters.peers import ApplicationsEmployments, IdentityPeople
-from records.api import routes, sharing
+from records.api import extract, fhir, routes, sharing
 from records.handlers import applications, identity
 from records.ports import Employments, MedicalOrganisations, People, SignatureScheme
 from records.scheduler import ValidityScheduler
@@ -74,7 +74,7 @@ def build(
         runtime,
         title="ЭМК — records",
         description="The medical book: issued on approval, kept by medical workers, signed.",
-        routers=[routes.router, sharing.router, sharing.pages],
+        routers=[routes.router, sharing.router, sharing.pages, extract.router, fhir.router],
         secret_paths=sharing.SECRET_PATHS,
     )
     app.state.records = records
