@@ -1,7 +1,7 @@
 """The public check's throughput and p99 against a bare FastAPI endpoint doing the same
 indexed lookup by code (``benchmarks/check_app.py``), measured in the same run, interleaved
 round by round. Target: the service keeps ≥ 60 % of the baseline's throughput — with every
-check counted and written to the holder's access log, durably, before it answers.
+check counted and its time logged on its share, durably, before it answers.
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ async def run(stack: Stack) -> dict[str, Any]:
         "requests_per_round": REQUESTS,
         "concurrency": CONCURRENCY,
         "baseline": "bare FastAPI + one find_one on a unique index, same MongoDB, own process",
-        "service_does": "limit per address, share by blind index, book, count + access log write",
+        "service_does": "limit per address, share by blind index, book, count + log on the share",
         "ratio": round(ratio, 3),
         "target": ">= 0.6",
         "met": ratio >= 0.6,
