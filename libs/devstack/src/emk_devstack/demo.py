@@ -39,7 +39,9 @@ if TYPE_CHECKING:
     from emk_devstack.stack import Stack
 
 T = TypeVar("T")
-CODE = re.compile(r"\b(\d{6})\b")
+# A one-time code as the notifications' texts carry it («Код для входа в ЭМК: 482913.»): not
+# any six digits — a status SMS's application number («2026-000123») has six too.
+CODE = re.compile(r"Код[^:\n]{0,40}:\s*(\d{6})\b")
 
 
 class DemoError(RuntimeError):
@@ -91,9 +93,8 @@ class Delivered:
         read = self.sms if to.startswith("+") else self.mail
 
         async def arrived() -> str | None:
-            fresh = read(to)[after:]
-            found = CODE.search(fresh[-1]) if fresh else None
-            return found.group(1) if found else None
+            codes = [found.group(1) for text in read(to)[after:] if (found := CODE.search(text))]
+            return codes[-1] if codes else None
 
         return await waiting(arrived, f"a one-time code to {_mask(to)}")
 

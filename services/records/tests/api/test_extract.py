@@ -89,7 +89,7 @@ async def test_the_holder_downloads_an_extract_whose_qr_is_a_live_share_code(
     printed = re.search(r"Код:\s*([A-Z2-7]{26})", text)
     assert printed is not None, text
     code = printed.group(1)
-    url = f"http://127.0.0.1:8004/check/{code}"
+    url = f"{service.records.settings.public_base_url}/check/{code}"
     assert url in text
     assert qr == [url]  # the QR in the PDF is the printed code's check page
 
