@@ -4,6 +4,7 @@ data» can be answered the same way everywhere."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,18 @@ from pymongo import DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from emk_common.clock import Clock, utc_now
+
+
+@dataclass(frozen=True)
+class AccessEntry:
+    """One entry as its owner reads it."""
+
+    at: datetime
+    actor_id: str
+    actor_role: str
+    action: str
+    reason: str | None
+    organization_id: str | None = None
 
 
 class AccessLog:
@@ -54,11 +67,22 @@ class AccessLog:
             entry["organization_id"] = organization_id
         await self.collection.insert_one(entry)
 
-    async def of(self, subject_id: str, *, limit: int = 100) -> list[dict[str, Any]]:
+    async def of(self, subject_id: str, *, limit: int = 100) -> list[AccessEntry]:
         """The newest entries about one subject, newest first (what its owner reads)."""
         cursor = (
             self.collection.find({self._subject_field: subject_id}, {"_id": 0})
             .sort([("at", DESCENDING), ("_id", DESCENDING)])  # the same instant: as written
             .limit(limit)
         )
-        return await cursor.to_list()
+        return [_entry(doc) for doc in await cursor.to_list()]
+
+
+def _entry(doc: dict[str, Any]) -> AccessEntry:
+    return AccessEntry(
+        at=doc["at"],
+        actor_id=doc["actor_id"],
+        actor_role=doc["actor_role"],
+        action=doc["action"],
+        reason=doc.get("reason"),
+        organization_id=doc.get("organization_id"),
+    )

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
+from emk_common.audit import AccessEntry
 from emk_common.events import EventData
 from records.domain.book import Book, Change, Holder
 from records.domain.keys import SigningKey
@@ -118,7 +119,7 @@ class AccessJournal(Protocol):
         organization_id: str | None = None,
     ) -> None: ...
 
-    async def of(self, subject_id: str, *, limit: int = 100) -> list[dict[str, Any]]: ...
+    async def of(self, subject_id: str, *, limit: int = 100) -> list[AccessEntry]: ...
 
 
 class Store(Protocol):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from emk_common.audit import AccessEntry
 from emk_common.events import EventData
 from emk_testing import FakeClock
 from records.domain.book import Book, Change, DuplicateRecordError, Holder
@@ -150,8 +151,13 @@ class FakeAccessLog:
              "organization_id": organization_id}
         )  # fmt: skip
 
-    async def of(self, subject_id: str, *, limit: int = 100) -> list[dict[str, Any]]:
-        return [e for e in reversed(self.entries) if e["book_id"] == subject_id][:limit]
+    async def of(self, subject_id: str, *, limit: int = 100) -> list[AccessEntry]:
+        found = [e for e in reversed(self.entries) if e["book_id"] == subject_id][:limit]
+        return [
+            AccessEntry(e["at"], e["actor_id"], e["actor_role"], e["action"], e["reason"],
+                        e.get("organization_id"))
+            for e in found
+        ]  # fmt: skip
 
     def actions(self, book_id: str) -> list[tuple[str, str, str | None]]:
         """(actor, action, reason) of a book's entries, oldest first."""

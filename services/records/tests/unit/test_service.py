@@ -208,11 +208,11 @@ async def test_the_holder_reads_who_opened_and_wrote_their_book(rig: Rig) -> Non
     await rig.open_book(signer, book)
     await rig.write(signer, book, exam(book.id))
     entries = await rig.records.own_access_log(holder)
-    assert [(e["actor_id"], e["action"]) for e in entries] == [
+    assert [(e.actor_id, e.action) for e in entries] == [
         (signer.who.user_id, "write"),
         (signer.who.user_id, "lookup"),
     ]  # newest first
-    assert entries[0]["organization_id"] == signer.who.organization_id
+    assert entries[0].organization_id == signer.who.organization_id
 
 
 # --- an operator's view of the status -----------------------------------------------------------
@@ -229,7 +229,7 @@ async def test_an_operator_reads_the_status_with_a_reason_and_the_holder_sees_it
         (operator.user_id, "read_status", "Проверка по обращению")
     ]
     [entry] = await rig.records.own_access_log(holder)
-    assert (entry["actor_role"], entry["reason"]) == ("operator", "Проверка по обращению")
+    assert (entry.actor_role, entry.reason) == ("operator", "Проверка по обращению")
 
 
 async def test_an_operator_without_a_reason_is_refused_and_nothing_is_logged(rig: Rig) -> None:

@@ -19,11 +19,16 @@ from records.api.deps import (
     WorkerOrAdmin,
 )
 from records.api.schemas import (
+    AccessEntryOut,
+    AccessLogPage,
     BookPage,
+    GrantPage,
     Lookup,
+    LookupOut,
     SignedRecord,
     SigningKey,
     StatusPage,
+    VisitCodeOut,
     book_view,
     grant_view,
     key_view,
@@ -58,19 +63,19 @@ async def own_history(record_id: Id, who: Citizen, records: RecordsDep) -> list[
 
 
 @router.post("/book/visit-codes", status_code=201, responses=_MINE)
-async def visit_code(who: Citizen, records: RecordsDep) -> dict[str, Any]:
+async def visit_code(who: Citizen, records: RecordsDep) -> VisitCodeOut:
     """A single-use code to show a medical worker: valid 24 hours, opens the book to their
     organisation for 30 days."""
     issued = await records.visit_code(who)
-    return {"code": issued.code, "expires_at": issued.expires_at}
+    return VisitCodeOut(code=issued.code, expires_at=issued.expires_at)
 
 
 @router.get("/book/grants", responses=_MINE)
-async def grants(who: Citizen, records: RecordsDep) -> dict[str, Any]:
+async def grants(who: Citizen, records: RecordsDep) -> GrantPage:
     """The organisations a lookup opened the book to, and until when (newest first)."""
     book = await records.own_book(who)
     now = records.clock()
-    return {"items": [grant_view(g, now) for g in reversed(book.grants)]}
+    return GrantPage(items=[grant_view(g, now) for g in reversed(book.grants)])
 
 
 @router.delete("/book/grants/{grant_id}", status_code=204, responses=_MINE)
@@ -80,18 +85,22 @@ async def end_grant(grant_id: Id, who: Citizen, records: RecordsDep) -> Response
 
 
 @router.get("/book/access-log", responses=_MINE)
-async def access_log(who: Citizen, records: RecordsDep) -> dict[str, Any]:
+async def access_log(who: Citizen, records: RecordsDep) -> AccessLogPage:
     """Who read or changed the book, when, from which organisation and why (newest first)."""
     entries = await records.own_access_log(who)
-    shown = ("at", "actor_id", "actor_role", "organization_id", "action", "reason")
-    return {"items": [{k: e.get(k) for k in shown} for e in entries]}
+    items = [
+        AccessEntryOut(at=e.at, actor_id=e.actor_id, actor_role=e.actor_role,
+                       organization_id=e.organization_id, action=e.action, reason=e.reason)
+        for e in entries
+    ]  # fmt: skip
+    return AccessLogPage(items=items)
 
 
 # --- medical workers and operators ------------------------------------------------------------
 
 
 @router.post("/books/lookup", responses=problem_responses(401, 403, 404, 422, 429))
-async def lookup(body: Lookup, who: MedicalWorker, records: RecordsDep) -> dict[str, Any]:
+async def lookup(body: Lookup, who: MedicalWorker, records: RecordsDep) -> LookupOut:
     """Find a book by the СНИЛС and number the person presents, or by their visit code; it
     opens to the worker's organisation for 30 days. Failed lookups are limited per worker."""
     book = await records.lookup(

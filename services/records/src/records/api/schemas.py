@@ -224,30 +224,30 @@ def status_view(book: Book, today: date) -> dict[str, Any]:
     }
 
 
-def lookup_view(book: Book) -> dict[str, Any]:
+def lookup_view(book: Book) -> LookupOut:
     holder = book.holder
-    return {
-        "book_id": book.id,
-        "number": book.number,
-        "holder": {
-            "last_name": holder.last_name,
-            "first_name": holder.first_name,
-            "middle_name": holder.middle_name,
-            "birth_date": holder.birth_date,
-        },
-    }
+    return LookupOut(
+        book_id=book.id,
+        number=book.number,
+        holder=HolderOut(
+            last_name=holder.last_name,
+            first_name=holder.first_name,
+            middle_name=holder.middle_name,
+            birth_date=holder.birth_date,
+        ),
+    )
 
 
-def grant_view(grant: Grant, now: datetime) -> dict[str, Any]:
-    return {
-        "id": grant.id,
-        "organization": {"id": grant.organization.id, "name": grant.organization.name},
-        "granted_at": grant.granted_at,
-        "expires_at": grant.expires_at,
-        "via": grant.via,
-        "active": grant.active(now),
-        "ended_at": grant.ended_at,
-    }
+def grant_view(grant: Grant, now: datetime) -> GrantOut:
+    return GrantOut(
+        id=grant.id,
+        organization=OrganizationOut(id=grant.organization.id, name=grant.organization.name),
+        granted_at=grant.granted_at,
+        expires_at=grant.expires_at,
+        via=grant.via,
+        active=grant.active(now),
+        ended_at=grant.ended_at,
+    )
 
 
 def key_view(key: keys.SigningKey) -> dict[str, Any]:
@@ -261,3 +261,56 @@ def key_view(key: keys.SigningKey) -> dict[str, Any]:
         "registered_at": key.registered_at,
         "revoked_at": key.revoked_at,
     }
+
+
+# --- response models of the holder's and the worker's small answers --------------------------
+
+
+class VisitCodeOut(BaseModel):
+    code: str
+    expires_at: datetime
+
+
+class OrganizationOut(BaseModel):
+    id: str
+    name: str
+
+
+class GrantOut(BaseModel):
+    id: str
+    organization: OrganizationOut
+    granted_at: datetime
+    expires_at: datetime
+    via: str
+    active: bool
+    ended_at: datetime | None
+
+
+class GrantPage(BaseModel):
+    items: list[GrantOut]
+
+
+class AccessEntryOut(BaseModel):
+    at: datetime
+    actor_id: str
+    actor_role: str
+    organization_id: str | None
+    action: str
+    reason: str | None
+
+
+class AccessLogPage(BaseModel):
+    items: list[AccessEntryOut]
+
+
+class HolderOut(BaseModel):
+    last_name: str
+    first_name: str
+    middle_name: str | None
+    birth_date: date
+
+
+class LookupOut(BaseModel):
+    book_id: str
+    number: str
+    holder: HolderOut

@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from emk_common.audit import AccessEntry
 from emk_common.auth import PersonalData, Principal
 from records.domain.book import Book
 from records.service.core import NO_BOOK, Core, not_found
@@ -26,7 +25,7 @@ class Reading(Core):
             raise not_found("Медицинская книжка ещё не выдана.")
         return found
 
-    async def own_access_log(self, who: Principal) -> list[dict[str, Any]]:
+    async def own_access_log(self, who: Principal) -> list[AccessEntry]:
         """Who read or changed the holder's book, newest first."""
         book = await self.own_book(who)
         return await self.store.access_log.of(book.id)
