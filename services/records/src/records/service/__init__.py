@@ -26,5 +26,5 @@ from records.service.signed import Signed
 __all__ = ["STATUS_READING", "EmployerItem", "Records", "VisitCode"]
 
 
-class Records(Issuing, Access, Signed, Reading, Extracting, Sharing, Exporting):
+class Records(Issuing, Exporting, Access, Signed, Reading, Extracting, Sharing):
     """The records service's use cases (``app.build`` makes the one instance)."""

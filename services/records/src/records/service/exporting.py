@@ -9,12 +9,12 @@ from fhir.resources.bundle import Bundle
 from emk_common.auth import Principal
 from records import fhir
 from records.domain.book import Book
-from records.service.core import Core, not_found
+from records.service.access import Access
 
 FHIR_READ = "read_fhir"  # the access log's action for an export by a medical worker
 
 
-class Exporting(Core):
+class Exporting(Access):
     async def own_fhir(self, who: Principal) -> Bundle:
         """The holder's own book, every record with its history."""
         return self._bundle(await self.own_book(who, records=True))
@@ -22,10 +22,7 @@ class Exporting(Core):
     async def granted_fhir(self, who: Principal, book_id: str, reason: str | None) -> Bundle:
         """A book open to the worker's organisation (as ``GET /books/{id}``: 403 for a worker
         not in the registry or deactivated, 404 outside a grant), logged as a reading."""
-        organisation = await self.worker_organisation(who)
-        book = await self.store.get(book_id, records=True)
-        if book is None or not book.open_to(organisation.ogrn, self.clock()):
-            raise not_found()
+        book, _ = await self.granted_book(who, book_id, records=True)
         await self.log_access(book, who, FHIR_READ, reason)
         return self._bundle(book)
 
