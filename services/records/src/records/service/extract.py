@@ -20,5 +20,5 @@ class Extracting(Sharing):
     async def extract(self, who: Principal) -> Extract:
         """What the holder's extract prints now, with a new share code (no employer)."""
         book = await self.own_book(who, records=True)
-        made = await self.share(who, employer_inn=None, days=EXTRACT_SHARE_DAYS)
+        made = await self.share_book(book, employer_inn=None, days=EXTRACT_SHARE_DAYS)
         return extract_of(book, made, url=self.check_url(made.code), now=self.clock())

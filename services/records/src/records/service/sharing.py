@@ -38,9 +38,12 @@ class EmployerItem:
 
 class Sharing(Core):
     async def share(self, who: Principal, *, employer_inn: str | None, days: int) -> Share:
-        book = await self.own_book(who)
+        return await self.share_book(await self.own_book(who), employer_inn=employer_inn, days=days)
+
+    async def share_book(self, book: Book, *, employer_inn: str | None, days: int) -> Share:
+        """A new code for ``book`` (its holder's, already loaded)."""
         now = self.clock()
-        live = [s for s in await self.store.shares_of(who.user_id) if s.active(now)]
+        live = [s for s in await self.store.shares_of(book.holder_id) if s.active(now)]
         if len(live) >= MAX_LIVE_SHARES:
             raise Problem.conflict(
                 f"Одновременно может действовать не больше {MAX_LIVE_SHARES} кодов. "
