@@ -18,9 +18,6 @@ from applications.domain.vocabulary import DOCUMENT_LABELS
 from applications.service import Page
 from emk_common.field_errors import RequestBody
 
-# Instants as the API has always written them (pydantic's JSON): ``2026-03-02T09:00:00Z``.
-Instant = datetime
-
 _TEXT_CAP = 2000
 _CODE_CAP = 64
 
@@ -132,9 +129,9 @@ class SummaryOut(BaseModel):
     due_date: date | None
     overdue: bool
     assignee_id: str | None
-    submitted_at: Instant | None
-    created_at: Instant
-    last_changed_at: Instant
+    submitted_at: datetime | None
+    created_at: datetime
+    last_changed_at: datetime
 
     @classmethod
     def fields_of(cls, summary: Summary) -> dict[str, Any]:
@@ -172,7 +169,7 @@ class EmployerOut(BaseModel):
 
 
 class ConsentOut(BaseModel):
-    given_at: Instant
+    given_at: datetime
     text_version: str
 
 
@@ -181,14 +178,14 @@ class DocumentOut(BaseModel):
     kind_label: str
     document_id: str
     status: str
-    attached_at: Instant
+    attached_at: datetime
 
 
 class ClarificationOut(BaseModel):
     comment: str
     fields: list[str]
     documents: list[str]
-    requested_at: Instant
+    requested_at: datetime
     requested_by: str
     answer_due: date
 
@@ -202,7 +199,7 @@ class RejectionOut(BaseModel):
 class HistoryOut(BaseModel):
     status: str
     status_label: str
-    at: Instant
+    at: datetime
     by: str
     by_role: str
     comment: str | None
@@ -324,7 +321,7 @@ class OverrideOut(BaseModel):
 class CalendarOut(BaseModel):
     peak_periods: list[PeakPeriodOut]
     overrides: list[OverrideOut]
-    updated_at: Instant | None
+    updated_at: datetime | None
     updated_by: str | None
 
     @classmethod
