@@ -12,6 +12,7 @@ from typing import Any
 
 from emk_common.audit import AccessEntry
 from emk_common.events import EventData
+from emk_identifiers import snils_check_number
 from emk_testing import FakeClock
 from records.domain.book import Book, Change, DuplicateRecordError, Holder
 from records.domain.keys import SigningKey
@@ -37,9 +38,7 @@ WORKER_NAME = "Петрова Анна Сергеевна"
 def snils_for(n: int) -> str:
     """A valid СНИЛС (11 digits) made from a number."""
     first = f"{100_000_000 + n % 800_000_000:09d}"
-    total = sum(int(d) * (9 - i) for i, d in enumerate(first))
-    check = total if total < 100 else (0 if total in (100, 101) else total % 101)
-    return first + f"{check % 100:02d}"
+    return first + f"{snils_check_number(first):02d}"
 
 
 # --- the ports ---------------------------------------------------------------------------------
