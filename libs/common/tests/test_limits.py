@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -55,6 +55,24 @@ async def test_a_forgiven_hit_is_not_counted(mongodb_uri: str) -> None:
         wait = await limits.hit("lookups", "w1", limit=2, window=window)
         assert wait is not None
         assert 0 < wait <= 3600
+    finally:
+        await client.drop_database(limits.collection.database.name)
+        await client.close()
+
+
+async def test_a_counter_outlives_its_window_by_the_real_clock_too(mongodb_uri: str) -> None:
+    """A service whose clock stands in the past (a test's) still keeps its counters for the
+    whole window: MongoDB's TTL monitor deletes by the real clock."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    past = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+    limits = RateLimits(client[f"limits_{uuid.uuid4().hex[:8]}"]["rate_limits"], lambda: past)
+    try:
+        before = datetime.now(UTC)
+        assert await limits.hit("checks", "ip", limit=1, window=timedelta(minutes=1)) is None
+        stored = await limits.collection.find_one({})
+        assert stored is not None
+        assert stored["expires_at"] >= before + timedelta(minutes=1)
+        assert await limits.hit("checks", "ip", limit=1, window=timedelta(minutes=1)) == 60.0
     finally:
         await client.drop_database(limits.collection.database.name)
         await client.close()

@@ -36,7 +36,7 @@ class RateLimits:
         if counted is None:  # the window's first hit: its counter is made first, then counted
             with contextlib.suppress(DuplicateKeyError):
                 await self.collection.insert_one(
-                    {"_id": counter, "count": 0, "expires_at": window_end}
+                    {"_id": counter, "count": 0, "expires_at": _purge_at(window_end, window)}
                 )
             counted = await self._count(counter)
         count = int(counted["count"]) if counted is not None else 1
@@ -60,3 +60,10 @@ class RateLimits:
         seconds = int(window.total_seconds())
         start = int(now.timestamp()) // seconds * seconds
         return f"{bucket}:{key}:{start}", datetime.fromtimestamp(start + seconds, UTC)
+
+
+def _purge_at(window_end: datetime, window: timedelta) -> datetime:
+    """When MongoDB may delete a counter: not before its window ends by the service's clock,
+    nor by the real one the TTL monitor reads (a test's clock may stand hours in the past;
+    a counter deleted mid-window would forget its hits)."""
+    return max(window_end, datetime.now(UTC) + window)
