@@ -281,7 +281,7 @@ def _asyncapi_router(runtime: Runtime, title: str, version: str) -> APIRouter:
     return router
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 

@@ -71,7 +71,7 @@ def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]
     return principal_with_role
 
 
-def access_reason(
+async def access_reason(
     raw: Annotated[str | None, Header(alias="X-Access-Reason", max_length=1500)] = None,
 ) -> str | None:
     """Why staff read a citizen's data (152-ФЗ: it goes into the access log). HTTP headers

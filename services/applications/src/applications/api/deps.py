@@ -10,12 +10,12 @@ from applications.service import Applications
 from emk_common.auth import Principal, require_roles
 
 
-def get_applications(request: Request) -> Applications:
+async def get_applications(request: Request) -> Applications:
     applications: Applications = request.app.state.applications
     return applications
 
 
-def authorization(request: Request) -> str:
+async def authorization(request: Request) -> str:
     """The caller's own bearer token, to ask identity and documents on their behalf."""
     return request.headers.get("authorization", "")
 

@@ -10,7 +10,7 @@ from documents.service import Documents
 from emk_common.auth import Principal, require_roles
 
 
-def get_documents(request: Request) -> Documents:
+async def get_documents(request: Request) -> Documents:
     documents: Documents = request.app.state.documents
     return documents
 

@@ -12,7 +12,7 @@ from emk_common.http import client_ip
 from identity.service import Identity
 
 
-def get_identity(request: Request) -> Identity:
+async def get_identity(request: Request) -> Identity:
     identity: Identity = request.app.state.identity
     return identity
 

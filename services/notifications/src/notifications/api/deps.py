@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from notifications.service import Notifications
 
 
-def get_notifications(request: Request) -> Notifications:
+async def get_notifications(request: Request) -> Notifications:
     notifications: Notifications = request.app.state.notifications
     return notifications
 

@@ -12,7 +12,9 @@ from emk_common.problems import FieldError, Problem
 from records.service import Records
 
 
-def get_records(request: Request) -> Records:
+async def get_records(request: Request) -> Records:
+    # async although it awaits nothing: FastAPI runs a plain ``def`` dependency in a worker
+    # thread, a hop per request for a lookup.
     records: Records = request.app.state.records
     return records
 
