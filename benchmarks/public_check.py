@@ -142,7 +142,7 @@ async def run(stack: Stack) -> dict[str, Any]:
         "requests_per_round": REQUESTS,
         "concurrency": CONCURRENCY,
         "baseline": "bare FastAPI + one find_one on a unique index, same MongoDB, own process",
-        "service_does": "limit per address, share by blind index, book, count + log on the share",
+        "service_does": "limit per address (in memory), share by blind index, book, check logged",
         "ratio": round(ratio, 3),
         "target": ">= 0.6",
         "met": ratio >= 0.6,

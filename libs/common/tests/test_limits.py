@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from emk_common.limits import RateLimits
+from emk_common.limits import RateLimits, ReplicaRateLimits
 from emk_devstack.stack import Stack
+from emk_testing import FakeClock
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +77,19 @@ async def test_a_counter_outlives_its_window_by_the_real_clock_too(mongodb_uri: 
     finally:
         await client.drop_database(limits.collection.database.name)
         await client.close()
+
+
+async def test_a_replicas_own_limit_counts_each_client_in_its_window() -> None:
+    clock = FakeClock(datetime(2026, 11, 29, 12, 0, 10, tzinfo=UTC))
+    limits = ReplicaRateLimits(clock)
+    minute = timedelta(minutes=1)
+    assert [await limits.hit("checks", "a", limit=2, window=minute) for _ in range(2)] == [
+        None,
+        None,
+    ]
+    assert await limits.hit("checks", "a", limit=2, window=minute) == 50.0
+    assert await limits.hit("checks", "b", limit=2, window=minute) is None  # another client
+    assert await limits.hit("pages", "a", limit=2, window=minute) is None  # another bucket
+    clock.advance(seconds=50)  # the next window: counted afresh, the last one forgotten
+    assert await limits.hit("checks", "a", limit=2, window=minute) is None
+    assert limits._windows["checks"][1] == {"a": 1}

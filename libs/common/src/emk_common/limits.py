@@ -1,5 +1,6 @@
-"""Rate limits shared by every replica (process memory is not shared): fixed-window counters
-in the service's own MongoDB, expiring with their window.
+"""Rate limits: ``RateLimits`` shared by every replica (process memory is not shared),
+fixed-window counters in the service's own MongoDB, expiring with their window; and
+``ReplicaRateLimits``, one replica's own, in memory, where a limit must cost no round trip.
 
 Each hit reads back exactly its own count (``findAndModify``, on a collection of live windows
 only), so hits sent at once cannot all pass a check made before any of them was counted; the
@@ -67,3 +68,31 @@ def _purge_at(window_end: datetime, window: timedelta) -> datetime:
     nor by the real one the TTL monitor reads (a test's clock may stand hours in the past;
     a counter deleted mid-window would forget its hits)."""
     return max(window_end, datetime.now(UTC) + window)
+
+
+class ReplicaRateLimits:
+    """Fixed-window counters in this process's memory: for a limit that must cost nothing per
+    request (the public check answers employers at the rate the gateway lets through). Each
+    replica counts alone — behind N replicas a client gets up to N times the limit — so it
+    is defence in depth behind the gateway's own per-client limit, never the only one for a
+    secret that can be guessed (identity's limits stay in MongoDB). Only the current window
+    of each bucket is kept: memory is one counter per client seen in the last window.
+    """
+
+    def __init__(self, clock: Clock = utc_now) -> None:
+        self._clock = clock
+        self._windows: dict[str, tuple[int, dict[str, int]]] = {}  # bucket → (start, counts)
+
+    async def hit(self, bucket: str, key: str, *, limit: int, window: timedelta) -> float | None:
+        """Count one hit; the seconds to wait if it is over the limit, else None."""
+        seconds = int(window.total_seconds())
+        now = self._clock().timestamp()
+        start = int(now) // seconds * seconds
+        current, counts = self._windows.get(bucket, (start, {}))
+        if current != start:  # a new window: the last one's counters are forgotten
+            counts = {}
+        self._windows[bucket] = (start, counts)
+        counts[key] = counts.get(key, 0) + 1
+        if counts[key] > limit:
+            return max(1.0, start + seconds - now)
+        return None

@@ -39,6 +39,7 @@ def build(
     store = BookStore(
         runtime, FieldCipher.from_settings(settings), BlindIndex.from_settings(settings)
     )
+    runtime.shutdown.append(store.share_checks.drain)  # checks in hand are written
     if people is None or employments is None:
         issuer = ServiceTokenIssuer.from_settings(settings)
         timeout = settings.peer_timeout_seconds

@@ -13,7 +13,7 @@ from emk_common.audit import AccessEntry
 from emk_common.events import EventData
 from records.domain.book import Book, Change, Holder
 from records.domain.keys import SigningKey
-from records.domain.shares import Share
+from records.domain.shares import Share, ShareChecks
 
 
 class PeerUnavailableError(Exception):
@@ -197,10 +197,14 @@ class Store(Protocol):
 
     async def revoke_share(self, share: Share, events: Iterable[EventData]) -> bool: ...
 
-    async def count_check(
+    async def log_check(
         self, share: Share, now: datetime, today: date, events: Iterable[EventData]
     ) -> None:
-        """Counts one check; ``events`` are staged only by the first check of ``today``."""
+        """Logs one check, durably; ``events`` are staged only by the first check of ``today``."""
+        ...
+
+    async def checks_of(self, share_ids: Iterable[str]) -> dict[str, ShareChecks]:
+        """The checks made with each of these shares."""
         ...
 
     # --- visit codes ---------------------------------------------------------------------

@@ -16,7 +16,7 @@ from emk_identifiers import snils_check_number
 from emk_testing import FakeClock
 from records.domain.book import Book, Change, DuplicateRecordError, Holder
 from records.domain.keys import SigningKey
-from records.domain.shares import Share
+from records.domain.shares import RECENT_CHECKS, Share, ShareChecks
 from records.ports import (
     Employment,
     HolderData,
@@ -186,6 +186,7 @@ class MemoryStore:
     keys: dict[str, SigningKey] = field(default_factory=dict)
     visit_codes: dict[str, VisitCodeEntry] = field(default_factory=dict)
     shares: dict[str, Share] = field(default_factory=dict)  # by code
+    checks: dict[str, list[datetime]] = field(default_factory=dict)  # by share id
     opened: dict[str, list[str]] = field(default_factory=dict)
     deactivated: dict[str, datetime] = field(default_factory=dict)
     limits: FakeLimits = field(init=False)
@@ -374,14 +375,18 @@ class MemoryStore:
         self.events.extend(events)
         return True
 
-    async def count_check(
+    async def log_check(
         self, share: Share, now: datetime, today: date, events: Iterable[EventData]
     ) -> None:
         stored = self.shares[share.code]
-        first_today = stored.told_on != today
-        self.shares[share.code] = replace(
-            stored, checks=stored.checks + 1, last_checked_at=now, told_on=today,
-            recent_checks=(*stored.recent_checks, now)[-100:],
-        )  # fmt: skip
-        if first_today:
+        if stored.told_on != today:
+            self.shares[share.code] = replace(stored, told_on=today)
             self.events.extend(events)
+        self.checks.setdefault(share.id, []).append(now)
+
+    async def checks_of(self, share_ids: Iterable[str]) -> dict[str, ShareChecks]:
+        logged = {share_id: self.checks.get(share_id, []) for share_id in share_ids}
+        return {
+            share_id: ShareChecks(count=len(times), recent=tuple(times[-RECENT_CHECKS:]))
+            for share_id, times in logged.items()
+        }

@@ -177,7 +177,7 @@ async def test_the_extract_prints_the_current_records_with_a_new_code(rig: Rig) 
         "Гигиеническая аттестация",
     }
 
-    shares = await rig.records.shares(holder)
+    shares = [share for share, _ in await rig.records.shares(holder)]
     assert [(s.code, s.employer_inn) for s in shares] == [(made.code, None)]
     assert made.url == rig.records.check_url(made.code)
     assert made.code_expires_at == shares[0].expires_at

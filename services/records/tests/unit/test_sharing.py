@@ -75,14 +75,15 @@ async def test_checks_are_counted_logged_and_told_once_a_day(rig: Rig) -> None:
         await rig.records.check(made.code)
     rig.clock.advance(days=1)
     await rig.records.check(made.code)
-    [listed] = await rig.records.shares(holder)
-    assert listed.checks == 4
-    assert listed.last_checked_at == rig.clock()
+    [(listed, checks)] = await rig.records.shares(holder)
+    assert listed.code == made.code
+    assert checks.count == 4
+    assert checks.last == rig.clock()
     told = [e for e in rig.store.events if isinstance(e, catalog.ShareChecked)]
     assert len(told) == 2  # the first check of each day
-    assert len(listed.recent_checks) == 4
-    assert listed.recent_checks[-1] == rig.clock()
-    assert listed.recent_checks[0] == listed.recent_checks[2]  # the clock stood still
+    assert len(checks.recent) == 4
+    assert checks.recent[-1] == rig.clock()
+    assert checks.recent[0] == checks.recent[2]  # the clock stood still
 
 
 async def test_only_the_holder_revokes_and_a_stranger_learns_nothing(rig: Rig) -> None:
@@ -127,7 +128,7 @@ async def test_the_employer_lists_the_live_shares_naming_its_inn(rig: Rig) -> No
     with pytest.raises(Problem) as refused:
         await rig.records.employer_books(staff("employer", None), due_within_days=None)
     assert refused.value.status == 403
-    for share in await rig.records.shares(holder):
+    for share, _ in await rig.records.shares(holder):
         await rig.records.unshare(holder, share.code)
     assert made.code not in [s.code for s in await rig.store.shared_with(ROMASHKA, rig.clock())]
     assert await rig.records.employer_books(hr, due_within_days=None) == []

@@ -24,7 +24,7 @@ from emk_common.problems import Problem, problem_responses
 from records.adapters.qr import qr_png
 from records.api import check_page
 from records.api.deps import Citizen, Employer, RecordsDep
-from records.domain.shares import MAX_DAYS, PublicView, Share
+from records.domain.shares import MAX_DAYS, PublicView, Share, ShareChecks
 from records.service import Records
 
 router = APIRouter(prefix="/api/v1/records", tags=["sharing"])
@@ -112,12 +112,12 @@ def _url(records: Records, code: str) -> str:
     return records.check_url(code)
 
 
-def _item(records: Records, share: Share) -> ShareItem:
+def _item(records: Records, share: Share, checks: ShareChecks) -> ShareItem:
     return ShareItem(
         code=share.code, url=_url(records, share.code), employer_inn=share.employer_inn,
         created_at=share.created_at, expires_at=share.expires_at, revoked_at=share.revoked_at,
-        active=share.active(records.clock()), checks=share.checks,
-        last_checked_at=share.last_checked_at, recent_checks=list(share.recent_checks),
+        active=share.active(records.clock()), checks=checks.count,
+        last_checked_at=checks.last, recent_checks=list(checks.recent),
     )  # fmt: skip
 
 
@@ -136,7 +136,7 @@ async def share(body: ShareIn, who: Citizen, records: RecordsDep) -> ShareCreate
 @router.get("/book/shares", responses=_MINE)
 async def shares(who: Citizen, records: RecordsDep) -> SharePage:
     """The holder's codes, newest first, each with its checks (how many, the last)."""
-    return SharePage(items=[_item(records, s) for s in await records.shares(who)])
+    return SharePage(items=[_item(records, s, c) for s, c in await records.shares(who)])
 
 
 @router.delete("/book/shares/{code}", status_code=204, responses=_MINE)

@@ -44,11 +44,6 @@ class Share:
     expires_at: datetime
     employer_inn: str | None = None
     revoked_at: datetime | None = None
-    checks: int = 0
-    last_checked_at: datetime | None = None
-    # The times of the latest checks (at most RECENT_CHECKS), oldest first: the holder's log
-    # of who-knows-who looking at the book with this code.
-    recent_checks: tuple[datetime, ...] = ()
     # The Moscow day the holder was last told of a check (once a day per code at most).
     told_on: date | None = None
 
@@ -61,19 +56,27 @@ class Share:
                                      share_id=self.id)  # fmt: skip
         return revoked, event
 
-    def checked(self, now: datetime) -> tuple[Share, list[catalog.ShareChecked]]:
-        """One more check; the event that tells the holder, at most once a Moscow day."""
-        today = moscow_date(now)
-        told = self.told_on == today
-        recent = (*self.recent_checks, now)[-RECENT_CHECKS:]
-        after = replace(self, checks=self.checks + 1, last_checked_at=now, told_on=today,
-                        recent_checks=recent)  # fmt: skip
-        if told:
-            return after, []
-        event = catalog.ShareChecked(
+    def checked(self, now: datetime) -> list[catalog.ShareChecked]:
+        """One more check: the event that tells the holder, at most once a Moscow day."""
+        if self.told_on == moscow_date(now):
+            return []
+        told = catalog.ShareChecked(
             book_id=self.book_id, holder_id=self.holder_id, share_id=self.id, checked_at=now
         )
-        return after, [event]
+        return [told]
+
+
+@dataclass(frozen=True)
+class ShareChecks:
+    """What the holder sees of the checks made with a code: how many, and when — the latest
+    ``RECENT_CHECKS``, oldest first: the log of who-knows-who looking at the book."""
+
+    count: int = 0
+    recent: tuple[datetime, ...] = ()
+
+    @property
+    def last(self) -> datetime | None:
+        return self.recent[-1] if self.recent else None
 
 
 def share(

@@ -12,6 +12,7 @@ from typing import TypeVar
 from emk_common.auth import Principal
 from emk_common.clock import Clock
 from emk_common.kafka import DeadLetter, RetryLater
+from emk_common.limits import ReplicaRateLimits
 from emk_common.problems import Problem
 from records.domain import book as domain
 from records.domain.book import Book, Change
@@ -82,6 +83,9 @@ class Core:
         self.organisations = organisations
         self.scheme = scheme
         self.clock = clock
+        # The public check's limit per client address: this replica's own, in memory (the
+        # gateway limits too); a check must not pay a round trip for it.
+        self.public_checks = ReplicaRateLimits(clock)
 
     async def own_book(self, who: Principal, *, records: bool = False) -> Book:
         book = await self.store.of_holder(who.user_id, records=records)

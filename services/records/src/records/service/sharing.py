@@ -9,6 +9,7 @@ once a Moscow day per code, raises ``ShareChecked`` so the holder is told.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -17,7 +18,7 @@ from emk_common.problems import Problem
 from records.domain import shares as domain
 from records.domain.book import Book
 from records.domain.dates import moscow_date
-from records.domain.shares import PublicView, Share
+from records.domain.shares import PublicView, Share, ShareChecks
 from records.service.core import Core, new_id
 
 # Live codes a holder may have at once: enough for every employer, not for a flood.
@@ -58,9 +59,12 @@ class Sharing(Core):
         """The public check page of a code: what its QR encodes (the gateway's address)."""
         return f"{self.settings.public_base_url.rstrip('/')}/check/{code}"
 
-    async def shares(self, who: Principal) -> list[Share]:
+    async def shares(self, who: Principal) -> list[tuple[Share, ShareChecks]]:
+        """The holder's codes, newest first, each with the checks made with it."""
         book = await self.own_book(who)
-        return [s for s in await self.store.shares_of(who.user_id) if s.book_id == book.id]
+        mine = [s for s in await self.store.shares_of(who.user_id) if s.book_id == book.id]
+        checks = await self.store.checks_of(s.id for s in mine)
+        return [(s, checks.get(s.id, ShareChecks())) for s in mine]
 
     async def unshare(self, who: Principal, code: str) -> None:
         """Revokes the holder's own code, at once; someone else's or an unknown one is a 404.
@@ -79,11 +83,11 @@ class Sharing(Core):
         found = await self._share(code)
         if found is None or not found.active(now):
             return None
-        book = await self.store.get(found.book_id)
+        # The log is written while the book is read: one wait, not two, before the answer.
+        logged = self.store.log_check(found, now, moscow_date(now), found.checked(now))
+        book, _ = await asyncio.gather(self.store.get(found.book_id), logged)
         if book is None:
             return None
-        _, told = found.checked(now)
-        await self.store.count_check(found, now, moscow_date(now), told)
         return domain.public_view(book, now)
 
     async def employer_books(
@@ -112,7 +116,7 @@ class Sharing(Core):
 
     async def public_check_allowance(self, client: str, per_minute: int) -> float | None:
         """None while this client address may check again; else the seconds to wait."""
-        return await self.store.limits.hit(
+        return await self.public_checks.hit(
             PUBLIC_CHECK, client, limit=per_minute, window=timedelta(minutes=1)
         )
 

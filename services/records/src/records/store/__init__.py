@@ -27,6 +27,7 @@ from pymongo import ASCENDING
 
 from emk_common.audit import AccessLog
 from emk_common.crypto import BlindIndex, FieldCipher
+from emk_common.group_insert import GroupInsert
 from emk_common.limits import RateLimits
 from emk_common.service import Runtime
 from records.store.books import Books
@@ -51,6 +52,7 @@ class BookStore(Books, SigningKeys, VisitCodes, Workers, Shares):
         self.visit_codes = runtime.collection("visit_codes")
         self.workers = runtime.collection("workers")
         self.shares = runtime.collection("shares")
+        self.share_checks = GroupInsert(runtime.collection("share_checks"))
         self.limits = RateLimits(runtime.collection("rate_limits"), runtime.clock)
         self.access_log = AccessLog(runtime.collection("access_log"), "book", runtime.clock)
 

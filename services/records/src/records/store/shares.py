@@ -1,28 +1,34 @@
 """``shares``: the codes a holder gives out for the public check. A code is kept encrypted
 (its holder sees it again in the list) and found by a blind index of it — the database holds
-nothing that finds a book without the code. A check is counted and logged (its time, the latest
-100 kept) on the share in one write — and, on the first check of a Moscow day, stages the
-event that tells the holder.
+nothing that finds a book without the code.
+
+``share_checks``: every check made with a code, appended (share id and time, nothing else)
+before the check answers. Checks arriving together are written together (``GroupInsert``):
+a check costs a fraction of one write instead of a read-modify-write of its share, which is
+what keeps the public check near the speed of a bare lookup. The holder's list counts them.
+The first check of a Moscow day also marks the share, conditionally, staging the event that
+tells the holder — once a day per code, however many replicas check at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from emk_common.clock import Clock
 from emk_common.events import Envelope, EventData
+from emk_common.group_insert import GroupInsert
 from emk_common.outbox import Outbox
-from records.domain.shares import RECENT_CHECKS, Share
+from records.domain.shares import RECENT_CHECKS, Share, ShareChecks
 from records.store.codec import Codec, Doc
 
 
 class Shares:
     shares: AsyncCollection[Doc]
+    share_checks: GroupInsert
     codec: Codec
     outbox: Outbox
     _clock: Clock  # the events' time
@@ -34,6 +40,9 @@ class Shares:
             [("employer_inn", ASCENDING), ("expires_at", ASCENDING)],
             name="by_employer",
             partialFilterExpression={"employer_inn": {"$type": "string"}},
+        )
+        await self.share_checks.collection.create_index(
+            [("share_id", ASCENDING), ("at", ASCENDING)], name="by_share"
         )
 
     async def add_share(self, share: Share, events: Iterable[EventData]) -> None:
@@ -47,9 +56,6 @@ class Shares:
             "created_at": share.created_at,
             "expires_at": share.expires_at,
             "revoked_at": None,
-            "checks": 0,
-            "last_checked_at": None,
-            "recent_checks": [],
             "told_on": None,
         }
         await self.shares.insert_one(self.outbox.insert(document, self._wrap_share(share, events)))
@@ -76,29 +82,29 @@ class Shares:
         written = await self.shares.update_one({"_id": share.id, "revoked_at": None}, staged)
         return written.modified_count == 1
 
-    async def count_check(
+    async def log_check(
         self, share: Share, now: datetime, today: date, events: Iterable[EventData]
     ) -> None:
-        """One more check of ``share``: counted, its time kept; ``events`` (the holder told)
-        are staged only by the first check of ``today``."""
-        logged = {"recent_checks": {"$each": [now], "$slice": -RECENT_CHECKS}}
-        counted: dict[str, Any] = {
-            "$inc": {"checks": 1}, "$set": {"last_checked_at": now}, "$push": logged,
-        }  # fmt: skip
-        day = today.isoformat()
-        told_today = await self.shares.update_one({"_id": share.id, "told_on": day}, counted)
-        if told_today.matched_count:
-            return
-        first: dict[str, Any] = {
-            "$inc": {"checks": 1}, "$set": {"last_checked_at": now, "told_on": day},
-            "$push": logged,
-        }  # fmt: skip
-        staged = self.outbox.update(share.id, first, self._wrap_share(share, events))
-        first_today = await self.shares.update_one(
-            {"_id": share.id, "told_on": {"$ne": day}}, staged
-        )
-        if not first_today.matched_count:  # another check of this day came first
-            await self.shares.update_one({"_id": share.id}, counted)
+        """One more check of ``share``, written before it answers. ``events`` (the holder told)
+        are staged by the first check of ``today``, and only by it."""
+        if events:
+            day = today.isoformat()
+            staged = self.outbox.update(
+                share.id, {"$set": {"told_on": day}}, self._wrap_share(share, events)
+            )
+            # Another check of this day may have come first: then it told the holder.
+            await self.shares.update_one({"_id": share.id, "told_on": {"$ne": day}}, staged)
+        await self.share_checks.insert({"share_id": share.id, "at": now})
+
+    async def checks_of(self, share_ids: Iterable[str]) -> dict[str, ShareChecks]:
+        checks = self.share_checks.collection
+        found: dict[str, ShareChecks] = {}
+        for share_id in share_ids:
+            count = await checks.count_documents({"share_id": share_id})
+            latest = checks.find({"share_id": share_id}, {"_id": 0, "at": 1})
+            recent = [doc["at"] async for doc in latest.sort("at", -1).limit(RECENT_CHECKS)]
+            found[share_id] = ShareChecks(count=count, recent=tuple(reversed(recent)))
+        return found
 
     def _wrap_share(self, share: Share, events: Iterable[EventData]) -> list[Envelope]:
         # Keyed by the book: on the topic, a share's events stay in order with the book's.
@@ -116,8 +122,5 @@ class Shares:
             expires_at=doc["expires_at"],
             employer_inn=doc.get("employer_inn"),
             revoked_at=doc.get("revoked_at"),
-            checks=int(doc.get("checks", 0)),
-            last_checked_at=doc.get("last_checked_at"),
-            recent_checks=tuple(doc.get("recent_checks") or ()),
             told_on=date.fromisoformat(told) if told else None,
         )
