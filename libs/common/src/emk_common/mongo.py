@@ -70,7 +70,7 @@ async def claim_one(
     collection: AsyncCollection[dict[str, Any]],
     due: Mapping[str, Any],
     *,
-    sort: str,
+    sort: str | None,
     held_until: str,
     now: datetime,
     claim: Mapping[str, Any],
@@ -84,9 +84,12 @@ async def claim_one(
     ``held_until`` names the (possibly dotted) field with the current holder's lease end; a
     missing one, or one not after ``now``, is free. ``claim`` is what a claim sets (a new
     lease end in ``held_until`` among it). The candidates come from an index on ``due``;
-    the claim is one conditional write, so of two replicas only one takes an item.
+    the claim is one conditional write, so of two replicas only one takes an item. Without
+    ``sort`` the candidates come in the index's order, and no sort is made (the local
+    MongoDB sorts in memory, over every match).
     """
-    cursor = collection.find(due, {held_until: 1}).sort(sort, 1).limit(candidates)
+    found = collection.find(due, {held_until: 1})
+    cursor = (found.sort(sort, 1) if sort else found).limit(candidates)
     async for candidate in cursor:
         until = _dotted(candidate, held_until)
         if until is not None and until > now:

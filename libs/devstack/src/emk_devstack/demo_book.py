@@ -11,7 +11,7 @@ import base64
 import html
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from secrets import randbelow
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -81,10 +81,12 @@ async def the_book(
     book_id = found["book_id"]
     say(f"   code {visit['code']} → book № {found['number']}, open to the clinic for 30 days")
 
-    say("14. The worker records an exam, a lab result, the attestation and a vaccination")
-    today = datetime.now(UTC).astimezone(ZoneInfo("Europe/Moscow")).date().isoformat()
+    say("14. The worker records an exam (from 360 days ago: the next one is due in 5 days),")
+    say("    a lab result, the attestation and a vaccination")
+    moscow_today = datetime.now(UTC).astimezone(ZoneInfo("Europe/Moscow")).date()
+    today, exam_day = moscow_today.isoformat(), (moscow_today - timedelta(days=360)).isoformat()
     records: list[dict[str, Any]] = [
-        {"kind": "exam", "exam_type": "periodic", "date": today,
+        {"kind": "exam", "exam_type": "periodic", "date": exam_day,
          "specialists": ["терапевт", "дерматовенеролог", "стоматолог"], "conclusion": "fit",
          "recommendations": "Повторный осмотр через 12 месяцев"},
         {"kind": "lab_result", "test": "fluorography", "result": "normal", "date": today},
@@ -108,7 +110,19 @@ async def the_book(
     for due in book["due"]:
         item = f" ({due['item_label']})" if due.get("item_label") else ""
         say(f"   due: {due['kind_label']}{item} — {due['due_date']}")
-    return {"book": book, "application": done, "doctor": doctor, "admin": admin}
+
+    say("15a. A reminder arrives: the exam is due within the 7-day window (notifications)")
+
+    async def reminded() -> dict[str, Any] | None:
+        page = await journey.call("GET", "notifications", "", token=citizen)
+        return next((n for n in page["items"] if n["kind"] == "reminder"), None)
+
+    reminder = await waiting(reminded, "the reminder of the exam")
+    say(f"   in-app: «{reminder['title']}» — {reminder['text'].splitlines()[0]}")
+    return {
+        "book": book, "application": done, "doctor": doctor, "admin": admin,
+        "reminder": reminder,
+    }  # fmt: skip
 
 
 async def share_the_book(journey: Journey, *, citizen: str, admin: str) -> dict[str, Any]:

@@ -153,6 +153,11 @@ class Stack:
             env[f"{service.upper()}_URL"] = self.service_url(service)
         # Where the QR of a share code points (the gateway's address, once there is one).
         env["RECORDS_PUBLIC_BASE_URL"] = self.service_url("records")
+        # The local stack sends SMS at any hour, so the demo and the tests do not depend on
+        # the hour they run at (a deployment keeps the 21:00–09:00 default); set both to
+        # other hours to see the quiet hours work.
+        for bound in ("NOTIFICATIONS_QUIET_HOURS_START", "NOTIFICATIONS_QUIET_HOURS_END"):
+            env[bound] = os.environ.get(bound, "0")
         env.update(self.secrets.env())
         return env
 

@@ -4,6 +4,7 @@ port can be replaced here, and only here."""
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 
@@ -18,9 +19,11 @@ from notifications.adapters.directory import IdentityDirectory
 from notifications.adapters.sealed import Keyring
 from notifications.api import routes
 from notifications.dispatcher import Dispatcher
+from notifications.domain.reminders import QuietHours
 from notifications.domain.retry import RetryPolicy
 from notifications.handlers import applications, commands, records
 from notifications.ports import CodeOpener, ContactDirectory, EmailSender, SmsSender
+from notifications.reminders import ReminderLoop
 from notifications.service import Notifications
 from notifications.settings import NotificationsSettings
 from notifications.store import NotificationStore
@@ -64,6 +67,7 @@ def build(
         keys = decode_keyring(settings.otp_private_keys) if settings.otp_private_keys else {}
         codes = Keyring(keys)
     dispatcher: Dispatcher
+    reminders: ReminderLoop
     notifications = Notifications(
         store,
         directory=directory,
@@ -83,19 +87,30 @@ def build(
         owner=f"notifications-{runtime.replica_id}",
         lease=timedelta(seconds=settings.delivery_lease_seconds),
         clock=clock,
-        # The dispatcher is made just below; staged deliveries wake it.
+        # The loops are made just below; staged deliveries and planned reminders wake them.
         deliveries_staged=lambda: dispatcher.wake(),
+        reminders_planned=lambda: reminders.wake(),
+        quiet=QuietHours(
+            settings.quiet_hours_start,
+            settings.quiet_hours_end,
+            ZoneInfo(settings.quiet_hours_time_zone),
+        ),
+        reminder_hour=settings.reminder_hour,
     )
     dispatcher = Dispatcher(
         notifications,
         poll_seconds=settings.dispatch_poll_seconds,
         concurrency=settings.dispatch_concurrency,
     )
+    reminders = ReminderLoop(
+        notifications, poll_seconds=settings.reminder_poll_seconds, fired=dispatcher.wake
+    )
     applications.subscribe(runtime.consumer, notifications)
     records.subscribe(runtime.consumer, notifications)
     commands.subscribe(runtime.consumer, notifications)
     runtime.startup.append(store.ensure_indexes)
     runtime.background.append(dispatcher.run)
+    runtime.background.append(reminders.run)
     app = create_app(
         runtime,
         title="ЭМК — notifications",
@@ -104,5 +119,6 @@ def build(
     )
     app.state.notifications = notifications
     app.state.dispatcher = dispatcher
+    app.state.reminders = reminders
     app.state.access_verifier = verifier or AccessTokenVerifier.from_settings(settings)
     return app

@@ -3,29 +3,34 @@ them, tests replace them through ``build(...)``; and the store as the use cases 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from emk_common.catalog import SealedBox
+from emk_common.catalog import DueItem, SealedBox
 from emk_common.events import Envelope
 from notifications.domain.delivery import Delivery, Settlement
 from notifications.domain.notification import Notification, Preferences
+from notifications.domain.reminders import Reminder
+
+T = TypeVar("T")
 
 
 class SmsSender(Protocol):
-    """The operator's SMS gateway (locally a spool file)."""
+    """The operator's SMS gateway (locally a spool file). ``key`` is the delivery's id: a
+    gateway that dedupes on it never sends one delivery twice (a replica that died after
+    sending leaves the delivery to be tried again)."""
 
-    async def send(self, to: str, text: str) -> None: ...
+    async def send(self, to: str, text: str, *, key: str) -> None: ...
 
 
 class EmailSender(Protocol):
-    """The mail relay (locally a real SMTP server)."""
+    """The mail relay (locally a real SMTP server); ``key`` becomes the ``Message-ID``."""
 
-    async def send(self, to: str, subject: str, text: str) -> None: ...
+    async def send(self, to: str, subject: str, text: str, *, key: str) -> None: ...
 
 
 @dataclass(frozen=True, repr=False)
@@ -81,8 +86,51 @@ class CodeOpener(Protocol):
 Session = AsyncClientSession | None
 
 
+class ReminderStore(Protocol):
+    """Reminders and each book's due items (``store.reminders.Reminders``)."""
+
+    async def keep_due(
+        self, book_id: str, user_id: str, due: Sequence[DueItem], session: Session
+    ) -> None: ...
+
+    async def due_of(
+        self, user_id: str, session: Session = None
+    ) -> list[tuple[str, list[DueItem]]]: ...
+
+    async def swap_validity(
+        self, book_id: str, user_id: str, validity: str, session: Session
+    ) -> str | None: ...
+
+    async def replan(self, book_id: str, planned: Iterable[Reminder], session: Session) -> None: ...
+
+    async def claim_reminder(
+        self, now: datetime, lease: timedelta, owner: str
+    ) -> Reminder | None: ...
+
+    async def mark_fired(
+        self, reminder: Reminder, now: datetime, session: Session, *, sent: bool
+    ) -> None:
+        """Sent or (``sent`` false) cancelled, with the overdue reminders of the same due date
+        cancelled; raises ``FiredElsewhereError`` if the claim was lost."""
+        ...
+
+
+class FiredElsewhereError(Exception):
+    """The claim on a reminder was lost before it fired (another replica took it over)."""
+
+
 class Store(Protocol):
     """What the use cases need of storage (``store.NotificationStore``; fakes in unit tests)."""
+
+    @property
+    def reminders(self) -> ReminderStore: ...
+
+    async def in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T: ...
+
+    async def hold(self, delivery: Delivery, until: datetime) -> bool:
+        """Back to pending until ``until``, no attempt counted (quiet hours); False if the
+        claim was lost."""
+        ...
 
     async def add_notification(
         self, notification: Notification, events: Sequence[Envelope], session: Session

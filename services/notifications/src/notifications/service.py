@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+
+from pymongo.asynchronous.client_session import AsyncClientSession
 
 from emk_common.catalog import (
     ApplicationStatusChanged,
     BookAccessGranted,
+    BookDueDatesChanged,
+    BookValidityChanged,
     DeliverOtp,
+    DueItem,
     NotificationSent,
     ShareChecked,
 )
@@ -33,18 +38,22 @@ from notifications.domain.delivery import CHANNELS, Delivery, Unreadable
 from notifications.domain.notification import (
     ApplicationRef,
     BookRef,
+    DueRef,
     Notification,
     NotificationPage,
     Preferences,
     ShareRef,
     Subject,
+    ValidityRef,
     time_ordered_id,
 )
+from notifications.domain.reminders import QuietHours, Reminder, plan
 from notifications.domain.retry import EXPIRED, NO_CONTACT, RetryPolicy, State, Verdict
 from notifications.ports import (
     CodeOpener,
     ContactDirectory,
     EmailSender,
+    FiredElsewhereError,
     Session,
     SmsSender,
     Store,
@@ -68,6 +77,9 @@ class Notifications:
         lease: timedelta,
         clock: Clock,
         deliveries_staged: Callable[[], None],
+        quiet: QuietHours | None = None,
+        reminder_hour: int = 10,
+        reminders_planned: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
         self.directory = directory
@@ -81,6 +93,11 @@ class Notifications:
         self.lease = lease
         self.clock = clock
         self._deliveries_staged = deliveries_staged
+        # No SMS in these hours but one-time codes (None: SMS at any hour).
+        self.quiet = quiet
+        # Reminders go out at this hour (Moscow) on their day.
+        self.reminder_hour = reminder_hour
+        self._reminders_planned = reminders_planned
 
     # --- telling people (inside the inbox transaction) ----------------------------------
 
@@ -106,6 +123,68 @@ class Notifications:
         subject = ShareRef(event.book_id, event.share_id)
         await self._notify(event.holder_id, texts.BookCheck.of(event), subject, event_id, session)
 
+    async def due_dates_changed(
+        self, event: BookDueDatesChanged, event_id: str, session: Session
+    ) -> None:
+        """The book's due items now: its reminders are planned again from them (moved due
+        dates cancel what was pending for the old ones)."""
+        reminders = self.store.reminders
+        await reminders.keep_due(event.book_id, event.holder_id, event.due, session)
+        preferences = await self.store.preferences(event.holder_id, session=session)
+        await reminders.replan(
+            event.book_id, self._plan(event.holder_id, event.book_id, event.due, preferences),
+            session,
+        )  # fmt: skip
+        after_commit(self._reminders_planned)  # one may be due at once
+
+    async def validity_changed(
+        self, event: BookValidityChanged, event_id: str, session: Session
+    ) -> None:
+        """The book became «Не действует»: the holder is told, once (not again while it
+        stays so, whatever the next event says of why)."""
+        before = await self.store.reminders.swap_validity(
+            event.book_id, event.holder_id, event.status, session
+        )
+        if event.status == "not_valid" and before != "not_valid":
+            message = texts.BookNotValid()
+            subject = ValidityRef(event.book_id)
+            await self._notify(event.holder_id, message, subject, event_id, session)
+
+    def _plan(
+        self, user_id: str, book_id: str, due: Sequence[DueItem], preferences: Preferences
+    ) -> list[Reminder]:
+        return plan(
+            user_id=user_id, book_id=book_id, due=due,
+            days_before=preferences.reminders_days_before, now=self.clock(),
+            send_hour=self.reminder_hour,
+        )  # fmt: skip
+
+    async def claim_reminder(self) -> Reminder | None:
+        return await self.store.reminders.claim_reminder(self.clock(), self.lease, self.owner)
+
+    async def fire(self, reminder: Reminder) -> bool:
+        """The claimed reminder's notification and deliveries, and the reminder marked sent
+        (other overdue ones of its due date cancelled), in one transaction on the claim;
+        False if another replica took it over. One whose date has passed meanwhile (the
+        service was down) is cancelled, not sent."""
+        now = self.clock()
+        days_left = reminder.days_left(now)
+        message = texts.DueReminder(reminder.due_kind, reminder.due_date, days_left)
+        subject = DueRef(reminder.book_id, reminder.item_id, reminder.due_date)
+
+        async def fire(session: AsyncClientSession) -> None:
+            await self.store.reminders.mark_fired(reminder, now, session, sent=days_left > 0)
+            if days_left > 0:
+                trigger = f"reminder:{reminder.id}"
+                await self._notify(reminder.user_id, message, subject, trigger, session)
+
+        try:
+            await self.store.in_transaction(fire)
+        except FiredElsewhereError:
+            log.warning("reminder %s: claim lost before it fired", reminder.id)
+            return False
+        return days_left > 0
+
     async def _notify(
         self,
         user_id: str,
@@ -115,7 +194,8 @@ class Notifications:
         session: Session,
     ) -> None:
         """One in-app notification now (always on), and a delivery per channel the person
-        has not turned off, rendered at send time with the contacts of that moment."""
+        has not turned off, rendered at send time with the contacts of that moment. An SMS
+        staged in the quiet hours waits for their end."""
         now = self.clock()
         kind = texts.kind_of(message)
         shown = texts.in_app_of(message)
@@ -150,6 +230,7 @@ class Notifications:
                 message=message,
                 subject=subject,
                 now=now,
+                not_before=self._quiet_until(now) if channel == "sms" else None,
             )
             for channel in CHANNELS
             if preferences.allows(channel)
@@ -202,9 +283,19 @@ class Notifications:
         return await self.store.preferences(user_id)
 
     async def choose(self, user_id: str, chosen: Preferences) -> Preferences:
-        """SMS and e-mail choices apply to what is handled after the change."""
+        """SMS and e-mail choices apply to what is handled after the change; new reminder
+        days plan the person's pending reminders again."""
         await self.store.put_preferences(user_id, chosen, self.clock())
+        for book_id, due in await self.store.reminders.due_of(user_id):
+            await self._replan(book_id, self._plan(user_id, book_id, due, chosen))
+        self._reminders_planned()
         return chosen
+
+    async def _replan(self, book_id: str, planned: list[Reminder]) -> None:
+        async def replan(session: AsyncClientSession) -> None:
+            await self.store.reminders.replan(book_id, planned, session)
+
+        await self.store.in_transaction(replan)
 
     # --- dispatching -----------------------------------------------------------------------
 
@@ -212,7 +303,13 @@ class Notifications:
         return await self.store.claim(self.clock(), self.lease, self.owner)
 
     async def deliver(self, delivery: Delivery) -> Verdict:
-        """One attempt at one claimed delivery, recorded with its outcome."""
+        """One attempt at one claimed delivery, recorded with its outcome. An SMS other than
+        a one-time code that falls in the quiet hours goes back, unsent, until they end."""
+        held = self._quiet_until(self.clock())
+        if held is not None and delivery.channel == "sms" and not delivery.is_code:
+            if not await self.store.hold(delivery, held):
+                log.warning("delivery %s: claim lost before it was held", delivery.id)
+            return Verdict(State.PENDING, held)
         if delivery.is_code:
             policy = self.otp_policy
             if delivery.expired(self.clock()):
@@ -258,10 +355,10 @@ class Notifications:
             if message is None or isinstance(message, Unreadable):
                 return message.error if message is not None else KeyError.__name__
             if delivery.channel == "sms":
-                await self.sms.send(destination, texts.sms_of(message))
+                await self.sms.send(destination, texts.sms_of(message), key=delivery.id)
             else:
                 letter = texts.email_of(message, contacts.addressee)
-                await self.email.send(destination, letter.subject, letter.body)
+                await self.email.send(destination, letter.subject, letter.body, key=delivery.id)
         except Exception as exc:
             # Only the class: an exception's text (an SMTP refusal, say) can quote the address.
             return type(exc).__name__
@@ -282,14 +379,17 @@ class Notifications:
             )
             text = texts.one_time_code(code.purpose, opened.code)
             if delivery.channel == "sms":
-                await self.sms.send(opened.destination, text)
+                await self.sms.send(opened.destination, text, key=delivery.id)
             else:
                 subject = texts.ONE_TIME_CODE_SUBJECTS[code.purpose]
-                await self.email.send(opened.destination, subject, text)
+                await self.email.send(opened.destination, subject, text, key=delivery.id)
         except Exception as exc:
             # Only the class: neither the code nor the destination may reach a record or log.
             return type(exc).__name__
         return None  # the opened box and the text were locals: gone with this frame
+
+    def _quiet_until(self, now: datetime) -> datetime | None:
+        return None if self.quiet is None else self.quiet.until(now)
 
     @staticmethod
     def _wrap(event: EventData, subject: str, now: datetime) -> Envelope:

@@ -38,3 +38,14 @@ class NotificationsSettings(ServiceSettings):
     dispatch_concurrency: int = 8
     # Contacts are asked of identity at send time, never stored here.
     identity_timeout_seconds: float = 5.0
+
+    # Reminders before due dates: sent at this hour (Moscow) on their day; due ones are
+    # looked for this often (and at once when planned), each claimed for this long.
+    reminder_hour: int = 10
+    reminder_poll_seconds: float = 30.0
+    # No SMS but one-time codes from quiet_hours_start to quiet_hours_end o'clock in
+    # quiet_hours_time_zone (held until the window ends; in-app and e-mail go at once).
+    # Equal hours: no quiet window.
+    quiet_hours_start: int = 21
+    quiet_hours_end: int = 9
+    quiet_hours_time_zone: str = "Europe/Moscow"

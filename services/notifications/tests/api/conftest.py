@@ -25,6 +25,7 @@ from emk_devstack.stack import Stack
 from emk_testing import Caller, FakeClock, trusting_verifier
 from notifications.app import build
 from notifications.dispatcher import Dispatcher
+from notifications.domain.reminders import QuietHours
 from notifications.domain.retry import RetryPolicy
 from notifications.ports import CodeOpener, ContactDirectory, Contacts, EmailSender, SmsSender
 from notifications.service import Notifications
@@ -106,7 +107,7 @@ class Dispatching:
     clock: FakeClock
     staged: Callable[[], None]
 
-    def service(self, owner: str = "replica-a") -> Notifications:
+    def service(self, owner: str = "replica-a", quiet: QuietHours | None = None) -> Notifications:
         return Notifications(
             self.store,
             directory=self.directory,
@@ -119,6 +120,7 @@ class Dispatching:
             lease=timedelta(seconds=60),
             clock=self.clock,
             deliveries_staged=self.staged,
+            quiet=quiet,
         )
 
     def dispatcher(self, owner: str = "replica-a", concurrency: int = 4) -> Dispatcher:

@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
-from emk_common.catalog import SealedBox
+from emk_common.catalog import DueItem, SealedBox
 from emk_common.crypto import seal
 from emk_common.events import Envelope
 from notifications.domain.delivery import Attempt, Delivery, OneTimeCode, Settlement
 from notifications.domain.notification import Notification, Preferences
+from notifications.domain.reminders import Reminder, ReminderState
 from notifications.domain.retry import State
-from notifications.ports import Contacts, IdentityUnavailableError
+from notifications.ports import Contacts, FiredElsewhereError, IdentityUnavailableError
+
+T = TypeVar("T")
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -27,6 +31,7 @@ class Flaky:
 
     failures: int = 0
     sent: list[tuple[str, ...]] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # each sent message's idempotency key
 
     def _take(self, *message: str) -> None:
         if self.failures > 0:
@@ -36,13 +41,15 @@ class Flaky:
 
 
 class FlakySms(Flaky):
-    async def send(self, to: str, text: str) -> None:
+    async def send(self, to: str, text: str, *, key: str) -> None:
         self._take(to, text)
+        self.keys.append(key)
 
 
 class FlakyMail(Flaky):
-    async def send(self, to: str, subject: str, text: str) -> None:
+    async def send(self, to: str, subject: str, text: str, *, key: str) -> None:
         self._take(to, subject, text)
+        self.keys.append(key)
 
 
 @dataclass
@@ -90,13 +97,104 @@ class Stored:
 
 
 @dataclass
+class MemoryReminders:
+    """Reminders and due lists in memory, claimed with leases as the store claims them."""
+
+    by_id: dict[str, Reminder] = field(default_factory=dict)
+    held_until: dict[str, datetime] = field(default_factory=dict)
+    due: dict[str, tuple[str, list[DueItem]]] = field(default_factory=dict)
+    validity: dict[str, str] = field(default_factory=dict)
+
+    async def keep_due(
+        self, book_id: str, user_id: str, due: Sequence[DueItem], session: object
+    ) -> None:
+        self.due[book_id] = (user_id, list(due))
+
+    async def due_of(self, user_id: str, session: object = None) -> list[tuple[str, list[DueItem]]]:
+        return [(book, items) for book, (user, items) in self.due.items() if user == user_id]
+
+    async def swap_validity(
+        self, book_id: str, user_id: str, validity: str, session: object
+    ) -> str | None:
+        before = self.validity.get(book_id)
+        self.validity[book_id] = validity
+        return before
+
+    async def replan(self, book_id: str, planned: Iterable[Reminder], session: object) -> None:
+        wanted = {r.id: r for r in planned}
+        for rid, known in list(self.by_id.items()):
+            if known.book_id != book_id:
+                continue
+            if known.state is ReminderState.PENDING and rid not in wanted:
+                self.by_id[rid] = replace(known, state=ReminderState.CANCELLED)
+            if known.state is ReminderState.CANCELLED and rid in wanted:
+                self.by_id[rid] = replace(known, state=ReminderState.PENDING)
+        for rid, reminder in wanted.items():
+            self.by_id.setdefault(rid, reminder)
+
+    async def claim_reminder(self, now: datetime, lease: timedelta, owner: str) -> Reminder | None:
+        for rid, reminder in self.by_id.items():
+            held = self.held_until.get(rid)
+            if (
+                reminder.state is ReminderState.PENDING
+                and reminder.send_at <= now
+                and (held is None or held <= now)
+            ):
+                self.held_until[rid] = now + lease
+                claimed = self.by_id[rid] = replace(reminder, claim=uuid.uuid4().hex)
+                return claimed
+        return None
+
+    async def mark_fired(
+        self, reminder: Reminder, now: datetime, session: object, *, sent: bool
+    ) -> None:
+        stored = self.by_id[reminder.id]
+        if stored.claim != reminder.claim or stored.state is not ReminderState.PENDING:
+            raise FiredElsewhereError(reminder.id)
+        state = ReminderState.SENT if sent else ReminderState.CANCELLED
+        self.by_id[reminder.id] = replace(stored, state=state)
+        for rid, other in self.by_id.items():
+            same = (other.book_id, other.item_id, other.due_date) == (
+                reminder.book_id, reminder.item_id, reminder.due_date,
+            )  # fmt: skip
+            if same and other.state is ReminderState.PENDING and other.send_at <= now:
+                self.by_id[rid] = replace(other, state=ReminderState.CANCELLED)
+
+    def of_book(self, book_id: str) -> list[Reminder]:
+        return [r for r in self.by_id.values() if r.book_id == book_id]
+
+
+@dataclass
 class MemoryStore:
-    """The service's store in memory: claims with leases, settling on the claim token."""
+    """The service's store in memory: claims with leases, settling on the claim token. A
+    transaction is all or nothing: what ``in_transaction``'s work wrote is undone if it
+    raises (a snapshot of the collections taken before)."""
 
     notifications: dict[str, Notification] = field(default_factory=dict)
     notification_events: list[Envelope] = field(default_factory=list)
     chosen: dict[str, Preferences] = field(default_factory=dict)
     deliveries: dict[str, Stored] = field(default_factory=dict)
+    reminders: MemoryReminders = field(default_factory=MemoryReminders)
+
+    async def in_transaction(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        before = (
+            dict(self.notifications), list(self.notification_events), dict(self.deliveries),
+            dict(self.reminders.by_id),
+        )  # fmt: skip
+        try:
+            return await work(None)
+        except BaseException:
+            self.notifications, self.notification_events, self.deliveries = before[:3]
+            self.reminders.by_id = before[3]
+            raise
+
+    async def hold(self, delivery: Delivery, until: datetime) -> bool:
+        stored = self.deliveries[delivery.id]
+        if stored.delivery.claim != delivery.claim:
+            return False
+        stored.delivery = replace(stored.delivery, next_attempt_at=until, claim=None)
+        stored.held_until = None
+        return True
 
     async def add_notification(
         self, notification: Notification, events: Sequence[Envelope], session: object

@@ -14,7 +14,8 @@ from emk_common.clock import Clock
 
 
 class SmsSpool:
-    """Appends ``{"to", "text", "at"}`` lines to ``$EMK_VAR_DIR/sms.jsonl``.
+    """Appends ``{"to", "text", "at", "id"}`` lines to ``$EMK_VAR_DIR/sms.jsonl`` (``id``: the
+    delivery's, the key a deduplicating gateway would take).
 
     One ``write`` of one line on an ``O_APPEND`` descriptor: replicas appending to the same
     file never interleave their lines.
@@ -24,9 +25,10 @@ class SmsSpool:
         self.path = path
         self._clock = clock
 
-    async def send(self, to: str, text: str) -> None:
+    async def send(self, to: str, text: str, *, key: str) -> None:
         line = json.dumps(
-            {"to": to, "text": text, "at": self._clock().isoformat()}, ensure_ascii=False
+            {"to": to, "text": text, "at": self._clock().isoformat(), "id": key},
+            ensure_ascii=False,
         )
         await asyncio.to_thread(self._append, (line + "\n").encode())
 
@@ -43,11 +45,13 @@ class SmtpSender:
     def __init__(self, host: str, port: int, sender: str, timeout: float) -> None:
         self._host, self._port, self._sender, self._timeout = host, port, sender, timeout
 
-    async def send(self, to: str, subject: str, text: str) -> None:
+    async def send(self, to: str, subject: str, text: str, *, key: str) -> None:
         message = EmailMessage()
         message["From"] = self._sender
         message["To"] = to
         message["Subject"] = subject
+        # The delivery's id: a relay or mailbox that dedupes on it keeps one copy.
+        message["Message-ID"] = f"<{key}@emk.local>"
         message.set_content(text)
         await asyncio.to_thread(self._deliver, message)
 

@@ -87,7 +87,9 @@ class Delivery:
         message: Message,
         subject: Subject,
         now: datetime,
+        not_before: datetime | None = None,
     ) -> Delivery:
+        """``not_before``: held until then (an SMS staged in the quiet hours)."""
         return cls(
             id=delivery_id,
             kind=kind,
@@ -96,7 +98,7 @@ class Delivery:
             notification_id=notification_id,
             trigger_event_id=trigger_event_id,
             created_at=now,
-            next_attempt_at=now,
+            next_attempt_at=max(now, not_before) if not_before else now,
             subject=subject,
             message=message,
         )

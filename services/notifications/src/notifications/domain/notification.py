@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-from notifications.domain.texts import APPLICATION_STATUS, BOOK_ACCESS, BOOK_CHECKED
+from notifications.domain.texts import (
+    APPLICATION_STATUS,
+    BOOK_ACCESS,
+    BOOK_CHECKED,
+    BOOK_NOT_VALID,
+    REMINDER,
+)
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,24 @@ class ShareRef:
     share_id: str
 
 
-Subject = ApplicationRef | BookRef | ShareRef
+@dataclass(frozen=True)
+class DueRef:
+    """A reminder: one due item of the book comes near."""
+
+    book_id: str
+    item_id: str
+    due_date: date
+
+
+@dataclass(frozen=True)
+class ValidityRef:
+    """The book stopped being valid."""
+
+    book_id: str
+
+
+Subject = ApplicationRef | BookRef | ShareRef | DueRef | ValidityRef
+BookSubject = BookRef | ShareRef | DueRef | ValidityRef
 
 
 def kind_of(subject: Subject) -> str:
@@ -45,6 +68,10 @@ def kind_of(subject: Subject) -> str:
         return BOOK_ACCESS
     if isinstance(subject, ShareRef):
         return BOOK_CHECKED
+    if isinstance(subject, DueRef):
+        return REMINDER
+    if isinstance(subject, ValidityRef):
+        return BOOK_NOT_VALID
     return APPLICATION_STATUS
 
 
@@ -79,7 +106,7 @@ class Notification:
     @property
     def book_id(self) -> str | None:
         """The book it is about: access given to it, or a check of it."""
-        return self.subject.book_id if isinstance(self.subject, BookRef | ShareRef) else None
+        return self.subject.book_id if isinstance(self.subject, BookSubject) else None
 
     @property
     def status_label(self) -> str | None:
@@ -100,8 +127,8 @@ class NotificationPage:
 
 @dataclass(frozen=True)
 class Preferences:
-    """In-app notifications are always on; SMS and e-mail may be turned off. The reminder
-    days are stored for reminders still to come."""
+    """In-app notifications are always on; SMS and e-mail may be turned off. Reminders go
+    out these days before each due date; changing them plans the pending ones again."""
 
     sms: bool = True
     email: bool = True

@@ -280,9 +280,102 @@ def book_checked_email(check: BookCheck, addressee: str | None = None) -> Email:
     return Email(subject="Проверка медицинской книжки — ЭМК", body=body)
 
 
+# --- the medical book: a due date comes near, the book stops being valid -------------------
+
+REMINDER = "reminder"
+BOOK_NOT_VALID = "book_not_valid"
+
+# What falls due, in the genitive: «истекает срок периодического медицинского осмотра».
+_DUE_WHAT: Mapping[str, str] = {
+    "periodic_exam": "периодического медицинского осмотра",
+    "attestation": "гигиенической аттестации",
+    "vaccination": "очередной вакцинации",
+}
+
+
+def days_phrase(days: int) -> str:
+    """«через 1 день», «через 3 дня», «через 7 дней», «сегодня», «завтра»."""
+    if days <= 0:
+        return "сегодня"
+    if days == 1:
+        return "завтра"
+    tens, ones = days % 100, days % 10
+    if 11 <= tens <= 14 or ones not in (1, 2, 3, 4):
+        word = "дней"
+    else:
+        word = "день" if ones == 1 else "дня"
+    return f"через {days} {word}"
+
+
+@dataclass(frozen=True)
+class DueReminder:
+    """A due date of the book comes near: what falls due, when, and how many days are left
+    when the reminder goes out (counted in Moscow days)."""
+
+    due_kind: str
+    due_date: date
+    days_left: int
+
+    @property
+    def what(self) -> str:
+        return _DUE_WHAT.get(self.due_kind, self.due_kind)
+
+    @property
+    def sentence(self) -> str:
+        return _capitalised(
+            f"{days_phrase(self.days_left)}, {self.due_date:%d.%m.%Y}, истекает срок {self.what}."
+        )
+
+
+_BOOK_IT = "Запишитесь в медицинскую организацию заранее, чтобы книжка не перестала действовать."
+
+
+def reminder_in_app(reminder: DueReminder) -> Text:
+    return Text(title="Напоминание о сроке", body=f"{reminder.sentence}\n{_BOOK_IT}")
+
+
+def reminder_sms(reminder: DueReminder) -> str:
+    return _one_line(f"ЭМК: {reminder.sentence[:1].lower()}{reminder.sentence[1:]}")
+
+
+def reminder_email(reminder: DueReminder, addressee: str | None = None) -> Email:
+    greeting = f"Здравствуйте, {addressee}!" if addressee else "Здравствуйте!"
+    body = "\n\n".join([greeting, reminder.sentence, _BOOK_IT, _SIGNATURE])
+    return Email(subject=f"Напоминание: срок {reminder.what} — ЭМК", body=body)
+
+
+@dataclass(frozen=True)
+class BookNotValid:
+    """The book stopped being valid (never why: expired and suspended read alike)."""
+
+    book_number: str | None = None
+
+    @property
+    def sentence(self) -> str:
+        number = f" № {self.book_number}" if self.book_number else ""
+        return f"Ваша медицинская книжка{number} больше не действует."
+
+
+_WHAT_NOW = "Подробности и что сделать, чтобы она снова действовала, — в личном кабинете."
+
+
+def not_valid_in_app(message: BookNotValid) -> Text:
+    return Text(title="Медицинская книжка не действует", body=f"{message.sentence}\n{_WHAT_NOW}")
+
+
+def not_valid_sms(message: BookNotValid) -> str:
+    return _one_line(f"ЭМК: {message.sentence} Подробности в личном кабинете.")
+
+
+def not_valid_email(message: BookNotValid, addressee: str | None = None) -> Email:
+    greeting = f"Здравствуйте, {addressee}!" if addressee else "Здравствуйте!"
+    body = "\n\n".join([greeting, message.sentence, _WHAT_NOW, _SIGNATURE])
+    return Email(subject="Медицинская книжка не действует — ЭМК", body=body)
+
+
 # --- what the dispatcher renders, by what the message is about ------------------------------
 
-Message = StatusChange | BookAccess | BookCheck
+Message = StatusChange | BookAccess | BookCheck | DueReminder | BookNotValid
 
 
 def kind_of(message: Message) -> str:
@@ -290,6 +383,10 @@ def kind_of(message: Message) -> str:
         return BOOK_ACCESS
     if isinstance(message, BookCheck):
         return BOOK_CHECKED
+    if isinstance(message, DueReminder):
+        return REMINDER
+    if isinstance(message, BookNotValid):
+        return BOOK_NOT_VALID
     return APPLICATION_STATUS
 
 
@@ -298,6 +395,10 @@ def in_app_of(message: Message) -> Text:
         return book_access_in_app(message)
     if isinstance(message, BookCheck):
         return book_checked_in_app(message)
+    if isinstance(message, DueReminder):
+        return reminder_in_app(message)
+    if isinstance(message, BookNotValid):
+        return not_valid_in_app(message)
     return in_app(message)
 
 
@@ -306,6 +407,10 @@ def sms_of(message: Message) -> str:
         return book_access_sms(message)
     if isinstance(message, BookCheck):
         return book_checked_sms(message)
+    if isinstance(message, DueReminder):
+        return reminder_sms(message)
+    if isinstance(message, BookNotValid):
+        return not_valid_sms(message)
     return sms(message)
 
 
@@ -314,6 +419,10 @@ def email_of(message: Message, addressee: str | None = None) -> Email:
         return book_access_email(message, addressee)
     if isinstance(message, BookCheck):
         return book_checked_email(message, addressee)
+    if isinstance(message, DueReminder):
+        return reminder_email(message, addressee)
+    if isinstance(message, BookNotValid):
+        return not_valid_email(message, addressee)
     return email(message, addressee)
 
 

@@ -1,5 +1,5 @@
-"""The notifications' MongoDB: in-app notifications, per-channel deliveries, preferences.
-The only module that knows their documents' shape.
+"""The notifications' MongoDB: in-app notifications, per-channel deliveries, preferences,
+reminders (``reminders.py``). The only package that knows their documents' shape.
 
 Nothing here holds a phone number or an e-mail address: contacts are asked of identity
 when a delivery is sent, and forgotten right after. A one-time code's box (sealed for this
@@ -9,9 +9,9 @@ service) is kept only while its delivery is pending.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -33,23 +33,31 @@ from notifications.domain.delivery import (
 from notifications.domain.notification import (
     ApplicationRef,
     BookRef,
+    DueRef,
     Notification,
     Preferences,
     ShareRef,
     Subject,
+    ValidityRef,
 )
 from notifications.domain.retry import State
 from notifications.domain.texts import (
     APPLICATION_STATUS,
     BOOK_ACCESS,
     BOOK_CHECKED,
+    BOOK_NOT_VALID,
+    REMINDER,
     BookAccess,
     BookCheck,
+    BookNotValid,
+    DueReminder,
     Message,
     StatusChange,
 )
+from notifications.store.reminders import Reminders
 
 Doc = dict[str, Any]
+T = TypeVar("T")
 
 # The field holding a one-time code's sealed box until its delivery ends.
 SEALED = "sealed"
@@ -62,7 +70,14 @@ class NotificationStore:
         self.notifications: AsyncCollection[Doc] = db["notifications"]
         self.preference_docs: AsyncCollection[Doc] = db["preferences"]
         self.deliveries = Deliveries(db["deliveries"], outbox)
+        self.reminders = Reminders(db["reminders"], db["due_lists"])
         self._outbox = outbox
+        self._client = db.client
+
+    async def in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+        """``work`` in one transaction (retried whole on a transient error)."""
+        async with self._client.start_session() as session:
+            return await session.with_transaction(work)
 
     async def ensure_indexes(self) -> None:
         await self.notifications.create_index(
@@ -72,6 +87,7 @@ class NotificationStore:
             [("user_id", ASCENDING), ("read_at", ASCENDING)], name="by_user_unread"
         )
         await self.deliveries.ensure_indexes()
+        await self.reminders.ensure_indexes()
 
     # --- in-app notifications ------------------------------------------------------------
 
@@ -170,6 +186,9 @@ class NotificationStore:
     ) -> bool:
         return await self.deliveries.settle(delivery, settlement, events)
 
+    async def hold(self, delivery: Delivery, until: datetime) -> bool:
+        return await self.deliveries.hold(delivery, until)
+
 
 class Deliveries:
     """The ``deliveries`` collection: one document per message and channel, with its
@@ -223,6 +242,15 @@ class Deliveries:
                 return _delivery(claimed)
         return None
 
+    async def hold(self, delivery: Delivery, until: datetime) -> bool:
+        """Released unsent, due again at ``until`` (quiet hours): no attempt is counted."""
+        released = {"claimed_until": None, "claimed_by": None, "claim": None}
+        result = await self.collection.update_one(
+            {"_id": delivery.id, "claim": delivery.claim},
+            {"$set": {**released, "next_attempt_at": until}},
+        )
+        return result.modified_count == 1
+
     async def settle(
         self, delivery: Delivery, settlement: Settlement, events: Sequence[Envelope]
     ) -> bool:
@@ -266,6 +294,14 @@ def _subject_doc(subject: Subject | None) -> Doc:
         return {"book_id": subject.book_id, "grant_id": subject.grant_id}
     if isinstance(subject, ShareRef):
         return {"book_id": subject.book_id, "share_id": subject.share_id}
+    if isinstance(subject, DueRef):
+        return {
+            "book_id": subject.book_id,
+            "item_id": subject.item_id,
+            "due_date": subject.due_date.isoformat(),
+        }
+    if isinstance(subject, ValidityRef):
+        return {"book_id": subject.book_id}
     return {}
 
 
@@ -275,6 +311,11 @@ def _subject(doc: Mapping[str, Any]) -> Subject | None:
         return BookRef(book_id=doc["book_id"], grant_id=doc["grant_id"])
     if kind == BOOK_CHECKED:
         return ShareRef(book_id=doc["book_id"], share_id=doc["share_id"])
+    if kind == REMINDER:
+        due_date = date.fromisoformat(doc["due_date"])
+        return DueRef(book_id=doc["book_id"], item_id=doc["item_id"], due_date=due_date)
+    if kind == BOOK_NOT_VALID:
+        return ValidityRef(book_id=doc["book_id"])
     if doc.get("application_id") is None:
         return None
     return ApplicationRef(
@@ -310,6 +351,14 @@ def message_doc(message: Message) -> Doc:
     if isinstance(message, BookCheck):
         # With its offset (UTC), as the event gave it: rendered in Moscow time at send time.
         return {"checked_at": message.checked_at.isoformat()}
+    if isinstance(message, DueReminder):
+        return {
+            "due_kind": message.due_kind,
+            "due_date": message.due_date.isoformat(),
+            "days_left": message.days_left,
+        }
+    if isinstance(message, BookNotValid):
+        return {"book_number": message.book_number}
     return {
         "number": message.number,
         "status": message.status,
@@ -328,6 +377,11 @@ def message_of(kind: str, doc: Mapping[str, Any]) -> Message:
         return BookAccess(doc["organization"], date.fromisoformat(doc["until"]), doc["via"])
     if kind == BOOK_CHECKED:
         return BookCheck(datetime.fromisoformat(doc["checked_at"]))
+    if kind == REMINDER:
+        due_date = date.fromisoformat(doc["due_date"])
+        return DueReminder(doc["due_kind"], due_date, int(doc["days_left"]))
+    if kind == BOOK_NOT_VALID:
+        return BookNotValid(doc.get("book_number"))
     return StatusChange(
         number=doc.get("number"),
         status=doc["status"],
