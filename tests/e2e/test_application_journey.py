@@ -38,12 +38,19 @@ async def test_the_demo_journey_runs_from_registration_to_approval(
     assert "Скан паспорта" in clarification["text"]
     assert any(line.startswith("9.") for line in said)
 
-    # The book: issued on the approval, filled in by a medical worker, valid.
+    # The book: issued on the approval, filled in by a medical worker, valid — its exam (dated
+    # 360 days ago) falls due in 5 days, so it is valid and expiring, and a reminder came.
     application, book = record["application"], record["book"]
     assert application["status"] == "issued"
     assert application["history"][-1]["status_label"] == "Готово к выдаче"
     assert application["history"][-1]["comment"] == f"Медицинская книжка № {book['number']}"
-    assert book["status"] == "valid"
+    assert (book["status"], book["status_label"]) == ("expiring", "Действует")
+    reminder = record["reminder"]
+    assert reminder["title"] == "Напоминание о сроке"
+    assert reminder["text"].startswith("Через 5 дней, ")
+    assert "истекает срок периодического медицинского осмотра" in reminder["text"]
+    assert reminder["book_id"] == book["id"]
+    assert any(line.startswith("15a.") for line in said)
     assert [len(book[k]) for k in ("exams", "lab_results", "certifications", "vaccinations")] == [
         1, 1, 1, 1,
     ]  # fmt: skip
