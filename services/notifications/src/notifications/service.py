@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from emk_common.auth import Access, PersonalData, Principal
 from emk_common.catalog import (
     ApplicationStatusChanged,
     BookAccessGranted,
@@ -31,6 +32,7 @@ from emk_common.catalog import (
 )
 from emk_common.clock import Clock
 from emk_common.events import Envelope, EventData
+from emk_common.field_errors import FieldError
 from emk_common.inbox import after_commit
 from emk_common.problems import Problem
 from notifications.domain import texts
@@ -60,6 +62,14 @@ from notifications.ports import (
 )
 
 log = logging.getLogger(__name__)
+
+# Staff read a person's deliveries only with a reason; an admin sees them too (they are
+# metadata: no text, no code, no address).
+DELIVERIES = PersonalData(
+    what="к доставкам уведомлений человека",
+    not_found="Доставки не найдены.",
+    admin_refused="Содержимое уведомлений администратору недоступно.",
+)
 
 
 class Notifications:
@@ -281,6 +291,28 @@ class Notifications:
 
     async def preferences(self, user_id: str) -> Preferences:
         return await self.store.preferences(user_id)
+
+    async def deliveries_of(
+        self, who: Principal, user_id: str | None, reason: str | None, limit: int
+    ) -> list[Delivery]:
+        """A person's deliveries (channel, state, attempts, why one failed — never a text nor
+        a code): their own for a citizen; anyone's for an operator with a stated reason and
+        for an admin (metadata), each such read logged for the person before it is answered."""
+        access = DELIVERIES.check(who, reason=reason, content=False)
+        if access is Access.OWNER:
+            if user_id not in (None, who.user_id):
+                raise Problem.not_found(DELIVERIES.not_found)
+            return await self.store.deliveries_of(who.user_id, limit)
+        if not user_id:
+            asked = FieldError(
+                field="user_id", code="missing", message="Укажите, чьи доставки показать."
+            )
+            raise Problem.validation([asked])
+        await self.store.access_log.record(
+            user_id, user_id, actor_id=who.user_id, actor_role=who.role,
+            action="deliveries.read", reason=reason, at=self.clock(),
+        )  # fmt: skip
+        return await self.store.deliveries_of(user_id, limit)
 
     async def choose(self, user_id: str, chosen: Preferences) -> Preferences:
         """SMS and e-mail choices apply to what is handled after the change; new reminder

@@ -73,6 +73,10 @@ async def notifications(stack: Stack | None) -> AsyncIterator[NotificationsApp]:
         # Kept off Kafka: joining the real service's consumer group would take its events
         # (events here are handed to the service directly; the e2e suite uses Kafka).
         kafka_bootstrap_servers="127.0.0.1:9",
+        # The clock below is the real hour: no quiet window, whatever hour the tests run at
+        # (the quiet hours are tested on a clock set in them: test_reminders.py).
+        quiet_hours_start=0,
+        quiet_hours_end=0,
     )
     # Moved on a second before each event, so their order is certain. (Not a day back: the
     # outbox relay, on the same clock, then took 10 s to stop — see the report.)

@@ -165,6 +165,28 @@ class MemoryReminders:
 
 
 @dataclass
+class MemoryAccessLog:
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+    async def record(
+        self,
+        subject_id: str,
+        owner_id: str,
+        *,
+        actor_id: str,
+        actor_role: str,
+        action: str,
+        reason: str | None,
+        at: datetime | None = None,
+        organization_id: str | None = None,
+    ) -> None:
+        self.entries.append(
+            {"person_id": subject_id, "owner_id": owner_id, "actor_id": actor_id,
+             "actor_role": actor_role, "action": action, "reason": reason, "at": at}
+        )  # fmt: skip
+
+
+@dataclass
 class MemoryStore:
     """The service's store in memory: claims with leases, settling on the claim token. A
     transaction is all or nothing: what ``in_transaction``'s work wrote is undone if it
@@ -175,6 +197,15 @@ class MemoryStore:
     chosen: dict[str, Preferences] = field(default_factory=dict)
     deliveries: dict[str, Stored] = field(default_factory=dict)
     reminders: MemoryReminders = field(default_factory=MemoryReminders)
+    access_log: MemoryAccessLog = field(default_factory=lambda: MemoryAccessLog())
+
+    async def deliveries_of(self, user_id: str, limit: int) -> list[Delivery]:
+        mine = [
+            replace(s.delivery, attempts=tuple(s.attempts), code=None)
+            for s in self.deliveries.values()
+            if s.delivery.user_id == user_id
+        ]
+        return sorted(mine, key=lambda d: d.created_at, reverse=True)[:limit]
 
     async def in_transaction(self, work: Callable[[Any], Awaitable[T]]) -> T:
         before = (

@@ -1,7 +1,8 @@
 """HTTP routes of the notifications service (prefix ``/api/v1/notifications``).
 
 Any signed-in user, and only their own data: someone else's notification is a 404,
-exactly like one that does not exist.
+exactly like one that does not exist. Deliveries: an operator (with ``X-Access-Reason``) or
+an admin reads anyone's, a citizen their own.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from emk_common.auth import CurrentPrincipal
+from emk_common.auth import AccessReason, CurrentPrincipal
 from emk_common.problems import problem_responses
 from notifications.api.deps import NotificationsDep
 from notifications.api.schemas import (
     CURSOR_PATTERN,
+    DeliveryPage,
+    DeliveryView,
     NotificationPageView,
     NotificationView,
     PreferencesBody,
@@ -57,3 +60,17 @@ async def put_preferences(
     """In-app notifications are always on; SMS and e-mail may be turned off."""
     chosen = await notifications.choose(who.user_id, body.to_preferences())
     return PreferencesView.of(chosen)
+
+
+@router.get("/deliveries", responses=problem_responses(401, 404, 422))
+async def deliveries(
+    who: CurrentPrincipal,
+    notifications: NotificationsDep,
+    reason: AccessReason,
+    user_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> DeliveryPage:
+    """A person's deliveries, newest first: channel, status, attempts and why one failed —
+    never a text, a code or an address. Staff name the person (``user_id``) and say why."""
+    found = await notifications.deliveries_of(who, user_id, reason, limit)
+    return DeliveryPage(items=[DeliveryView.of(d) for d in found])

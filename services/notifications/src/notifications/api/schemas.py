@@ -8,7 +8,9 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StrictBool, StrictInt, field_validator
 
 from emk_common.field_errors import RequestBody, invalid_value
+from notifications.domain.delivery import Delivery
 from notifications.domain.notification import Notification, NotificationPage, Preferences
+from notifications.domain.retry import State
 
 # A cursor is the id of the last notification of the previous page (see time_ordered_id).
 CURSOR_PATTERN = r"^[0-9a-f]{32}$"
@@ -95,3 +97,58 @@ class PreferencesView(BaseModel):
             email=preferences.email,
             reminders_days_before=list(preferences.reminders_days_before),
         )
+
+
+_STATE_LABELS = {
+    "pending": "Ожидает отправки",
+    "sent": "Отправлено",
+    "failed": "Не доставлено",
+    "no_contact": "Нет подтверждённого контакта",
+    "expired": "Код истёк до отправки",
+}
+_CHANNEL_LABELS = {"sms": "SMS", "email": "Электронная почта"}
+
+
+class AttemptView(BaseModel):
+    n: int
+    at: datetime
+    outcome: str = Field(description="sent, error, no_contact or expired")
+    error: str | None = Field(description="The class of the error (never its text).")
+
+
+class DeliveryView(BaseModel):
+    """One message over one channel: where it stands and what was tried — never its text, a
+    code or an address."""
+
+    id: str
+    kind: str
+    channel: str
+    channel_label: str
+    status: str
+    status_label: str
+    attempt_count: int
+    attempts: list[AttemptView]
+    failure_reason: str | None
+    created_at: datetime
+    next_attempt_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> DeliveryView:
+        state = delivery.state.value
+        pending = delivery.state is State.PENDING
+        return cls(
+            id=delivery.id, kind=delivery.kind, channel=delivery.channel,
+            channel_label=_CHANNEL_LABELS.get(delivery.channel, delivery.channel),
+            status=state, status_label=_STATE_LABELS.get(state, state),
+            attempt_count=delivery.attempt_count,
+            attempts=[AttemptView(n=a.number, at=a.at, outcome=a.outcome, error=a.error)
+                      for a in delivery.attempts],
+            failure_reason=delivery.failure, created_at=delivery.created_at,
+            next_attempt_at=delivery.next_attempt_at if pending else None,
+            finished_at=delivery.finished_at,
+        )  # fmt: skip
+
+
+class DeliveryPage(BaseModel):
+    items: list[DeliveryView]

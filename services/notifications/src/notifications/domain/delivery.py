@@ -73,6 +73,8 @@ class Delivery:
     finished_at: datetime | None = None
     # The token of the claim this copy was read under (settling is conditional on it).
     claim: str | None = None
+    # What was tried so far, oldest first (read for the operators' view; not for sending).
+    attempts: tuple[Attempt, ...] = ()
 
     @classmethod
     def of_message(
@@ -139,6 +141,15 @@ class Delivery:
             finished_at=now,
             code=OneTimeCode(purpose, expires_at, None),
         )
+
+    @property
+    def failure(self) -> str | None:
+        """Why the last attempt did not deliver (an error's class name, ``no_contact``,
+        ``expired``); None if it was sent or nothing was tried."""
+        if not self.attempts or self.attempts[-1].outcome == "sent":
+            return None
+        last = self.attempts[-1]
+        return last.error or last.outcome
 
     @property
     def is_code(self) -> bool:

@@ -18,6 +18,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from emk_common.audit import AccessLog
 from emk_common.catalog import SealedBox
 from emk_common.events import Envelope
 from emk_common.mongo import claim_one, update_and_read
@@ -71,6 +72,8 @@ class NotificationStore:
         self.preference_docs: AsyncCollection[Doc] = db["preferences"]
         self.deliveries = Deliveries(db["deliveries"], outbox)
         self.reminders = Reminders(db["reminders"], db["due_lists"])
+        # Who (staff) read a person's deliveries, and why: the person reads it (152-ФЗ).
+        self.access_log = AccessLog(db["access_log"], "person")
         self._outbox = outbox
         self._client = db.client
 
@@ -88,6 +91,7 @@ class NotificationStore:
         )
         await self.deliveries.ensure_indexes()
         await self.reminders.ensure_indexes()
+        await self.access_log.ensure_indexes()
 
     # --- in-app notifications ------------------------------------------------------------
 
@@ -189,6 +193,12 @@ class NotificationStore:
     async def hold(self, delivery: Delivery, until: datetime) -> bool:
         return await self.deliveries.hold(delivery, until)
 
+    async def deliveries_of(self, user_id: str, limit: int) -> list[Delivery]:
+        """The person's deliveries, newest first (without any sealed box)."""
+        found = self.deliveries.collection.find({"user_id": user_id}, {SEALED: 0, **_VIEW})
+        docs = await found.sort("created_at", DESCENDING).limit(limit).to_list()
+        return [_delivery(doc) for doc in docs]
+
 
 class Deliveries:
     """The ``deliveries`` collection: one document per message and channel, with its
@@ -206,6 +216,9 @@ class Deliveries:
         await self.collection.create_index(
             [("state", ASCENDING), ("kind", ASCENDING), ("next_attempt_at", ASCENDING)],
             name="due_by_kind",
+        )
+        await self.collection.create_index(
+            [("user_id", ASCENDING), ("created_at", DESCENDING)], name="by_user"
         )
 
     async def stage(
@@ -469,4 +482,8 @@ def _delivery(doc: Mapping[str, Any]) -> Delivery:
         code=code,
         finished_at=doc.get("finished_at"),
         claim=doc.get("claim"),
+        attempts=tuple(
+            Attempt(number=a["n"], at=a["at"], outcome=a["outcome"], error=a.get("error"))
+            for a in doc.get("attempts") or ()
+        ),
     )
