@@ -7,6 +7,11 @@ measured in the same run on the same servers:
 
 Targets: the outbox path's throughput ≥ 80% of ``direct``; its p50 latency within the
 state-change write time plus two raw broker round trips.
+
+And the consumer alone, draining a backlog: batched (one transaction and one offset commit
+per fetch, ``consumer_batch_max``) against one by one (``consumer_batch_max = 1``, the path
+every event took before) and against a raw ``insert_many`` of the same documents. Targets:
+batched ≥ 5× one by one, ≥ 50% of the raw insert rate.
 """
 
 from __future__ import annotations
@@ -22,9 +27,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from emk_common.events import Envelope, EventData
+from emk_common.inbox import after_commit
+from emk_common.kafka import ensure_topics
 from emk_common.service import create_app, create_runtime
 from emk_common.settings import ServiceSettings
 
@@ -37,6 +45,8 @@ def fetch_max_wait_ms() -> int:
 LATENCY_SAMPLES = 200
 THROUGHPUT_EVENTS = 2000
 WRITERS = 50
+BACKLOG_EVENTS = 3000  # what the consumer drains, in each mode
+BACKLOG_AGGREGATES = 100
 
 
 class BenchSettings(ServiceSettings):
@@ -279,6 +289,113 @@ async def throughput(change: Change, events: int) -> float:
     return events / (time.perf_counter() - started)
 
 
+async def consumer_rates() -> dict[str, Any]:
+    """The consumer alone on a backlog of the same events, batched and one by one (each with
+    a consumer group and database of its own), and a raw ``insert_many`` of the documents
+    its handler writes, in chunks of a batch."""
+    settings = BenchSettings()
+    topic = f"emk.bench.backlog.{uuid.uuid4().hex[:8]}"
+    event = _event(topic)
+    backlog = [
+        Envelope.wrap(
+            event(aggregate_id=f"agg-{i % BACKLOG_AGGREGATES}", seq=i),
+            source="b",
+            subject=f"agg-{i % BACKLOG_AGGREGATES}",
+        )
+        for i in range(BACKLOG_EVENTS)
+    ]
+    await ensure_topics(settings, [topic])
+    # Published in producer batches, as the relay publishes under load.
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=5
+    )
+    await producer.start()
+    try:
+        sent = [await producer.send(topic, e.to_bytes(), key=e.subject.encode()) for e in backlog]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+    batch_max = settings.consumer_batch_max
+    raw = await raw_insert_many(settings, backlog, batch_max)
+    batched = await drain(topic, event, len(backlog), batch_max)
+    one_by_one = await drain(topic, event, len(backlog), 1)
+    return {
+        "backlog_events": len(backlog),
+        "partitions": settings.kafka_topic_partitions,
+        "consumer_batch_max": batch_max,
+        "batched": batched,
+        "one_by_one": one_by_one,
+        "raw_insert_many": {"events_per_s": round(raw, 1), "chunk": batch_max},
+    }
+
+
+def _effect_of(envelope: Envelope) -> dict[str, Any]:
+    """The document the backlog's handler writes for an event (and the raw insert too)."""
+    return {"_id": envelope.id, "seq": envelope.data["seq"]}
+
+
+async def raw_insert_many(settings: ServiceSettings, backlog: list[Envelope], chunk: int) -> float:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri)
+    db = client[f"bench_raw_{uuid.uuid4().hex[:8]}"]
+    try:
+        await db["effects"].insert_one({"_id": "warm"})
+        documents = [_effect_of(e) for e in backlog]
+        started = time.perf_counter()
+        for i in range(0, len(documents), chunk):
+            await db["effects"].insert_many(documents[i : i + chunk])
+        return len(documents) / (time.perf_counter() - started)
+    finally:
+        await client.drop_database(db.name)
+        await client.close()
+
+
+async def drain(topic: str, event: type[EventData], count: int, batch_max: int) -> dict[str, Any]:
+    """Events/s from the first handler call to the commit of the last effect."""
+    suffix = uuid.uuid4().hex[:8]
+    runtime = create_runtime(
+        BenchSettings(
+            mongodb_database=f"bench_d_{suffix}",
+            kafka_consumer_group=f"bench-d-{suffix}",
+            consumer_batch_max=batch_max,
+        )
+    )
+    effects = runtime.collection("effects")
+    finished: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+    first_call: list[float] = []
+    committed = 0
+
+    def one_committed() -> None:
+        nonlocal committed
+        committed += 1
+        if committed == count and not finished.done():
+            finished.set_result(time.perf_counter())
+
+    @runtime.consumer.on(event, name="bench.backlog")
+    async def apply(data: Any, envelope: Envelope, session: AsyncClientSession) -> None:
+        if not first_call:
+            first_call.append(time.perf_counter())
+        await effects.insert_one(_effect_of(envelope), session=session)
+        after_commit(one_committed)
+
+    app = create_app(runtime, title="bench backlog", description="bench")
+    async with app.router.lifespan_context(app):
+        ended = await asyncio.wait_for(finished, timeout=600)
+        stored = await effects.count_documents({})
+        await runtime.db.client.drop_database(runtime.db.name)
+    stats = runtime.consumer.stats
+    if stored != count or stats.applied != count:
+        raise RuntimeError(f"drained {stored} effects, {stats.applied} applied, of {count}")
+    elapsed = ended - first_call[0]
+    return {
+        "consumer_batch_max": batch_max,
+        "events_per_s": round(count / elapsed, 1),
+        "seconds": round(elapsed, 3),
+        "batched_transactions": stats.batches,
+        "events_in_batched_transactions": stats.batched,
+        "fallbacks": stats.fallbacks,
+    }
+
+
 async def run(bootstrap: str) -> dict[str, Any]:
     raw_latency = await raw_round_trips(bootstrap, LATENCY_SAMPLES)
     raw_tp = await raw_throughput(bootstrap, THROUGHPUT_EVENTS)
@@ -288,6 +405,10 @@ async def run(bootstrap: str) -> dict[str, Any]:
         direct_latency = await sequential(pipe.direct_change, LATENCY_SAMPLES)
         outbox_tp = await throughput(pipe.outbox_change, THROUGHPUT_EVENTS)
         direct_tp = await throughput(pipe.direct_change, THROUGHPUT_EVENTS)
+    consumer = await consumer_rates()
+    batched_rate = consumer["batched"]["events_per_s"]
+    one_by_one_rate = consumer["one_by_one"]["events_per_s"]
+    raw_insert_rate = consumer["raw_insert_many"]["events_per_s"]
 
     write_p = percentiles(write)
     raw_p = percentiles(raw_latency)
@@ -304,6 +425,11 @@ async def run(bootstrap: str) -> dict[str, Any]:
             "(services and baselines alike) pays up to kafka_fetch_max_wait_ms; the raw round "
             "trip looks faster because its next fetch reaches the broker after the produce.",
             "Compare the outbox with direct publishing: the same consumer, the same broker.",
+            "The pipeline's consumers run with the default consumer_batch_max (batched).",
+            "consumer: one consumer draining a backlog published beforehand, timed from its "
+            "first handler call to the commit of the last effect; its handler inserts one "
+            "document with the inbox's session, as a service's handler writes its effect. "
+            "raw_insert_many writes the same documents, a batch's worth per call, and no inbox.",
         ],
         "samples": {
             "latency": LATENCY_SAMPLES,
@@ -315,6 +441,7 @@ async def run(bootstrap: str) -> dict[str, Any]:
             "latency_to_inbox_handler": outbox_handled,
             "throughput_per_s": round(outbox_tp, 1),
         },
+        "consumer": consumer,
         "baselines": {
             "raw_kafka_round_trip": {"latency": raw_p, "throughput_per_s": round(raw_tp, 1)},
             "direct_publish_after_commit": {
@@ -325,6 +452,16 @@ async def run(bootstrap: str) -> dict[str, Any]:
             "state_change_write": {"latency": write_p},
         },
         "targets": {
+            "consumer_batched_vs_one_by_one": {
+                "ratio": round(batched_rate / one_by_one_rate, 2),
+                "target": ">= 5",
+                "met": batched_rate >= 5 * one_by_one_rate,
+            },
+            "consumer_batched_vs_raw_insert_many": {
+                "ratio": round(batched_rate / raw_insert_rate, 3),
+                "target": ">= 0.50",
+                "met": batched_rate >= 0.5 * raw_insert_rate,
+            },
             "throughput_vs_direct": {
                 "ratio": round(outbox_tp / direct_tp, 3),
                 "target": ">= 0.80",

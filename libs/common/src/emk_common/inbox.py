@@ -6,16 +6,22 @@ delivery, even a concurrent one, collides on that key and its effect is rolled b
 Inbox records are kept (they are small) so that replaying a topic from the earliest
 offset applies nothing twice.
 
+A consumer applies what one fetch returns as a batch (:meth:`Inbox.apply_batch`): the
+inbox marks and effects of every event in one transaction, which costs a commit per batch
+rather than per event. If any effect fails the whole batch is rolled back, and the consumer
+applies its events one by one (:meth:`Inbox.apply_once`) to isolate the failing one.
+
 A handler that must nudge something once its effect is durable (wake a dispatcher that
 will read what it wrote, wake the outbox relay) calls :func:`after_commit` instead of
 doing it inline: inside the transaction the write is not visible yet, and a retried
-transaction would nudge twice.
+transaction would nudge twice. In a batch the nudges wait for the batch's commit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from pymongo import AsyncMongoClient
@@ -39,6 +45,15 @@ def after_commit(callback: Callable[[], None]) -> None:
         callback()
     else:
         pending.append(callback)
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """One handler's effect of one event, for :meth:`Inbox.apply_batch`."""
+
+    handler: str
+    event_id: str
+    effect: Effect
 
 
 class Inbox:
@@ -83,6 +98,55 @@ class Inbox:
         for callback in callbacks:
             callback()
         return True
+
+    async def apply_batch(self, items: Sequence[InboxItem]) -> list[bool]:
+        """Run the effects of ``items``, in order, in one transaction with their inbox marks;
+        for each item, True if its effect ran, False if it was skipped: this handler applied
+        this event before, or an earlier item of ``items`` is a copy of it.
+
+        An effect that raises aborts the transaction: nothing of the batch is applied, none of
+        its :func:`after_commit` callbacks runs, and the exception propagates (the caller then
+        applies the items one by one). The callbacks of a committed batch run after its commit,
+        in order.
+        """
+        keys = [_key(item.handler, item.event_id) for item in items]
+        at = self._clock()
+        callbacks: list[Callable[[], None]] = []
+        ran: list[bool] = []
+
+        async def transaction(session: AsyncClientSession) -> None:
+            callbacks.clear()  # a retried transaction starts over
+            ran.clear()
+            # Read first: inserting a mark that exists would abort the whole transaction.
+            cursor = self._collection.find(
+                {"_id": {"$in": sorted(set(keys))}}, {"_id": 1}, session=session
+            )
+            seen = {doc["_id"] async for doc in cursor}
+            marks = []
+            for key, item in zip(keys, items, strict=True):
+                ran.append(key not in seen)
+                if key not in seen:
+                    seen.add(key)
+                    marks.append(
+                        {"_id": key, "handler": item.handler, "event_id": item.event_id, "at": at}
+                    )
+            if marks:
+                # A mark a concurrent consumer committed meanwhile fails this insert, and the
+                # batch with it: one by one, that event is then recognised and skipped.
+                await self._collection.insert_many(marks, session=session)
+            for item, fresh in zip(items, ran, strict=True):
+                if fresh:
+                    await item.effect(session)
+
+        token = _after_commit.set(callbacks)
+        try:
+            async with self._client.start_session() as session:
+                await session.with_transaction(transaction)
+        finally:
+            _after_commit.reset(token)
+        for callback in callbacks:
+            callback()
+        return list(ran)
 
 
 class _AlreadyAppliedError(Exception):

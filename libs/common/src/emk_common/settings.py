@@ -104,6 +104,10 @@ class ServiceSettings(BaseSettings):
     outbox_poll_seconds: float = 0.25
     outbox_batch_size: int = 500
     consumer_max_attempts: int = 5
+    # Events a consumer applies in one MongoDB transaction with one offset commit (what one
+    # fetch returns, at most this many); 1 applies them one by one. A transaction should stay
+    # small and short (MongoDB aborts one after 60 s), so keep this in the hundreds at most.
+    consumer_batch_max: int = Field(default=100, ge=1)
     consumer_backoff_seconds: float = 0.2
     consumer_backoff_max_seconds: float = 5.0
 
