@@ -133,7 +133,9 @@ def subject_of(message: Message) -> str:
 
 
 def body_of(message: Message) -> str:
-    payload = message.get_payload(decode=True)
+    """The plain text part (a letter is ``multipart/alternative``: text, then HTML)."""
+    [plain] = [part for part in message.walk() if part.get_content_type() == "text/plain"]
+    payload = plain.get_payload(decode=True)
     assert isinstance(payload, bytes)
     return payload.decode("utf-8")
 

@@ -17,7 +17,7 @@ from emk_common.settings import decode_keyring
 from notifications.adapters.channels import SmsSpool, SmtpSender
 from notifications.adapters.directory import IdentityDirectory
 from notifications.adapters.sealed import Keyring
-from notifications.api import routes
+from notifications.api import routes, templates
 from notifications.dispatcher import Dispatcher
 from notifications.domain.reminders import QuietHours
 from notifications.domain.retry import RetryPolicy
@@ -115,7 +115,7 @@ def build(
         runtime,
         title="ЭМК — notifications",
         description="SMS, e-mail and in-app notifications, preferences and reminders.",
-        routers=[routes.router],
+        routers=[routes.router, templates.router],
     )
     app.state.notifications = notifications
     app.state.dispatcher = dispatcher

@@ -28,9 +28,12 @@ class SmsSender(Protocol):
 
 
 class EmailSender(Protocol):
-    """The mail relay (locally a real SMTP server); ``key`` becomes the ``Message-ID``."""
+    """The mail relay (locally a real SMTP server); ``key`` becomes the ``Message-ID``. With
+    ``html`` the letter is ``multipart/alternative``: the plain text, then the same as HTML."""
 
-    async def send(self, to: str, subject: str, text: str, *, key: str) -> None: ...
+    async def send(
+        self, to: str, subject: str, text: str, *, key: str, html: str | None = None
+    ) -> None: ...
 
 
 @dataclass(frozen=True, repr=False)

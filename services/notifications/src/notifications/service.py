@@ -390,7 +390,9 @@ class Notifications:
                 await self.sms.send(destination, texts.sms_of(message), key=delivery.id)
             else:
                 letter = texts.email_of(message, contacts.addressee)
-                await self.email.send(destination, letter.subject, letter.body, key=delivery.id)
+                await self.email.send(
+                    destination, letter.subject, letter.body, key=delivery.id, html=letter.html
+                )
         except Exception as exc:
             # Only the class: an exception's text (an SMTP refusal, say) can quote the address.
             return type(exc).__name__
@@ -409,12 +411,18 @@ class Notifications:
             opened = self.codes.open(
                 code.sealed, associated_data=delivery.trigger_event_id.encode()
             )
-            text = texts.one_time_code(code.purpose, opened.code)
             if delivery.channel == "sms":
+                text = texts.one_time_code(code.purpose, opened.code)
                 await self.sms.send(opened.destination, text, key=delivery.id)
             else:
-                subject = texts.ONE_TIME_CODE_SUBJECTS[code.purpose]
-                await self.email.send(opened.destination, subject, text, key=delivery.id)
+                letter = texts.one_time_code_email(code.purpose, opened.code)
+                await self.email.send(
+                    opened.destination,
+                    letter.subject,
+                    letter.body,
+                    key=delivery.id,
+                    html=letter.html,
+                )
         except Exception as exc:
             # Only the class: neither the code nor the destination may reach a record or log.
             return type(exc).__name__

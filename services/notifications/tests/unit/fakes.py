@@ -46,10 +46,16 @@ class FlakySms(Flaky):
         self.keys.append(key)
 
 
+@dataclass
 class FlakyMail(Flaky):
-    async def send(self, to: str, subject: str, text: str, *, key: str) -> None:
+    htmls: list[str | None] = field(default_factory=list)  # each sent letter's HTML part
+
+    async def send(
+        self, to: str, subject: str, text: str, *, key: str, html: str | None = None
+    ) -> None:
         self._take(to, subject, text)
         self.keys.append(key)
+        self.htmls.append(html)
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """Delivery channels behind ports: the operator's SMS gateway and mail relay in deployment,
-a JSON-lines spool file and a real SMTP server (aiosmtpd) locally."""
+a JSON-lines spool file and a real SMTP server (aiosmtpd) locally. A letter goes as plain
+text plus HTML (``multipart/alternative``)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,11 @@ class SmtpSender:
     def __init__(self, host: str, port: int, sender: str, timeout: float) -> None:
         self._host, self._port, self._sender, self._timeout = host, port, sender, timeout
 
-    async def send(self, to: str, subject: str, text: str, *, key: str) -> None:
+    async def send(
+        self, to: str, subject: str, text: str, *, key: str, html: str | None = None
+    ) -> None:
+        """With ``html``: ``multipart/alternative``, the plain text first and the same letter
+        as HTML (a mail client shows the last part it can)."""
         message = EmailMessage()
         message["From"] = self._sender
         message["To"] = to
@@ -53,6 +58,8 @@ class SmtpSender:
         # The delivery's id: a relay or mailbox that dedupes on it keeps one copy.
         message["Message-ID"] = f"<{key}@emk.local>"
         message.set_content(text)
+        if html is not None:
+            message.add_alternative(html, subtype="html")
         await asyncio.to_thread(self._deliver, message)
 
     def _deliver(self, message: EmailMessage) -> None:
