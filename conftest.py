@@ -77,9 +77,11 @@ def platform(stack: Stack | None) -> Iterator[Stack]:
     if stack is None:
         pytest.fail("end-to-end tests start the services themselves: run them on the local stack")
     stack.start_services()
+    stack.start_gateway()
     try:
         yield stack
     finally:
+        stack.stop_server("gateway")
         stack.stop_services()
 
 

@@ -34,12 +34,17 @@ def test_fixed_ports_are_the_documented_ones() -> None:
         documents=8003,
         records=8004,
         notifications=8005,
+        gateway=8000,
     )
 
 
 def test_each_fixed_port_can_be_overridden() -> None:
-    environ = {"EMK_PORT_KAFKA": "19092", "EMK_PORT_RECORDS": " 18004 ", "EMK_PORT_CLAMD": "3311"}
+    environ = {
+        "EMK_PORT_KAFKA": "19092", "EMK_PORT_RECORDS": " 18004 ", "EMK_PORT_CLAMD": "3311",
+        "EMK_PORT_GATEWAY": "18000",
+    }  # fmt: skip
     ports = Ports.fixed(environ=environ)
+    assert ports.gateway == 18000
 
     assert ports.kafka == 19092
     assert ports.clamd == 3311

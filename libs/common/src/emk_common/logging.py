@@ -15,6 +15,8 @@ from typing import Any, TextIO
 
 from opentelemetry import trace
 
+from emk_common import request_id as request_ids
+
 __all__ = ["JsonFormatter", "configure_logging"]
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
@@ -54,6 +56,9 @@ class JsonFormatter(logging.Formatter):
             message=record.getMessage(),
             service=self.service,
         )
+        request_id = request_ids.current.get()
+        if request_id is not None:
+            entry["request_id"] = request_id
         context = trace.get_current_span().get_span_context()
         if context.is_valid:
             entry["trace_id"] = format(context.trace_id, "032x")

@@ -46,6 +46,7 @@ from emk_common.outbox import Outbox, OutboxRelay, OutboxWrites, ensure_outbox_i
 from emk_common.problems import install_problem_handlers
 from emk_common.redaction import compile_secret_paths
 from emk_common.redaction import remember as remember_secret_paths
+from emk_common.request_id import RequestIdMiddleware
 from emk_common.s3 import ensure_bucket, s3_client
 from emk_common.settings import ServiceSettings
 from emk_common.telemetry import instrument_fastapi, setup_telemetry
@@ -186,6 +187,8 @@ def create_app(
     secrets = compile_secret_paths(secret_paths)
     remember_secret_paths(app, secrets)
     instrument_fastapi(app, runtime.tracer_provider, secrets)
+    # Outermost: every log line of the request, and its answer, carry its id.
+    app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router(_readiness(runtime), {"kafka": runtime.kafka.state}))
     app.include_router(_asyncapi_router(runtime, title, version))
     for router in routers:

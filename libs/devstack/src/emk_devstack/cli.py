@@ -113,6 +113,7 @@ def _table(stack: Stack, *, with_services: bool) -> str:
     ports = stack.ports
     rows: list[tuple[str, str]] = []
     if with_services:
+        rows.append(("gateway", f"{stack.gateway_url}  (Traefik: /api/v1/<service>, /check/)"))
         for service in SERVICES:
             url = stack.service_url(service)
             rows.append((service, f"{url}  docs {url}/docs  asyncapi {url}/asyncapi"))

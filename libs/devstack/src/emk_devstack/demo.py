@@ -103,7 +103,9 @@ class Delivered:
 
 
 def _text_of(message: Message) -> str:
-    body = message.get_payload(decode=True)
+    """The plain text: the whole message, or its text/plain part (a letter is text + HTML)."""
+    plain = [part for part in message.walk() if part.get_content_type() == "text/plain"]
+    body = (plain[0] if plain else message).get_payload(decode=True)
     return body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
 
 
@@ -164,10 +166,12 @@ class Journey:
 
     @classmethod
     def on(cls, stack: Stack, say: Callable[[str], None] = print) -> Journey:
-        """The journey against a stack this process started (tests, benchmarks)."""
+        """The journey against a stack this process started (tests, benchmarks): through its
+        gateway when it runs one, as the frontend goes."""
         env = stack.env
+        through = stack.gateway_url if stack.is_running("gateway") else None
         return cls(
-            {service: stack.service_url(service) for service in SERVICES},
+            {service: through or stack.service_url(service) for service in SERVICES},
             stack.var_dir,
             env["EMK_BOOTSTRAP_ADMIN_EMAIL"],
             env["EMK_BOOTSTRAP_ADMIN_PASSWORD"],
@@ -367,8 +371,13 @@ class Journey:
 
 
 def urls_from_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Every service through the gateway (``EMK_GATEWAY_URL``, or its local port), as the
+    frontend goes; ``EMK_DEMO_DIRECT=1`` calls each service on its own port instead."""
     environ = dict(os.environ if environ is None else environ)
     ports = Ports.fixed(environ)
+    if environ.get("EMK_DEMO_DIRECT") != "1":
+        gateway = environ.get("EMK_GATEWAY_URL") or f"http://{HOST}:{ports.gateway}"
+        return dict.fromkeys(SERVICES, gateway)
     return {
         service: environ.get(f"{service.upper()}_URL") or f"http://{HOST}:{ports.of(service)}"
         for service in ("identity", "applications", "documents", "records", "notifications")

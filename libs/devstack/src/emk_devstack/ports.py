@@ -30,8 +30,10 @@ PURPOSES = {
     "smtp": "SMTP",
     "clamd": "ClamAV",
     **{service: f"{service} service" for service in SERVICES},
+    "gateway": "API gateway",
 }
 INFRA_DEFAULT_PORTS = {"kafka": 9092, "mongodb": 27017, "s3": 9000, "smtp": 8025, "clamd": 3310}
+GATEWAY_DEFAULT_PORT = 8000
 
 
 class PortInUseError(StackError):
@@ -50,13 +52,15 @@ class Ports:
     documents: int
     records: int
     notifications: int
+    gateway: int
 
     @classmethod
     def fixed(cls, environ: Mapping[str, str] | None = None) -> Ports:
         """The well-known ports, each overridable by ``EMK_PORT_<NAME>``."""
         environ = os.environ if environ is None else environ
         values: dict[str, int] = {}
-        for name, default in {**INFRA_DEFAULT_PORTS, **DEFAULT_PORTS}.items():
+        defaults = {**INFRA_DEFAULT_PORTS, **DEFAULT_PORTS, "gateway": GATEWAY_DEFAULT_PORT}
+        for name, default in defaults.items():
             variable = f"EMK_PORT_{name.upper()}"
             raw = environ.get(variable, "").strip()
             values[name] = _parse_port(variable, raw) if raw else default

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -104,6 +105,24 @@ def http_ok(url: str, timeout: float = 1.0) -> Probe:
         try:
             with _direct.open(url, timeout=timeout) as response:
                 return int(response.status) == 200
+        except (OSError, http.client.HTTPException):
+            return False
+
+    return probe
+
+
+def http_answers(url: str, status: int, timeout: float = 1.0) -> Probe:
+    """``url`` answers ``status`` (a gateway is ready once it routes: a service's 401, not
+    its own 404 while its routes are still loading)."""
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"not an HTTP URL: {url}")
+
+    def probe() -> bool:
+        try:
+            with _direct.open(url, timeout=timeout) as response:
+                return int(response.status) == status
+        except urllib.error.HTTPError as error:
+            return error.code == status
         except (OSError, http.client.HTTPException):
             return False
 

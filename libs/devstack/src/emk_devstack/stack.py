@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.resources
+import json
 import os
 import shutil
 import socket
@@ -25,7 +26,7 @@ from minio import Minio
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from emk_devstack import clamav
+from emk_devstack import clamav, gateway
 from emk_devstack.ports import HOST, INFRA, PURPOSES, SERVICES, PortInUseError, Ports
 from emk_devstack.processes import (
     Child,
@@ -33,6 +34,7 @@ from emk_devstack.processes import (
     StackError,
     Supervisor,
     all_of,
+    http_answers,
     http_ok,
     tcp_accepts,
 )
@@ -51,6 +53,7 @@ SERVER_NAMES = {
     "s3": "SeaweedFS",
     "smtp": "aiosmtpd",
     "clamd": "clamd",
+    "gateway": "Traefik",
 }
 
 __all__ = ["HOST", "INFRA", "KafkaStorage", "PortInUseError", "Ports", "Stack"]
@@ -130,6 +133,11 @@ class Stack:
         return f"http://{HOST}:{self.ports.of(name)}"
 
     @property
+    def gateway_url(self) -> str:
+        """The one origin of the frontend: every service's public API through Traefik."""
+        return f"http://{HOST}:{self.ports.gateway}"
+
+    @property
     def env(self) -> dict[str, str]:
         """The environment services and tests need to find the stack and its keys."""
         ports = self.ports
@@ -151,8 +159,11 @@ class Stack:
         for service in SERVICES:
             env[f"{service.upper()}_HTTP_PORT"] = str(ports.of(service))
             env[f"{service.upper()}_URL"] = self.service_url(service)
-        # Where the QR of a share code points (the gateway's address, once there is one).
-        env["RECORDS_PUBLIC_BASE_URL"] = self.service_url("records")
+        env["EMK_GATEWAY_URL"] = self.gateway_url
+        # Where the QR of a share code points: the public check page, through the gateway.
+        env["RECORDS_PUBLIC_BASE_URL"] = self.gateway_url
+        # The gateway is the only proxy, on the loopback: its X-Forwarded-For is believed.
+        env["TRUSTED_PROXIES"] = json.dumps([HOST])
         # The local stack sends SMS at any hour, so the demo and the tests do not depend on
         # the hour they run at (a deployment keeps the 21:00–09:00 default); set both to
         # other hours to see the quiet hours work.
@@ -192,12 +203,20 @@ class Stack:
         self.ports.check_free(names)
 
     def start(self, services: Iterable[str] = SERVICES) -> None:
-        """The infrastructure, then the services; every port is checked first."""
+        """The infrastructure, then the services, then the gateway in front of them; every
+        port is checked first."""
         services = list(services)
-        self.check_ports([*INFRA, *services])
+        self.check_ports([*INFRA, *services, "gateway"])
         with self._stopping_on_failure():
             self.start_infra()
             self.start_services(services)
+            self.start_gateway()
+
+    def start_gateway(self) -> None:
+        """Traefik in front of the services (``emk_devstack.gateway``)."""
+        self.check_ports(["gateway"])
+        with self._stopping_on_failure():
+            self._await(*self._launch("gateway"))
 
     def start_infra(self) -> None:
         self.check_ports(INFRA)
@@ -303,12 +322,30 @@ class Stack:
                 *("--maildir", str(self.mail_dir)),
             ]
             return argv, {}, listening
+        if name == "gateway":
+            return self._gateway_command(port)
         if name == "clamd":
             config = clamav.write_config(self.clamav_dir, self.clamav_signatures, HOST, port)
             argv = [clamav.clamd_binary(), f"--config-file={config}"]
             return argv, {}, clamav.clamd_pongs(HOST, port)
         # A service: its own package's __main__ runs uvicorn on <SERVICE>_HTTP_PORT.
         return [sys.executable, "-m", name], {}, http_ok(f"{self.service_url(name)}/readyz")
+
+    def _gateway_command(self, port: int) -> tuple[list[str], dict[str, str], Probe]:
+        (ping,) = free_ports(1, avoid=set(astuple(self.ports)))
+        config = gateway.write_config(
+            self.var_dir / "gateway",
+            host=HOST,
+            port=port,
+            ping_port=ping,
+            services={name: self.service_url(name) for name in SERVICES},
+            origins=gateway.origins_from(os.environ.get("EMK_GATEWAY_CORS_ORIGINS")),
+            access_log=self.logs_dir / "gateway-access.log",
+        )
+        argv = [gateway.traefik_binary(), f"--configFile={config}"]
+        # Up, and its routes loaded: identity's answer (401) through it, not Traefik's 404.
+        routed = http_answers(f"http://{HOST}:{port}/api/v1/identity/me", 401)
+        return argv, {}, all_of(http_ok(f"http://{HOST}:{ping}/ping"), routed)
 
     def _s3_command(self, port: int) -> tuple[list[str], dict[str, str], Probe]:
         """``weed mini``: master, volume, filer and S3 in one process, data under ``s3_dir``.
