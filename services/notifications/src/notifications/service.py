@@ -36,7 +36,7 @@ from emk_common.field_errors import FieldError
 from emk_common.inbox import after_commit
 from emk_common.problems import Problem
 from notifications.domain import texts
-from notifications.domain.delivery import CHANNELS, Delivery, Unreadable
+from notifications.domain.delivery import CHANNELS, Delivery, Unreadable, mask
 from notifications.domain.notification import (
     ApplicationRef,
     BookRef,
@@ -295,9 +295,10 @@ class Notifications:
     async def deliveries_of(
         self, who: Principal, user_id: str | None, reason: str | None, limit: int
     ) -> list[Delivery]:
-        """A person's deliveries (channel, state, attempts, why one failed — never a text nor
-        a code): their own for a citizen; anyone's for an operator with a stated reason and
-        for an admin (metadata), each such read logged for the person before it is answered."""
+        """A person's deliveries (channel, state, attempts with masked destinations, why one
+        failed — never a text nor a code): their own for a citizen; anyone's for an operator
+        with a stated reason and for an admin (metadata), each such read logged for the person
+        before it is answered."""
         access = DELIVERIES.check(who, reason=reason, content=False)
         if access is Access.OWNER:
             if user_id not in (None, who.user_id):
@@ -342,17 +343,18 @@ class Notifications:
             if not await self.store.hold(delivery, held):
                 log.warning("delivery %s: claim lost before it was held", delivery.id)
             return Verdict(State.PENDING, held)
+        to: str | None = None  # the destination, masked, for the operators' view
         if delivery.is_code:
             policy = self.otp_policy
             if delivery.expired(self.clock()):
                 error: str | None = EXPIRED  # nobody could use it now: not sent, not retried
             else:
-                error = await self._send_code(delivery)
+                error, to = await self._send_code(delivery)
         else:
             policy = self.policy
-            error = await self._send_message(delivery)
+            error, to = await self._send_message(delivery)
         now = self.clock()
-        settlement = delivery.settle(error, now, policy)
+        settlement = delivery.settle(error, now, policy, to=to)
         report = settlement.report
         events = [] if report is None else [self._wrap(report, delivery.notification_id, now)]
         verdict = settlement.verdict
@@ -376,16 +378,19 @@ class Notifications:
             )
         return verdict
 
-    async def _send_message(self, delivery: Delivery) -> str | None:
-        """Send once; None on success, else what went wrong (a class name, or no_contact)."""
+    async def _send_message(self, delivery: Delivery) -> tuple[str | None, str | None]:
+        """Send once; (None on success, else what went wrong — a class name, or no_contact;
+        the destination masked, once known)."""
+        to: str | None = None
         try:
             contacts = await self.directory.contacts(delivery.user_id)
             destination = contacts.for_channel(delivery.channel)
             if destination is None:
-                return NO_CONTACT
+                return NO_CONTACT, None
+            to = mask(destination)
             message = delivery.message
             if message is None or isinstance(message, Unreadable):
-                return message.error if message is not None else KeyError.__name__
+                return (message.error if message is not None else KeyError.__name__), to
             if delivery.channel == "sms":
                 await self.sms.send(destination, texts.sms_of(message), key=delivery.id)
             else:
@@ -395,14 +400,15 @@ class Notifications:
                 )
         except Exception as exc:
             # Only the class: an exception's text (an SMTP refusal, say) can quote the address.
-            return type(exc).__name__
-        return None
+            return type(exc).__name__, to
+        return None, to
 
-    async def _send_code(self, delivery: Delivery) -> str | None:
+    async def _send_code(self, delivery: Delivery) -> tuple[str | None, str | None]:
         """Open the sealed box in memory, send the code to the destination inside, forget
         both; None on success, else the exception's class name (a box that does not open
         is a failed attempt like any other)."""
         code = delivery.code
+        to: str | None = None
         try:
             if code is None or code.sealed is None:
                 raise KeyError("sealed")
@@ -411,6 +417,7 @@ class Notifications:
             opened = self.codes.open(
                 code.sealed, associated_data=delivery.trigger_event_id.encode()
             )
+            to = mask(opened.destination)
             if delivery.channel == "sms":
                 text = texts.one_time_code(code.purpose, opened.code)
                 await self.sms.send(opened.destination, text, key=delivery.id)
@@ -424,9 +431,10 @@ class Notifications:
                     html=letter.html,
                 )
         except Exception as exc:
-            # Only the class: neither the code nor the destination may reach a record or log.
-            return type(exc).__name__
-        return None  # the opened box and the text were locals: gone with this frame
+            # Only the class: neither the code nor the destination may reach a record or log
+            # (the destination masked only).
+            return type(exc).__name__, to
+        return None, to  # the opened box and the text were locals: gone with this frame
 
     def _quiet_until(self, now: datetime) -> datetime | None:
         return None if self.quiet is None else self.quiet.until(now)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from emk_common.auth import Principal
 from emk_common.catalog import (
     ApplicationStatusChanged,
     BookAccessGranted,
@@ -24,7 +25,7 @@ from emk_common.problems import Problem
 from emk_testing import FakeClock
 from notifications.adapters.sealed import Keyring
 from notifications.dispatcher import Dispatcher
-from notifications.domain.delivery import Unreadable
+from notifications.domain.delivery import Unreadable, mask
 from notifications.domain.notification import Preferences, ShareRef
 from notifications.domain.retry import RetryPolicy, State
 from notifications.ports import Contacts
@@ -316,3 +317,29 @@ async def test_a_box_that_does_not_open_is_a_failed_attempt() -> None:
     assert [a.error for a in stored.attempts] == ["DecryptionError"] * 3
     assert stored.delivery.state is State.FAILED
     assert rig.sms.sent == []
+
+
+async def test_staff_see_where_each_attempt_went_masked_and_never_a_code() -> None:
+    rig = Rig()
+    await rig.status_change()
+    await rig.code()
+    assert await rig.dispatcher.drain() == 3
+    operator = Principal("op1", "operator", None, "s1", "t1")
+    seen = await rig.service.deliveries_of(operator, "u1", "обращение 7", 50)
+    shown = {(d.kind, d.channel): d.attempts[-1].to for d in seen}
+    assert shown == {
+        ("application_status", "sms"): "+7 *** ***-**-22",
+        ("application_status", "email"): "a***@example.ru",
+        ("one_time_code", "sms"): "+7 *** ***-**-22",
+    }
+    assert all(d.code is None for d in seen)  # no sealed box leaves the store
+    assert PHONE not in repr(seen)
+    assert EMAIL not in repr(seen)
+    assert CODE not in repr(seen)
+    [entry] = rig.store.access_log.entries
+    assert (entry["person_id"], entry["actor_id"], entry["reason"]) == ("u1", "op1", "обращение 7")
+
+
+def test_masking_keeps_only_what_tells_which_contact() -> None:
+    assert mask("+79991234567") == "+7 *** ***-**-67"
+    assert mask("maria.ivanova@mail.example.ru") == "m***@mail.example.ru"

@@ -70,7 +70,8 @@ async def deliveries(
     user_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> DeliveryPage:
-    """A person's deliveries, newest first: channel, status, attempts and why one failed —
-    never a text, a code or an address. Staff name the person (``user_id``) and say why."""
+    """A person's deliveries, newest first: channel, status, attempts (each's destination
+    masked) and why one failed — never a text or a code. Staff name the person (``user_id``)
+    and say why."""
     found = await notifications.deliveries_of(who, user_id, reason, limit)
     return DeliveryPage(items=[DeliveryView.of(d) for d in found])

@@ -114,11 +114,12 @@ class AttemptView(BaseModel):
     at: datetime
     outcome: str = Field(description="sent, error, no_contact or expired")
     error: str | None = Field(description="The class of the error (never its text).")
+    to: str | None = Field(description="Where it went, masked: «+7 *** ***-**-67».")
 
 
 class DeliveryView(BaseModel):
-    """One message over one channel: where it stands and what was tried — never its text, a
-    code or an address."""
+    """One message over one channel: where it stands and what was tried — never its text or a
+    code; the destination of each attempt only masked."""
 
     id: str
     kind: str
@@ -142,8 +143,8 @@ class DeliveryView(BaseModel):
             channel_label=_CHANNEL_LABELS.get(delivery.channel, delivery.channel),
             status=state, status_label=_STATE_LABELS.get(state, state),
             attempt_count=delivery.attempt_count,
-            attempts=[AttemptView(n=a.number, at=a.at, outcome=a.outcome, error=a.error)
-                      for a in delivery.attempts],
+            attempts=[AttemptView(n=a.number, at=a.at, outcome=a.outcome, error=a.error,
+                                  to=a.to) for a in delivery.attempts],
             failure_reason=delivery.failure, created_at=delivery.created_at,
             next_attempt_at=delivery.next_attempt_at if pending else None,
             finished_at=delivery.finished_at,

@@ -43,6 +43,16 @@ class Attempt:
     at: datetime
     outcome: str  # "sent", "error", "no_contact" or "expired"
     error: str | None  # an exception's class name: never its text, which may quote data
+    to: str | None = None  # the destination, masked (``mask``): what staff may see of it
+
+
+def mask(destination: str) -> str:
+    """What staff may see of a phone or an address: «+7 *** ***-**-67», «a***@example.ru»."""
+    if "@" in destination:
+        local, _, domain = destination.rpartition("@")
+        return f"{local[:1]}***@{domain}"
+    digits = [ch for ch in destination if ch.isdigit()]
+    return f"+{''.join(digits[:1])} *** ***-**-{''.join(digits[-2:])}"
 
 
 @dataclass(frozen=True)
@@ -159,12 +169,15 @@ class Delivery:
         """A one-time code nobody could use any more: not sent, not retried."""
         return self.code is not None and self.code.expires_at <= now
 
-    def settle(self, error: str | None, now: datetime, policy: RetryPolicy) -> Settlement:
-        """The attempt that just ended with ``error`` (None: sent), judged by ``policy``."""
+    def settle(
+        self, error: str | None, now: datetime, policy: RetryPolicy, *, to: str | None = None
+    ) -> Settlement:
+        """The attempt that just ended with ``error`` (None: sent) to ``to`` (masked),
+        judged by ``policy``."""
         number = self.attempt_count + 1
         verdict = policy.judge(number, error, now)
         outcome = "sent" if error is None else error if error in (NO_CONTACT, EXPIRED) else "error"
-        attempt = Attempt(number=number, at=now, outcome=outcome, error=error)
+        attempt = Attempt(number=number, at=now, outcome=outcome, error=error, to=to)
         return Settlement(attempt, verdict, self._report(verdict, number, error))
 
     def _report(self, verdict: Verdict, attempts: int, error: str | None) -> EventData | None:

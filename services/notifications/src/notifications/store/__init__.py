@@ -421,6 +421,7 @@ def _attempt_doc(attempt: Attempt) -> Doc:
         "at": attempt.at,
         "outcome": attempt.outcome,
         "error": attempt.error,
+        "to": attempt.to,
     }
 
 
@@ -483,7 +484,7 @@ def _delivery(doc: Mapping[str, Any]) -> Delivery:
         finished_at=doc.get("finished_at"),
         claim=doc.get("claim"),
         attempts=tuple(
-            Attempt(number=a["n"], at=a["at"], outcome=a["outcome"], error=a.get("error"))
+            Attempt(a["n"], a["at"], a["outcome"], a.get("error"), a.get("to"))
             for a in doc.get("attempts") or ()
         ),
     )
