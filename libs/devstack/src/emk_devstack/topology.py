@@ -54,7 +54,12 @@ TABLE: Mapping[str, Flows] = {
     ),
     "notifications": Flows(
         publishes=("emk.notifications",),
-        consumes=("emk.applications", "emk.notifications.commands", "emk.records"),
+        consumes=(
+            "emk.applications",
+            "emk.identity",
+            "emk.notifications.commands",
+            "emk.records",
+        ),
     ),
 }
 

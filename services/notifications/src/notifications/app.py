@@ -22,6 +22,7 @@ from notifications.dispatcher import Dispatcher
 from notifications.domain.reminders import QuietHours
 from notifications.domain.retry import RetryPolicy
 from notifications.handlers import applications, commands, records
+from notifications.handlers import identity as identity_events
 from notifications.ports import CodeOpener, ContactDirectory, EmailSender, SmsSender
 from notifications.reminders import ReminderLoop
 from notifications.service import Notifications
@@ -107,6 +108,7 @@ def build(
     )
     applications.subscribe(runtime.consumer, notifications)
     records.subscribe(runtime.consumer, notifications)
+    identity_events.subscribe(runtime.consumer, notifications)
     commands.subscribe(runtime.consumer, notifications)
     runtime.startup.append(store.ensure_indexes)
     runtime.background.append(dispatcher.run)

@@ -21,6 +21,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from emk_common.auth import Access, PersonalData, Principal
 from emk_common.catalog import (
+    AccountLocked,
     ApplicationStatusChanged,
     BookAccessGranted,
     BookDueDatesChanged,
@@ -133,6 +134,12 @@ class Notifications:
         subject = ShareRef(event.book_id, event.share_id)
         await self._notify(event.holder_id, texts.BookCheck.of(event), subject, event_id, session)
 
+    async def account_locked(self, event: AccountLocked, event_id: str, session: Session) -> None:
+        """Sign-in was locked after password failures: the person is told (if it was not
+        them, someone is guessing their password)."""
+        message = texts.AccountLock(event.until)
+        await self._notify(event.user_id, message, None, event_id, session)
+
     async def due_dates_changed(
         self, event: BookDueDatesChanged, event_id: str, session: Session
     ) -> None:
@@ -199,7 +206,7 @@ class Notifications:
         self,
         user_id: str,
         message: texts.Message,
-        subject: Subject,
+        subject: Subject | None,
         event_id: str,
         session: Session,
     ) -> None:

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from emk_common.auth import Principal
 from emk_common.catalog import (
+    AccountLocked,
     ApplicationStatusChanged,
     BookAccessGranted,
     DeliverOtp,
@@ -343,3 +344,22 @@ async def test_staff_see_where_each_attempt_went_masked_and_never_a_code() -> No
 def test_masking_keeps_only_what_tells_which_contact() -> None:
     assert mask("+79991234567") == "+7 *** ***-**-67"
     assert mask("maria.ivanova@mail.example.ru") == "m***@mail.example.ru"
+
+
+async def test_a_locked_sign_in_is_told_with_its_end_in_moscow_time() -> None:
+    rig = Rig()
+    locked = AccountLocked(
+        user_id="u1", until=datetime(2026, 3, 2, 9, 15, tzinfo=UTC), reason="password_failures"
+    )
+    await rig.service.account_locked(locked, "e-lock", None)
+    [shown] = rig.store.notifications.values()
+    assert (shown.kind, shown.title, shown.subject) == (
+        "account_locked", "Вход временно заблокирован", None,
+    )  # fmt: skip
+    assert "до 02.03.2026 в 12:15 (МСК)" in shown.text
+    assert await rig.dispatcher.drain() == 2
+    [(to, text)] = rig.sms.sent
+    assert to == PHONE
+    assert text.startswith("ЭМК: вход заблокирован до 02.03.2026 12:15 МСК")
+    [(_, subject, _)] = rig.email.sent
+    assert subject == "Вход временно заблокирован — ЭМК"

@@ -97,7 +97,7 @@ class Delivery:
         trigger_event_id: str,
         kind: str,
         message: Message,
-        subject: Subject,
+        subject: Subject | None,
         now: datetime,
         not_before: datetime | None = None,
     ) -> Delivery:

@@ -19,6 +19,7 @@ from datetime import date, datetime
 
 from emk_common.catalog import ApplicationStatusChanged, BookAccessGranted, ShareChecked
 from notifications.domain import templates
+from notifications.domain.templates.account import ACCOUNT_LOCKED as ACCOUNT_LOCKED
 from notifications.domain.templates.account import (
     ONE_TIME_CODE_SUBJECTS as ONE_TIME_CODE_SUBJECTS,
 )
@@ -38,7 +39,8 @@ from notifications.domain.templates.common import MOSCOW
 from notifications.domain.templates.common import SMS_MAX_CHARS as SMS_MAX_CHARS
 
 # The kinds of message a notification or a delivery carries (``kind``) are the names of
-# their templates: APPLICATION_STATUS, BOOK_ACCESS, BOOK_CHECKED, REMINDER, BOOK_NOT_VALID.
+# their templates: APPLICATION_STATUS, BOOK_ACCESS, BOOK_CHECKED, REMINDER, BOOK_NOT_VALID,
+# ACCOUNT_LOCKED.
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,15 @@ class BookNotValid:
     book_number: str | None = None
 
 
-Message = StatusChange | BookAccess | BookCheck | DueReminder | BookNotValid
+@dataclass(frozen=True)
+class AccountLock:
+    """Sign-in is locked after password failures, until ``until`` (identity's
+    ``AccountLocked``): the person learns it even if it was not them typing."""
+
+    until: datetime
+
+
+Message = StatusChange | BookAccess | BookCheck | DueReminder | BookNotValid | AccountLock
 
 
 @dataclass(frozen=True)
@@ -152,6 +162,8 @@ def kind_of(message: Message) -> str:
         return REMINDER
     if isinstance(message, BookNotValid):
         return BOOK_NOT_VALID
+    if isinstance(message, AccountLock):
+        return ACCOUNT_LOCKED
     return APPLICATION_STATUS
 
 
@@ -170,6 +182,8 @@ def variables_of(message: Message) -> dict[str, object]:
         }
     if isinstance(message, BookNotValid):
         return {"book_number": message.book_number}
+    if isinstance(message, AccountLock):
+        return {"until": message.until}
     return {
         "number": message.number,
         "status": message.status,

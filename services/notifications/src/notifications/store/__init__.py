@@ -43,11 +43,13 @@ from notifications.domain.notification import (
 )
 from notifications.domain.retry import State
 from notifications.domain.texts import (
+    ACCOUNT_LOCKED,
     APPLICATION_STATUS,
     BOOK_ACCESS,
     BOOK_CHECKED,
     BOOK_NOT_VALID,
     REMINDER,
+    AccountLock,
     BookAccess,
     BookCheck,
     BookNotValid,
@@ -329,7 +331,7 @@ def _subject(doc: Mapping[str, Any]) -> Subject | None:
         return DueRef(book_id=doc["book_id"], item_id=doc["item_id"], due_date=due_date)
     if kind == BOOK_NOT_VALID:
         return ValidityRef(book_id=doc["book_id"])
-    if doc.get("application_id") is None:
+    if kind == ACCOUNT_LOCKED or doc.get("application_id") is None:
         return None
     return ApplicationRef(
         application_id=doc["application_id"],
@@ -372,6 +374,8 @@ def message_doc(message: Message) -> Doc:
         }
     if isinstance(message, BookNotValid):
         return {"book_number": message.book_number}
+    if isinstance(message, AccountLock):
+        return {"until": message.until.isoformat()}
     return {
         "number": message.number,
         "status": message.status,
@@ -395,6 +399,8 @@ def message_of(kind: str, doc: Mapping[str, Any]) -> Message:
         return DueReminder(doc["due_kind"], due_date, int(doc["days_left"]))
     if kind == BOOK_NOT_VALID:
         return BookNotValid(doc.get("book_number"))
+    if kind == ACCOUNT_LOCKED:
+        return AccountLock(datetime.fromisoformat(doc["until"]))
     return StatusChange(
         number=doc.get("number"),
         status=doc["status"],

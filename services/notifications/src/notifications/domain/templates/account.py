@@ -108,10 +108,7 @@ def _locked_email(values: Values) -> Rendered:
     )
 
 
-_ABOUT_LOCKED = (
-    "Вход заблокирован после неверных паролей (событие AccountLocked службы identity; "
-    "пока не отправляется)"
-)
+_ABOUT_LOCKED = "Вход заблокирован после неверных паролей (событие AccountLocked службы identity)"
 
 TEMPLATES = (
     *_code_templates("login"),
