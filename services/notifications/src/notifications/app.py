@@ -97,6 +97,7 @@ def build(
             ZoneInfo(settings.quiet_hours_time_zone),
         ),
         reminder_hour=settings.reminder_hour,
+        sms_per_hour=settings.sms_per_person_per_hour,
     )
     dispatcher = Dispatcher(
         notifications,

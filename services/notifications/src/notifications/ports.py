@@ -149,6 +149,16 @@ class Store(Protocol):
         """Newest first, without any sealed box."""
         ...
 
+    async def sms_sent_since(self, user_id: str, since: datetime) -> list[datetime]:
+        """When each SMS but one-time codes sent to the person since ``since`` went, oldest
+        first."""
+        ...
+
+    async def fold(self, delivery: Delivery, summary: Delivery, now: datetime) -> bool:
+        """Folds the claimed ``delivery`` into the pending ``summary`` SMS (made if new, its
+        count raised); False if the claim was lost."""
+        ...
+
     @property
     def reminders(self) -> ReminderStore: ...
 

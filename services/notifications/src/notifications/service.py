@@ -37,7 +37,7 @@ from emk_common.field_errors import FieldError
 from emk_common.inbox import after_commit
 from emk_common.problems import Problem
 from notifications.domain import texts
-from notifications.domain.delivery import CHANNELS, Delivery, Unreadable, mask
+from notifications.domain.delivery import CHANNELS, ONE_TIME_CODE, Delivery, Unreadable, mask
 from notifications.domain.notification import (
     ApplicationRef,
     BookRef,
@@ -63,6 +63,7 @@ from notifications.ports import (
 )
 
 log = logging.getLogger(__name__)
+_HOUR = timedelta(hours=1)
 
 # Staff read a person's deliveries only with a reason; an admin sees them too (they are
 # metadata: no text, no code, no address).
@@ -89,6 +90,7 @@ class Notifications:
         clock: Clock,
         deliveries_staged: Callable[[], None],
         quiet: QuietHours | None = None,
+        sms_per_hour: int = 0,
         reminder_hour: int = 10,
         reminders_planned: Callable[[], None] = lambda: None,
     ) -> None:
@@ -106,6 +108,8 @@ class Notifications:
         self._deliveries_staged = deliveries_staged
         # No SMS in these hours but one-time codes (None: SMS at any hour).
         self.quiet = quiet
+        # SMS a person may get in any hour, codes excepted (0: no limit); past it, folded.
+        self.sms_per_hour = sms_per_hour
         # Reminders go out at this hour (Moscow) on their day.
         self.reminder_hour = reminder_hour
         self._reminders_planned = reminders_planned
@@ -350,6 +354,8 @@ class Notifications:
             if not await self.store.hold(delivery, held):
                 log.warning("delivery %s: claim lost before it was held", delivery.id)
             return Verdict(State.PENDING, held)
+        if await self._folded(delivery):
+            return Verdict(State.FOLDED)
         to: str | None = None  # the destination, masked, for the operators' view
         if delivery.is_code:
             policy = self.otp_policy
@@ -442,6 +448,33 @@ class Notifications:
             # (the destination masked only).
             return type(exc).__name__, to
         return None, to  # the opened box and the text were locals: gone with this frame
+
+    async def _folded(self, delivery: Delivery) -> bool:
+        """Past the person's hourly SMS limit (codes and the summary itself excepted), an SMS
+        is folded into one summary SMS, due when the oldest of the hour's SMS is an hour old
+        (every fold of that full hour counts into the same summary)."""
+        limited = delivery.channel == "sms" and delivery.kind not in (
+            ONE_TIME_CODE,
+            texts.SMS_SUMMARY,
+        )
+        if not limited or self.sms_per_hour <= 0:
+            return False
+        now = self.clock()
+        sent = await self.store.sms_sent_since(delivery.user_id, now - _HOUR)
+        if len(sent) < self.sms_per_hour:
+            return False
+        free_at = sent[-self.sms_per_hour] + _HOUR
+        summary_id = f"sms-summary-{delivery.user_id}-{int(free_at.timestamp())}"
+        summary = Delivery.of_message(
+            delivery_id=summary_id, channel="sms", user_id=delivery.user_id,
+            notification_id=summary_id, trigger_event_id=summary_id, kind=texts.SMS_SUMMARY,
+            message=texts.SmsSummary(0), subject=None, now=now, not_before=free_at,
+        )  # fmt: skip
+        if not await self.store.fold(delivery, summary, now):
+            log.warning("delivery %s: claim lost before it was folded", delivery.id)
+        else:
+            log.info("delivery %s folded into %s (hourly SMS limit)", delivery.id, summary_id)
+        return True
 
     def _quiet_until(self, now: datetime) -> datetime | None:
         return None if self.quiet is None else self.quiet.until(now)

@@ -49,3 +49,6 @@ class NotificationsSettings(ServiceSettings):
     quiet_hours_start: int = 21
     quiet_hours_end: int = 9
     quiet_hours_time_zone: str = "Europe/Moscow"
+    # At most this many SMS a person in any hour, one-time codes excepted; the ones past it
+    # are folded into one summary SMS, sent when the hour allows (0: no limit).
+    sms_per_person_per_hour: int = 5

@@ -111,7 +111,9 @@ class Dispatching:
     clock: FakeClock
     staged: Callable[[], None]
 
-    def service(self, owner: str = "replica-a", quiet: QuietHours | None = None) -> Notifications:
+    def service(
+        self, owner: str = "replica-a", quiet: QuietHours | None = None, sms_per_hour: int = 0
+    ) -> Notifications:
         return Notifications(
             self.store,
             directory=self.directory,
@@ -125,6 +127,7 @@ class Dispatching:
             clock=self.clock,
             deliveries_staged=self.staged,
             quiet=quiet,
+            sms_per_hour=sms_per_hour,
         )
 
     def dispatcher(self, owner: str = "replica-a", concurrency: int = 4) -> Dispatcher:

@@ -266,3 +266,24 @@ async def test_a_one_time_code_is_claimed_before_a_backlog_of_older_status_messa
     assert first.id == code_id
     assert second is not None
     assert second.id == backlog[0]  # then the longest-waiting of the rest
+
+
+async def test_sms_past_the_hourly_limit_fold_into_one_summary_on_mongodb(rig: Rig) -> None:
+    ids = [await rig.pending("sms") for _ in range(4)]
+    limited = rig.service(sms_per_hour=2)
+    for delivery_id in ids:  # one at a time, as a person's messages arrive
+        claimed = await limited.claim_due()
+        assert claimed is not None
+        assert claimed.id == delivery_id
+        await limited.deliver(claimed)
+    assert [(await rig.get(i))["state"] for i in ids] == ["sent", "sent", "folded", "folded"]
+    [summary] = await rig.db["deliveries"].find({"kind": "sms_summary"}).to_list()
+    assert summary["message"] == {"count": 2}
+    assert (summary["state"], summary["channel"]) == ("pending", "sms")
+    assert summary["next_attempt_at"] == rig.clock() + timedelta(hours=1)
+    assert await limited.claim_due() is None  # not before the hour allows
+    rig.clock.advance(hours=1)
+    claimed = await limited.claim_due()
+    assert claimed is not None
+    await limited.deliver(claimed)
+    assert rig.sms.sent[-1][1] == "ЭМК: ещё 2 новых уведомления — в личном кабинете."

@@ -18,6 +18,7 @@ from notifications.domain.delivery import Attempt, Delivery, OneTimeCode, Settle
 from notifications.domain.notification import Notification, Preferences
 from notifications.domain.reminders import Reminder, ReminderState
 from notifications.domain.retry import State
+from notifications.domain.texts import SmsSummary
 from notifications.ports import Contacts, FiredElsewhereError, IdentityUnavailableError
 
 T = TypeVar("T")
@@ -224,6 +225,30 @@ class MemoryStore:
             self.notifications, self.notification_events, self.deliveries = before[:3]
             self.reminders.by_id = before[3]
             raise
+
+    async def sms_sent_since(self, user_id: str, since: datetime) -> list[datetime]:
+        return sorted(
+            s.delivery.finished_at
+            for s in self.deliveries.values()
+            if s.delivery.user_id == user_id and s.delivery.channel == "sms"
+            and s.delivery.kind != "one_time_code" and s.delivery.state is State.SENT
+            and s.delivery.finished_at is not None and s.delivery.finished_at >= since
+        )  # fmt: skip
+
+    async def fold(self, delivery: Delivery, summary: Delivery, now: datetime) -> bool:
+        stored = self.deliveries[delivery.id]
+        if stored.delivery.claim != delivery.claim:
+            return False
+        stored.delivery = replace(stored.delivery, state=State.FOLDED, finished_at=now, claim=None)
+        stored.held_until = None
+        known = self.deliveries.get(summary.id)
+        count = 0 if known is None else getattr(known.delivery.message, "count", 0)
+        base = summary if known is None else known.delivery
+        self.deliveries[summary.id] = Stored(
+            replace(base, message=SmsSummary(count + 1)),
+            known.attempts if known else [],
+        )
+        return True
 
     async def hold(self, delivery: Delivery, until: datetime) -> bool:
         stored = self.deliveries[delivery.id]

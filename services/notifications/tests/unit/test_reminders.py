@@ -51,6 +51,7 @@ class Replica:
         clock: FakeClock,
         owner: str,
         quiet: QuietHours | None = None,
+        sms_per_hour: int = 0,
     ) -> None:
         self.sms, self.email = FlakySms(), FlakyMail()
         self.service = Notifications(
@@ -67,6 +68,7 @@ class Replica:
             deliveries_staged=lambda: None,
             quiet=quiet,
             reminder_hour=10,
+            sms_per_hour=sms_per_hour,
         )
 
     async def fire_due(self) -> int:

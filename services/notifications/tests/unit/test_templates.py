@@ -165,6 +165,7 @@ MESSAGES: list[texts.Message] = [
     texts.BookCheck(datetime(2026, 11, 29, 9, 30, tzinfo=UTC)),
     texts.DueReminder("vaccination", date(2027, 3, 12), 1),
     texts.BookNotValid(),
+    texts.AccountLock(datetime(2026, 11, 29, 9, 45, tzinfo=UTC)),
 ]
 
 
@@ -172,7 +173,7 @@ def test_every_message_and_one_time_code_has_a_template_per_channel() -> None:
     kinds = {texts.kind_of(message) for message in MESSAGES}
     assert kinds == {
         texts.APPLICATION_STATUS, texts.BOOK_ACCESS, texts.BOOK_CHECKED, texts.REMINDER,
-        texts.BOOK_NOT_VALID,
+        texts.BOOK_NOT_VALID, texts.ACCOUNT_LOCKED,
     }  # fmt: skip
     for kind in kinds:
         assert [t.channel for t in templates.of(kind)] == ["in_app", "sms", "email"]
@@ -181,6 +182,9 @@ def test_every_message_and_one_time_code_has_a_template_per_channel() -> None:
     for purpose in purposes:
         assert [t.channel for t in templates.of(f"one_time_code.{purpose}")] == ["sms", "email"]
     assert [t.channel for t in templates.of("account_locked")] == ["in_app", "sms", "email"]
+    # The summary of SMS past the hourly limit is an SMS only (nothing else is held back).
+    assert [t.channel for t in templates.of(texts.SMS_SUMMARY)] == ["sms"]
+    assert texts.kind_of(texts.SmsSummary(2)) == texts.SMS_SUMMARY
     assert len({(t.name, t.channel) for t in ALL}) == len(ALL)
 
 
@@ -334,6 +338,7 @@ PINNED: Mapping[tuple[str, str], tuple[int, str]] = {
     ("account_locked", "in_app"): (1, "94ce239e5087"),
     ("account_locked", "sms"): (1, "75b87d8e1a86"),
     ("account_locked", "email"): (1, "e7a2b0372c4d"),
+    ("sms_summary", "sms"): (1, "4119fbf4dfd8"),
 }
 
 

@@ -25,6 +25,8 @@ class State(StrEnum):
     FAILED = "failed"
     NO_CONTACT = "no_contact"
     EXPIRED = "expired"
+    # Past the person's hourly SMS limit: not sent, counted in the summary SMS instead.
+    FOLDED = "folded"
 
 
 @dataclass(frozen=True)

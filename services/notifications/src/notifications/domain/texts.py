@@ -37,6 +37,7 @@ from notifications.domain.templates.book import BOOK_NOT_VALID as BOOK_NOT_VALID
 from notifications.domain.templates.book import REMINDER as REMINDER
 from notifications.domain.templates.common import MOSCOW
 from notifications.domain.templates.common import SMS_MAX_CHARS as SMS_MAX_CHARS
+from notifications.domain.templates.summary import SMS_SUMMARY as SMS_SUMMARY
 
 # The kinds of message a notification or a delivery carries (``kind``) are the names of
 # their templates: APPLICATION_STATUS, BOOK_ACCESS, BOOK_CHECKED, REMINDER, BOOK_NOT_VALID,
@@ -136,7 +137,16 @@ class AccountLock:
     until: datetime
 
 
-Message = StatusChange | BookAccess | BookCheck | DueReminder | BookNotValid | AccountLock
+@dataclass(frozen=True)
+class SmsSummary:
+    """Stands for ``count`` SMS folded past the person's hourly limit (SMS only)."""
+
+    count: int
+
+
+Message = (
+    StatusChange | BookAccess | BookCheck | DueReminder | BookNotValid | AccountLock | SmsSummary
+)
 
 
 @dataclass(frozen=True)
@@ -164,6 +174,8 @@ def kind_of(message: Message) -> str:
         return BOOK_NOT_VALID
     if isinstance(message, AccountLock):
         return ACCOUNT_LOCKED
+    if isinstance(message, SmsSummary):
+        return SMS_SUMMARY
     return APPLICATION_STATUS
 
 
@@ -184,6 +196,8 @@ def variables_of(message: Message) -> dict[str, object]:
         return {"book_number": message.book_number}
     if isinstance(message, AccountLock):
         return {"until": message.until}
+    if isinstance(message, SmsSummary):
+        return {"count": message.count}
     return {
         "number": message.number,
         "status": message.status,

@@ -49,12 +49,14 @@ from notifications.domain.texts import (
     BOOK_CHECKED,
     BOOK_NOT_VALID,
     REMINDER,
+    SMS_SUMMARY,
     AccountLock,
     BookAccess,
     BookCheck,
     BookNotValid,
     DueReminder,
     Message,
+    SmsSummary,
     StatusChange,
 )
 from notifications.store.reminders import Reminders
@@ -195,6 +197,44 @@ class NotificationStore:
     async def hold(self, delivery: Delivery, until: datetime) -> bool:
         return await self.deliveries.hold(delivery, until)
 
+    async def sms_sent_since(self, user_id: str, since: datetime) -> list[datetime]:
+        """When each SMS (one-time codes aside) sent to the person since ``since`` went."""
+        found = self.deliveries.collection.find(
+            {"user_id": user_id, "channel": "sms", "state": State.SENT.value,
+             "finished_at": {"$gte": since}},
+            {"kind": 1, "finished_at": 1},
+        )  # fmt: skip
+        sent: list[datetime] = [
+            doc["finished_at"] async for doc in found if doc.get("kind") != ONE_TIME_CODE
+        ]
+        return sorted(sent)
+
+    async def fold(self, delivery: Delivery, summary: Delivery, now: datetime) -> bool:
+        """``delivery`` (claimed) is folded into ``summary``, a pending SMS that counts what
+        it stands for: made by the first fold, counted up by the next ones — one transaction;
+        False (nothing written) if the claim was lost."""
+        pending = _delivery_doc(summary)
+        pending.pop("message", None)  # its count is the $inc's
+
+        async def fold(session: AsyncClientSession) -> bool:
+            folded = await self.deliveries.collection.update_one(
+                {"_id": delivery.id, "claim": delivery.claim},
+                {"$set": {"state": State.FOLDED.value, "finished_at": now,
+                          "folded_into": summary.id, "claimed_until": None, "claim": None}},
+                session=session,
+            )  # fmt: skip
+            if folded.modified_count != 1:
+                return False
+            await self.deliveries.collection.update_one(
+                {"_id": summary.id},
+                {"$inc": {"message.count": 1}, "$setOnInsert": pending},
+                upsert=True,
+                session=session,
+            )
+            return True
+
+        return await self.in_transaction(fold)
+
     async def deliveries_of(self, user_id: str, limit: int) -> list[Delivery]:
         """The person's deliveries, newest first (without any sealed box)."""
         found = self.deliveries.collection.find({"user_id": user_id}, {SEALED: 0, **_VIEW})
@@ -331,7 +371,7 @@ def _subject(doc: Mapping[str, Any]) -> Subject | None:
         return DueRef(book_id=doc["book_id"], item_id=doc["item_id"], due_date=due_date)
     if kind == BOOK_NOT_VALID:
         return ValidityRef(book_id=doc["book_id"])
-    if kind == ACCOUNT_LOCKED or doc.get("application_id") is None:
+    if kind in (ACCOUNT_LOCKED, SMS_SUMMARY) or doc.get("application_id") is None:
         return None
     return ApplicationRef(
         application_id=doc["application_id"],
@@ -376,6 +416,8 @@ def message_doc(message: Message) -> Doc:
         return {"book_number": message.book_number}
     if isinstance(message, AccountLock):
         return {"until": message.until.isoformat()}
+    if isinstance(message, SmsSummary):
+        return {"count": message.count}
     return {
         "number": message.number,
         "status": message.status,
@@ -401,6 +443,8 @@ def message_of(kind: str, doc: Mapping[str, Any]) -> Message:
         return BookNotValid(doc.get("book_number"))
     if kind == ACCOUNT_LOCKED:
         return AccountLock(datetime.fromisoformat(doc["until"]))
+    if kind == SMS_SUMMARY:
+        return SmsSummary(int(doc["count"]))
     return StatusChange(
         number=doc.get("number"),
         status=doc["status"],

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from notifications.domain.templates import account, application, book
+from notifications.domain.templates import account, application, book, summary
 from notifications.domain.templates.model import (
     CHANNELS,
     Channel,
@@ -31,7 +31,12 @@ from notifications.domain.templates.model import (
     VariablesError,
 )
 
-TEMPLATES: tuple[Template, ...] = (*application.TEMPLATES, *book.TEMPLATES, *account.TEMPLATES)
+TEMPLATES: tuple[Template, ...] = (
+    *application.TEMPLATES,
+    *book.TEMPLATES,
+    *account.TEMPLATES,
+    *summary.TEMPLATES,
+)
 
 _BY_NAME: dict[str, dict[Channel, Template]] = {}
 for _template in TEMPLATES:
