@@ -15,7 +15,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import applications, documents, foundation, identity, public_check, records
+from benchmarks import (
+    applications,
+    documents,
+    foundation,
+    gateway,
+    identity,
+    public_check,
+    records,
+)
 from emk_devstack.stack import Ports, Stack
 
 
@@ -36,10 +44,11 @@ def write(reports: Path, name: str, result: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    """``python -m benchmarks [foundation] [identity] [documents] [applications] [records]
-    [public_check]`` — all when none is named."""
+    """``python -m benchmarks [foundation] [identity] [gateway] [documents] [applications]
+    [records] [public_check]`` — all when none is named."""
     wanted = set(sys.argv[1:]) or {
-        "foundation", "identity", "documents", "applications", "records", "public_check",
+        "foundation", "identity", "gateway", "documents", "applications", "records",
+        "public_check",
     }  # fmt: skip
     var_dir = Path(os.environ.get("EMK_VAR_DIR", "var")).resolve()
     reports = var_dir / "bench"
@@ -66,6 +75,12 @@ def main() -> int:
             print("==> identity: logins per second; token verification vs the same endpoint open")
             result = asyncio.run(identity.run(stack))
             write(reports, "identity", result)
+            print(json.dumps(result, indent=2, ensure_ascii=False))
+        if "gateway" in wanted:
+            stack.start_gateway()
+            print("==> gateway: an authenticated GET through Traefik vs straight to the service")
+            result = asyncio.run(gateway.run(stack))
+            write(reports, "gateway", result)
             print(json.dumps(result, indent=2, ensure_ascii=False))
         if "documents" in wanted:
             stack.start_services(["documents"])

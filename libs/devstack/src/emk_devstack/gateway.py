@@ -67,6 +67,8 @@ def static_config(
         "accessLog": {
             "filePath": str(access_log),
             "format": "json",
+            # Written in batches of 100 lines, not a write per request.
+            "bufferingSize": 100,
             "fields": {
                 "defaultMode": "keep",
                 # The path carries query strings and the public check's codes: never logged.
@@ -82,11 +84,22 @@ def dynamic_config(services: Mapping[str, str], *, origins: Sequence[str]) -> di
     common = ["security-headers", "cors"]
     routers: dict[str, object] = {}
     for name in SERVICES:
+        prefix = f"PathPrefix(`/api/v1/{name}`)"
+        # Reads (and downloads) stream through untouched: only a request with a body is
+        # buffered, up to its limit — Traefik's buffering holds the answer too.
         routers[name] = {
-            "rule": f"PathPrefix(`/api/v1/{name}`)",
+            "rule": prefix,
+            "service": name,
+            "entryPoints": ["web"],
+            "middlewares": common,
+            "priority": 100,
+        }
+        routers[f"{name}-body"] = {
+            "rule": f"{prefix} && {_methods('POST', 'PUT', 'PATCH', 'DELETE')}",
             "service": name,
             "entryPoints": ["web"],
             "middlewares": [*common, "json-body"],
+            "priority": 200,
         }
     routers["documents-upload"] = {
         "rule": "PathPrefix(`/api/v1/documents`) && Method(`POST`) "
@@ -94,13 +107,14 @@ def dynamic_config(services: Mapping[str, str], *, origins: Sequence[str]) -> di
         "service": "documents",
         "entryPoints": ["web"],
         "middlewares": [*common, "upload-body"],
-        "priority": 1000,
+        "priority": 300,
     }
     routers["records-public"] = {
-        "rule": "PathPrefix(`/check/`) || PathPrefix(`/api/v1/records/verify/`)",
+        "rule": "(PathPrefix(`/check/`) || PathPrefix(`/api/v1/records/verify/`)) "
+        f"&& {_methods('GET', 'HEAD')}",
         "service": "records",
         "entryPoints": ["web"],
-        "middlewares": [*common, "public-rate-limit", "json-body"],
+        "middlewares": [*common, "public-rate-limit"],
         "priority": 1000,
     }
     middlewares = {
@@ -139,6 +153,11 @@ def dynamic_config(services: Mapping[str, str], *, origins: Sequence[str]) -> di
         for name, url in services.items()
     }
     return {"http": {"routers": routers, "middlewares": middlewares, "services": backends}}
+
+
+def _methods(*names: str) -> str:
+    """Traefik v3's matcher takes one method: ``(Method(`A`) || Method(`B`))``."""
+    return "(" + " || ".join(f"Method(`{name}`)" for name in names) + ")"
 
 
 def write_config(
