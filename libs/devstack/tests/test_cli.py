@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -219,6 +220,21 @@ def test_run_brings_up_all_five_services_and_ctrl_c_leaves_nothing(tmp_path: Pat
                 assert ready.status == 200
         assert f"127.0.0.1:{ports['clamd']}  (clamd" in printed
         assert "admin@emk.local" in printed
+        # The gateway first, and one account per staff role, made once and printed.
+        rows = [line.split()[0] for line in output.lines if line.startswith("  ") and line.strip()]
+        assert rows[:2] == ["gateway", "identity"]
+        for role in ("operator", "medical-worker", "employer"):
+            assert f"{role}@emk.local  password " in printed
+        staff = json.loads((tmp_path / "var" / "secrets" / "staff.json").read_text())
+        assert [a["role"] for a in staff] == ["operator", "medical_worker", "employer"]
+        through = f"http://127.0.0.1:{ports['gateway']}/api/v1/identity/login"
+        for account in staff:  # each signs in: the password is right (a code is then sent)
+            body = json.dumps({"login": account["email"], "password": account["password"]})
+            request = urllib.request.Request(  # noqa: S310
+                through, body.encode(), {"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+                assert "challenge_id" in json.loads(answer.read())
 
         process.send_signal(signal.SIGINT)
         assert process.wait(STOP_DEADLINE) == 0

@@ -7,6 +7,7 @@ emk-stack infra   the infrastructure only, to run services or pytest against it
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shlex
 import signal
@@ -17,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from emk_devstack import staff as staff_accounts
 from emk_devstack.ports import SERVICES
 from emk_devstack.processes import StackError
 from emk_devstack.stack import HOST, S3_ACCESS_KEY, S3_SECRET_KEY, Ports, Stack
@@ -54,7 +56,8 @@ def _main(argv: Sequence[str] | None) -> int:
                 stack.start_infra()
         except StackError as exc:  # the stack has stopped what it had started
             return _fail(str(exc))
-        _say(_table(stack, with_services=args.command == "run"))
+        staff = _staff(stack) if args.command == "run" else []
+        _say(_table(stack, with_services=args.command == "run", staff=staff))
         env_file = _write_env_file(stack)
         if args.command == "infra":
             _say(_exports(stack.env))
@@ -109,7 +112,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _table(stack: Stack, *, with_services: bool) -> str:
+def _staff(stack: Stack) -> list[dict[str, str]]:
+    """The local staff accounts (made on the first run); a failure is reported, not fatal."""
+    try:
+        return asyncio.run(staff_accounts.ensure(stack))
+    except Exception as exc:
+        print(f"emk-stack: the staff accounts were not made: {exc}", file=sys.stderr, flush=True)
+        return []
+
+
+def _table(stack: Stack, *, with_services: bool, staff: Sequence[dict[str, str]] = ()) -> str:
     ports = stack.ports
     rows: list[tuple[str, str]] = []
     if with_services:
@@ -127,6 +139,7 @@ def _table(stack: Stack, *, with_services: bool) -> str:
         ("SMS", f"{stack.sms_spool}  (one JSON object a line)"),
         ("logs", str(stack.logs_dir)),
         ("admin", f"{stack.secrets.admin_email}  password {stack.secrets.admin_password}"),
+        *((a["role"], f"{a['email']}  password {a['password']}") for a in staff),
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"  {name.ljust(width)}  {where}" for name, where in rows)
