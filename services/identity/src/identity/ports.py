@@ -135,8 +135,13 @@ class Challenges(Protocol):
 
     async def insert(self, challenge: Challenge, events: list[Envelope]) -> None: ...
 
-    async def apply(self, before: Challenge, after: Challenge) -> bool:
-        """Writes the change if no other try was counted since ``before`` was read."""
+    async def count_try(self, challenge_id: str, max_attempts: int) -> Challenge | None:
+        """Counts one try atomically; the challenge with it counted, or None if finished or
+        out of tries."""
+        ...
+
+    async def finish(self, challenge_id: str) -> bool:
+        """Marks it done; False if it was done already."""
         ...
 
 

@@ -369,3 +369,36 @@ async def test_made_up_key_ids_do_not_each_cost_a_database_read(
     for n in range(50):
         assert await keys.key(f"invented-{n}") is None
     assert keys._loaded_at == loaded_at  # no reload within the interval
+
+
+async def test_wrong_codes_sent_at_once_each_count_and_then_the_right_one_is_refused(
+    identity: Identity, ip: str
+) -> None:
+    """40 wrong codes at once to one challenge: each takes its own try (a read-then-write
+    counter once let them all pass as one), so the right code after them no longer works."""
+    async with identity.client(ip) as http:
+        data, _ = await ready_citizen(identity, http)
+        started = (
+            await http.post(
+                f"{P}/login", json={"login": data["email"], "password": data["password"]}
+            )
+        ).json()
+        right = identity.courier.last_code(data["phone"])
+        wrong = "000000" if right != "000000" else "111111"
+        attempt = {"challenge_id": started["challenge_id"], "code": wrong}
+        answers = await asyncio.gather(
+            *(http.post(f"{P}/login/verify", json=attempt) for _ in range(40))
+        )
+        late = await http.post(
+            f"{P}/login/verify", json={"challenge_id": started["challenge_id"], "code": right}
+        )
+    statuses = [answer.status_code for answer in answers]
+    # At most 4 told to try again (a try reads back the count after its own, so a racing one
+    # may already see the challenge spent), every other one refused as spent.
+    assert set(statuses) <= {401, 422}
+    assert 1 <= statuses.count(422) <= 4
+    challenges = identity.app.state.runtime.db["challenges"]
+    stored = await challenges.find_one({"_id": started["challenge_id"]})
+    assert stored is not None
+    assert stored["attempts"] == 5  # exactly the five tries a challenge has, not one more
+    assert late.status_code == 401

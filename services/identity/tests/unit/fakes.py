@@ -105,10 +105,23 @@ class FakeChallenges:
         self.challenges[challenge.id] = challenge
         self.outbox.extend(events)
 
-    async def apply(self, before: Challenge, after: Challenge) -> bool:
-        if self.challenges[before.id].attempts != before.attempts:
+    async def count_try(self, challenge_id: str, max_attempts: int) -> Challenge | None:
+        found = self.challenges.get(challenge_id)
+        if found is None or found.done or found.attempts >= max_attempts:
+            return None
+        code = found.code
+        if code is not None:
+            code = replace(code, attempts=code.attempts + 1)
+        counted = self.challenges[challenge_id] = replace(
+            found, attempts=found.attempts + 1, code=code
+        )
+        return counted
+
+    async def finish(self, challenge_id: str) -> bool:
+        found = self.challenges[challenge_id]
+        if found.done:
             return False
-        self.challenges[before.id] = after
+        self.challenges[challenge_id] = replace(found, done=True)
         return True
 
 

@@ -50,6 +50,19 @@ class Challenge:
             return verdict, self
         return verdict, replace(self, code=after, attempts=after.attempts)
 
+    def check_counted_code(
+        self, code: str, *, key: bytes, now: datetime, max_attempts: int
+    ) -> Verdict:
+        """A sent code whose try is already counted in this challenge (``attempts`` includes
+        it): accepted, expired, wrong, or wrong and the last try (exhausted)."""
+        if self.code is None:
+            raise ValueError("a TOTP challenge has no sent code")
+        before = replace(self.code, attempts=self.code.attempts - 1)
+        verdict, _ = before.check(
+            code, key=key, context=login_context(self.id), now=now, max_attempts=max_attempts
+        )
+        return verdict
+
     def wrong_app_code(self, max_attempts: int) -> tuple[Verdict, Challenge]:
         """A TOTP code that matched no step: counted like a wrong sent code."""
         after = replace(self, attempts=self.attempts + 1)

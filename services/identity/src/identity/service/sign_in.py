@@ -94,28 +94,31 @@ class SignIn(Core):
         return challenge
 
     async def verify_login(self, challenge_id: str, code: str) -> Tokens:
-        settings = self.settings
+        """The second step. Each try is counted before the code is compared, atomically, so a
+        challenge is dead after ``otp_max_attempts`` tries however many arrive at once."""
+        max_attempts = self.settings.otp_max_attempts
         challenges = self.store.challenges
         challenge = await challenges.get(challenge_id)
         if challenge is None or challenge.done:
             raise Problem.not_authenticated(problems.LOGIN_OVER)
         user = await self.require(challenge.user_id)
-        if challenge.channel == "totp":
-            await self._verify_app_code(challenge, user, code)
+        counted = await challenges.count_try(challenge.id, max_attempts)
+        if counted is None:
+            raise problems.login_code_refused(Verdict.EXHAUSTED)
+        if counted.channel == "totp":
+            await self._verify_app_code(counted, user, code)
         else:
-            verdict, after = challenge.check_code(
-                code, key=self.code_key, now=self.clock(), max_attempts=settings.otp_max_attempts
+            verdict = counted.check_counted_code(
+                code, key=self.code_key, now=self.clock(), max_attempts=max_attempts
             )
             if verdict is not Verdict.ACCEPTED:
-                await challenges.apply(challenge, after)
-                raise problems.login_code_refused(
-                    verdict, settings.otp_max_attempts - after.attempts
-                )
-        if not await challenges.apply(challenge, replace(challenge, done=True)):
+                raise problems.login_code_refused(verdict, max_attempts - counted.attempts)
+        if not await challenges.finish(challenge.id):
             raise Problem.not_authenticated(problems.LOGIN_OVER)
         return await self._issue(user)
 
-    async def _verify_app_code(self, challenge: Challenge, user: User, code: str) -> None:
+    async def _verify_app_code(self, counted: Challenge, user: User, code: str) -> None:
+        """A TOTP code, its try already counted (``counted``)."""
         assert user.totp is not None  # the challenge was made for the app
         max_attempts = self.settings.otp_max_attempts
         step = totp.matching_step(
@@ -125,11 +128,8 @@ class SignIn(Core):
             last_used_step=user.totp.last_step,
         )
         if step is None:
-            verdict, after = challenge.wrong_app_code(max_attempts)
-            await self.store.challenges.apply(challenge, after)
-            raise problems.login_code_refused(verdict, max_attempts - after.attempts)
-        if challenge.attempts >= max_attempts:
-            raise problems.login_code_refused(Verdict.EXHAUSTED)
+            verdict = Verdict.EXHAUSTED if counted.attempts >= max_attempts else Verdict.WRONG
+            raise problems.login_code_refused(verdict, max_attempts - counted.attempts)
         await self.users.apply(user, user.with_totp_step(step), [])
 
     async def _issue(

@@ -13,7 +13,7 @@ from emk_common.events import Envelope
 from emk_common.mongo import update_and_read
 from emk_common.service import Runtime
 from identity.domain.session import Challenge, Session
-from identity.store.users import code_doc, code_from
+from identity.store.users import code_from
 
 Doc = dict[str, Any]
 
@@ -30,8 +30,10 @@ class ChallengeStore:
 
     async def get(self, challenge_id: str) -> Challenge | None:
         doc = await self.collection.find_one({"_id": challenge_id})
-        if doc is None:
-            return None
+        return None if doc is None else self._challenge(doc)
+
+    @staticmethod
+    def _challenge(doc: Doc) -> Challenge:
         return Challenge(
             id=doc["_id"],
             user_id=doc["user_id"],
@@ -54,19 +56,25 @@ class ChallengeStore:
         document["channel"] = challenge.channel
         await self.collection.insert_one(self._outbox.insert(document, events))
 
-    async def apply(self, before: Challenge, after: Challenge) -> bool:
-        """Writes the change if no other try was counted since ``before`` was read."""
-        fields: Doc = {}
-        if after.code != before.code:
-            fields["code"] = code_doc(after.code)
-        if after.attempts != before.attempts:
-            fields["attempts"] = after.attempts
-        if after.done != before.done:
-            fields["done"] = after.done
-        if not fields:
-            return True
+    async def count_try(self, challenge_id: str, max_attempts: int) -> Challenge | None:
+        """Counts one try, atomically, before the code is even looked at: the challenge with
+        this try counted, or None if it is finished or has no try left. Tries sent at once
+        each take their own slot (a read-then-write counter let 40 at once pass as one)."""
+        counted: Doc = {"attempts": 1}
+        found = await self.collection.find_one({"_id": challenge_id}, {"code": 1})
+        if found is not None and found.get("code") is not None:
+            counted["code.attempts"] = 1  # the sent code's own count moves with it
+        doc = await update_and_read(
+            self.collection,
+            {"_id": challenge_id, "done": {"$ne": True}, "attempts": {"$lt": max_attempts}},
+            {"$inc": counted},
+        )
+        return None if doc is None else self._challenge(doc)
+
+    async def finish(self, challenge_id: str) -> bool:
+        """Marks it done; False if another request finished it first."""
         result = await self.collection.update_one(
-            {"_id": before.id, "attempts": before.attempts}, {"$set": fields}
+            {"_id": challenge_id, "done": {"$ne": True}}, {"$set": {"done": True}}
         )
         return result.modified_count == 1
 
