@@ -402,3 +402,30 @@ async def test_wrong_codes_sent_at_once_each_count_and_then_the_right_one_is_ref
     assert stored is not None
     assert stored["attempts"] == 5  # exactly the five tries a challenge has, not one more
     assert late.status_code == 401
+
+
+async def test_the_lock_is_the_accounts_however_its_login_is_spelled(
+    identity: Identity, ip: str
+) -> None:
+    """Wrong passwords under three spellings of one phone lock the account: the right password
+    then fails under a fourth spelling and under the e-mail too."""
+    threshold = identity.settings.lockout_threshold
+    async with identity.client(ip) as http:
+        data, _ = await ready_citizen(identity, http)
+        digits = data["phone"][2:]  # +7XXXXXXXXXX → XXXXXXXXXX
+        spellings = [
+            f"+7 {digits[:3]} {digits[3:6]}-{digits[6:8]}-{digits[8:]}",
+            f"8 ({digits[:3]}) {digits[3:6]}-{digits[6:8]}-{digits[8:]}",
+            f"8{digits}",
+        ]
+        for typed in (spellings * threshold)[:threshold]:
+            wrong = await http.post(
+                f"{P}/login", json={"login": typed, "password": "Неверный-пароль-1"}
+            )
+            assert wrong.status_code == 401, wrong.text
+        for login in (f"+7{digits}", data["email"]):
+            right = await http.post(
+                f"{P}/login", json={"login": login, "password": data["password"]}
+            )
+            assert right.status_code == 429, (login, right.text)
+            assert "заблокирован" in right.json()["detail"]

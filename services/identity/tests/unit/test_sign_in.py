@@ -98,10 +98,13 @@ async def test_failures_lock_a_login_known_or_not_and_the_lock_ends(r: Rig) -> N
     assert r.events[events:] == [
         catalog.AccountLocked(user_id=user.id, until=until, reason="password_failures")
     ]
-    # The same person by another login is not locked out by this one.
-    await r.identity.login(phone_of(user), PASSWORD)
+    # The lock is the account's: the same person by another login is locked out too.
+    with pytest.raises(Problem) as by_phone:
+        await r.identity.login(phone_of(user), PASSWORD)
+    assert by_phone.value.status == 429
     r.clock.advance(minutes=15)
     await r.identity.login(user.person.email, PASSWORD)
+    await r.identity.login(phone_of(user), PASSWORD)
 
 
 async def test_a_right_password_clears_the_failures(r: Rig) -> None:

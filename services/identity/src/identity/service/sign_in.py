@@ -38,17 +38,20 @@ class SignIn(Core):
     async def login(self, login: str, password: str) -> Challenge:
         settings = self.settings
         guards = self.store.guards
-        locked = await guards.locked_for(login)
+        user = await self._find(login)
+        # The lock is the account's, however its login was spelled (an e-mail, the phone as
+        # «+7 908 …» or «8 (908) …», the СНИЛС); an unknown login's is its normalised form's.
+        guarded = _guard_key(login, user)
+        locked = await guards.locked_for(guarded)
         if locked > 0:
             raise problems.login_locked(locked)
-        user = await self._find(login)
         if user is None:
             ok = self.passwords.verify_dummy(password)
         else:
             ok = self.passwords.verify(user.password_hash, password)
         if not ok:
             until = await guards.failed(
-                login,
+                guarded,
                 threshold=settings.lockout_threshold,
                 lock=timedelta(minutes=settings.lockout_minutes),
                 window=timedelta(minutes=settings.lockout_window_minutes),
@@ -57,7 +60,7 @@ class SignIn(Core):
                 after, events = user.locked(until)
                 await self.users.apply(user, after, self.events(user.id, events))
             raise Problem.not_authenticated(problems.WRONG_CREDENTIALS)
-        await guards.succeeded(login)
+        await guards.succeeded(guarded)
         assert user is not None  # a password matched, so there is an account
         if user.deactivated_at is not None:
             raise Problem.forbidden("Учётная запись отключена администратором.")
@@ -178,3 +181,15 @@ class SignIn(Core):
 
     async def session_active(self, session_id: str | None) -> bool:
         return session_id is not None and await self.store.sessions.is_active(session_id)
+
+
+def _guard_key(login: str, user: User | None) -> str:
+    """What failed passwords are counted against: the account, once a login finds one; else
+    the login as normalised (so an unknown one locks the same way, whatever its spelling)."""
+    if user is not None:
+        return f"user:{user.id}"
+    candidates = login_candidates(login)
+    if candidates:
+        kind, value = candidates[0]
+        return f"{kind}:{value}"
+    return f"raw:{login.strip().casefold()}"
