@@ -33,6 +33,11 @@ class IdentitySettings(ServiceSettings):
     lockout_threshold: int = 5
     lockout_minutes: int = 15
     lockout_window_minutes: int = 15
+    # Wrong second-factor codes across all of an account's logins: this many within the
+    # window lock the account like failed passwords do (each login gives only 5 tries, but
+    # logins can be started again and again).
+    code_failures_threshold: int = 10
+    code_failures_window_minutes: int = 60
     # Tokens.
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_days: int = 30

@@ -429,3 +429,38 @@ async def test_the_lock_is_the_accounts_however_its_login_is_spelled(
             )
             assert right.status_code == 429, (login, right.text)
             assert "заблокирован" in right.json()["detail"]
+
+
+async def test_wrong_codes_across_logins_lock_the_account(identity: Identity, ip: str) -> None:
+    """Each login gives five tries at its code, but logins can be started again and again:
+    the account's wrong codes are counted across them, and past the threshold it is locked."""
+    threshold = identity.settings.code_failures_threshold
+    per_login = identity.settings.otp_max_attempts
+    async with identity.client(ip) as http:
+        data, user_id = await ready_citizen(identity, http)
+        guesses = 0
+        refused: list[int] = []
+        while guesses < threshold:
+            started = await http.post(
+                f"{P}/login", json={"login": data["email"], "password": data["password"]}
+            )
+            assert started.status_code == 200, started.text
+            right = identity.courier.last_code(data["phone"])
+            wrong = "000000" if right != "000000" else "111111"
+            for _ in range(min(per_login, threshold - guesses)):
+                answer = await http.post(
+                    f"{P}/login/verify",
+                    json={"challenge_id": started.json()["challenge_id"], "code": wrong},
+                )
+                refused.append(answer.status_code)
+                guesses += 1
+        assert refused[-1] == 429  # the threshold's guess locked the account
+        assert set(refused[:-1]) <= {401, 422}
+        again = await http.post(
+            f"{P}/login", json={"login": data["email"], "password": data["password"]}
+        )
+    assert again.status_code == 429
+    assert "заблокирован" in again.json()["detail"]
+    stored = await identity.service.users.get(user_id)
+    assert stored is not None
+    assert stored.locked_until is not None

@@ -43,6 +43,8 @@ class SignIn(Core):
         # «+7 908 …» or «8 (908) …», the СНИЛС); an unknown login's is its normalised form's.
         guarded = _guard_key(login, user)
         locked = await guards.locked_for(guarded)
+        if user is not None:  # wrong codes across its logins lock the account too
+            locked = max(locked, await guards.locked_for(_codes_key(user.id)))
         if locked > 0:
             raise problems.login_locked(locked)
         if user is None:
@@ -105,6 +107,9 @@ class SignIn(Core):
         if challenge is None or challenge.done:
             raise Problem.not_authenticated(problems.LOGIN_OVER)
         user = await self.require(challenge.user_id)
+        locked = await self.store.guards.locked_for(_codes_key(user.id))
+        if locked > 0:
+            raise problems.login_locked(locked)
         counted = await challenges.count_try(challenge.id, max_attempts)
         if counted is None:
             raise problems.login_code_refused(Verdict.EXHAUSTED)
@@ -115,6 +120,7 @@ class SignIn(Core):
                 code, key=self.code_key, now=self.clock(), max_attempts=max_attempts
             )
             if verdict is not Verdict.ACCEPTED:
+                await self._wrong_code(user, verdict)
                 raise problems.login_code_refused(verdict, max_attempts - counted.attempts)
         if not await challenges.finish(challenge.id):
             raise Problem.not_authenticated(problems.LOGIN_OVER)
@@ -132,8 +138,26 @@ class SignIn(Core):
         )
         if step is None:
             verdict = Verdict.EXHAUSTED if counted.attempts >= max_attempts else Verdict.WRONG
+            await self._wrong_code(user, verdict)
             raise problems.login_code_refused(verdict, max_attempts - counted.attempts)
         await self.users.apply(user, user.with_totp_step(step), [])
+
+    async def _wrong_code(self, user: User, verdict: Verdict) -> None:
+        """A wrong code counts against the account across all its logins: past the threshold
+        the account is locked, as failed passwords lock it (and ``AccountLocked`` tells)."""
+        if verdict is Verdict.EXPIRED:
+            return  # not a guess
+        settings = self.settings
+        until = await self.store.guards.failed(
+            _codes_key(user.id),
+            threshold=settings.code_failures_threshold,
+            lock=timedelta(minutes=settings.lockout_minutes),
+            window=timedelta(minutes=settings.code_failures_window_minutes),
+        )
+        if until is not None:
+            after, events = user.locked(until)
+            await self.users.apply(user, after, self.events(user.id, events))
+            raise problems.login_locked((until - self.clock()).total_seconds())
 
     async def _issue(
         self, user: User, session_id: str | None = None, auth_time: int | None = None
@@ -193,3 +217,8 @@ def _guard_key(login: str, user: User | None) -> str:
         kind, value = candidates[0]
         return f"{kind}:{value}"
     return f"raw:{login.strip().casefold()}"
+
+
+def _codes_key(user_id: str) -> str:
+    """The counter of an account's wrong second-factor codes, across its logins."""
+    return f"codes:user:{user_id}"
