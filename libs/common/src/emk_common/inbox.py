@@ -30,6 +30,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from emk_common.clock import Clock, utc_now
+from emk_common.metrics import INBOX_DUPLICATES
 
 Effect = Callable[[AsyncClientSession], Awaitable[None]]
 
@@ -92,6 +93,7 @@ class Inbox:
                 try:
                     await session.with_transaction(transaction)
                 except _AlreadyAppliedError:
+                    INBOX_DUPLICATES.add(1)
                     return False
         finally:
             _after_commit.reset(token)
@@ -144,6 +146,8 @@ class Inbox:
                 await session.with_transaction(transaction)
         finally:
             _after_commit.reset(token)
+        if skipped := len(ran) - sum(ran):
+            INBOX_DUPLICATES.add(skipped)
         for callback in callbacks:
             callback()
         return list(ran)

@@ -40,6 +40,7 @@ from pymongo.errors import ConnectionFailure
 from emk_common.catalog import dlq_topic
 from emk_common.events import Envelope, EventData
 from emk_common.inbox import Effect, Inbox, InboxItem
+from emk_common.metrics import DLQ_RECORDS, Reading
 from emk_common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -224,6 +225,8 @@ class EventConsumer:
         self.group_id = settings.kafka_consumer_group
         self._handlers: dict[str, list[_Registration[Any]]] = defaultdict(list)
         self.stats = ConsumerStats()
+        # (topic, partition) -> the offset after the last record handled here (consumer lag).
+        self._handled: dict[tuple[str, int], int] = {}
 
     def on(self, event: type[E], name: str | None = None) -> Callable[[Handler[E]], Handler[E]]:
         """Register ``handler`` for ``event``; ``name`` (default: its qualified name) is its
@@ -264,10 +267,38 @@ class EventConsumer:
             raw = message.raw_message
             if isinstance(raw, tuple):
                 await self.dispatch_batch(broker, raw)
+                for record in raw:
+                    self._handled[(record.topic, record.partition)] = record.offset + 1
             else:
                 await self.dispatch(broker, raw)
+                self._handled[(raw.topic, raw.partition)] = raw.offset + 1
 
         return consume
+
+    def lag(self, broker: KafkaBroker) -> list[Reading]:
+        """``emk_consumer_lag`` per partition assigned to this replica: the highwater the
+        consumer's last fetch saw, less the offset after the last record handled here (or,
+        before one is, the consumer's fetch position). Memory only, no request to Kafka."""
+        readings: list[Reading] = []
+        assigned: set[tuple[str, int]] = set()
+        for subscriber in broker.subscribers:
+            consumer = getattr(subscriber, "consumer", None)
+            if consumer is None:
+                continue
+            for tp in consumer.assignment():
+                key = (tp.topic, tp.partition)
+                assigned.add(key)
+                highwater = consumer.highwater(tp)
+                position = self._handled.get(key)
+                if position is None:
+                    position = _fetch_position(consumer, tp)
+                if highwater is None or position is None:
+                    continue
+                lag = max(0, highwater - position)
+                readings.append((lag, {"topic": tp.topic, "partition": str(tp.partition)}))
+        for key in set(self._handled) - assigned:
+            del self._handled[key]  # revoked: another replica's now
+        return readings
 
     async def dispatch(self, broker: KafkaBroker, record: Any) -> None:
         """Apply one record, one handler at a time, each in its own transaction."""
@@ -464,6 +495,19 @@ class EventConsumer:
         }
         await broker.publish(record.value, dlq_topic(record.topic), key=record.key, headers=headers)
         self.stats.dead_lettered += 1
+        DLQ_RECORDS.add(1, {"topic": record.topic})
+
+
+def _fetch_position(consumer: Any, tp: Any) -> int | None:
+    """aiokafka's fetch position of an assigned partition, if it has one, without waiting
+    (``consumer.position`` is a coroutine that waits for one)."""
+    try:
+        state = consumer._subscription.subscription.assignment.state_value(tp)
+    except Exception:
+        return None
+    if state is None or not state.has_valid_position:
+        return None
+    return int(state.position)
 
 
 def _safe_message(exc: BaseException) -> str:

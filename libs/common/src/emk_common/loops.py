@@ -4,7 +4,9 @@
   ``poll_seconds``; a round that fails is logged with the error's type (never its text, which
   may quote data) and retried after a backoff that doubles up to ``max_backoff_seconds``.
   Rounds work on durable state (claims with leases), so a replica stopping mid-round loses
-  nothing. Schedulers and dispatchers are rounds.
+  nothing. Schedulers and dispatchers are rounds; one given a
+  :class:`~emk_common.metrics.SchedulerLag` publishes, after each round, how late the items
+  the round handled were (``emk_scheduler_lag_seconds``).
 * :func:`supervised`: how ``create_app`` runs every background task (the relay, the Kafka
   connection, the loops): one that crashes — an exception no round caught — is logged with its
   frames and started again after a backoff, never silently gone.
@@ -19,6 +21,8 @@ import traceback
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from emk_common.metrics import SchedulerLag
+
 log = logging.getLogger(__name__)
 
 
@@ -30,8 +34,10 @@ class PollingLoop:
         poll_seconds: float,
         *,
         max_backoff_seconds: float = 30.0,
+        lag: SchedulerLag | None = None,
     ) -> None:
         self.name = name
+        self.lag = lag
         self._round = round_
         self.poll_seconds = poll_seconds
         self._max_backoff = max_backoff_seconds
@@ -62,6 +68,8 @@ class PollingLoop:
                 backoff = min(backoff * 2, self._max_backoff)
                 continue
             self.rounds += 1
+            if self.lag is not None:
+                self.lag.publish()
             backoff = first_backoff
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)

@@ -8,6 +8,10 @@ queries; the relay publishes them in order, then pulls them out and clears the m
 
 Guarantee: every committed event is published at least once, and one aggregate's events
 are published in the order they were written. A broker outage only delays them.
+
+Every few seconds the relay also counts what is pending on its shards, and when the oldest
+of it was staged (``emk_outbox_pending_events``, ``emk_outbox_oldest_age_seconds``): one
+aggregation over the pending index, which finds nothing when the outbox keeps up.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pymongo.errors import PyMongoError
 
 from emk_common.events import EVENT_CONTENT_TYPE, Envelope
 from emk_common.leases import ShardLeases, shard_of
+from emk_common.metrics import Reading
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -53,6 +58,9 @@ def _entry(envelope: Envelope) -> Doc:
         "type": envelope.type,
         "body": envelope.model_dump_json(),
         "trace": envelope.trace_carrier(),
+        # When it was staged, in real seconds (not the service's clock, which tests move):
+        # what the backlog's age is measured from.
+        "at": time.time(),
     }
 
 
@@ -138,6 +146,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_seconds: float = 0.25,
         max_backoff_seconds: float = 5.0,
+        observe_seconds: float = 5.0,
     ) -> None:
         self._collections = list(collections)
         self._leases = leases
@@ -148,6 +157,10 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.published = 0
+        self._observe_every = observe_seconds
+        # collection -> (events pending on our shards, when the oldest was staged), as of the
+        # last look; what the metrics read at a scrape.
+        self._observed: dict[str, tuple[int, float | None]] = {}
 
     def wake(self) -> None:
         """Publish now (thread-safe: a MongoDB listener may call it from another thread)."""
@@ -167,6 +180,7 @@ class OutboxRelay:
         self._loop = asyncio.get_running_loop()
         maintain_every = self._leases.lease_seconds / 4
         next_maintenance = 0.0
+        next_look = 0.0
         backoff = self._poll
         try:
             while True:
@@ -176,6 +190,9 @@ class OutboxRelay:
                     next_maintenance = now + maintain_every
                 self._wake.clear()
                 try:
+                    if now >= next_look:
+                        next_look = now + self._observe_every
+                        await self.observe_backlog()
                     drained = await self.drain_once() if self._publisher.ready else 0
                 except (PublishError, PyMongoError) as exc:
                     log.warning("outbox relay: %s; retrying in %.1f s", exc, backoff)
@@ -190,6 +207,47 @@ class OutboxRelay:
                     await asyncio.wait_for(self._wake.wait(), timeout)
         finally:
             await self._leases.release_all()
+
+    async def observe_backlog(self) -> None:
+        """Count the events pending on the shards this replica holds, and note when the
+        oldest was staged (entries staged before ``at`` existed are counted, not dated)."""
+        shards = self._leases.owned()
+        for collection in self._collections:
+            if not shards:
+                self._observed[collection.name] = (0, None)
+                continue
+            found = await collection.aggregate(
+                [
+                    {"$match": {PENDING_FIELD: {"$in": shards}}},
+                    {
+                        "$group": {
+                            "_id": None,
+                            "pending": {"$sum": {"$size": {"$ifNull": [f"${OUTBOX_FIELD}", []]}}},
+                            "oldest": {"$min": {"$min": f"${OUTBOX_FIELD}.at"}},
+                        }
+                    },
+                ]
+            )
+            totals = await found.to_list(1)
+            if totals:
+                oldest = totals[0].get("oldest")
+                self._observed[collection.name] = (
+                    int(totals[0]["pending"]),
+                    float(oldest) if isinstance(oldest, int | float) else None,
+                )
+            else:
+                self._observed[collection.name] = (0, None)
+
+    def pending_readings(self) -> list[Reading]:
+        return [(n, {"collection": name}) for name, (n, _) in self._observed.items()]
+
+    def oldest_age_readings(self) -> list[Reading]:
+        """The age now (it grows between looks, and while the relay is stuck)."""
+        now = time.time()
+        return [
+            (max(0.0, now - oldest) if oldest is not None and n else 0.0, {"collection": name})
+            for name, (n, oldest) in self._observed.items()
+        ]
 
     async def drain_once(self) -> int:
         """Publish one batch per collection; returns how many events went out."""

@@ -7,6 +7,8 @@ with its routers. The lifespan then:
 1. creates the indexes the outbox, inbox and service need (MongoDB must answer);
 2. connects to Kafka in the background — the service serves while Kafka is away;
 3. runs the outbox relay, which publishes once Kafka is connected.
+
+Every service answers ``GET /metrics`` (Prometheus, :mod:`emk_common.metrics`) on its port.
 """
 
 from __future__ import annotations
@@ -41,6 +43,14 @@ from emk_common.kafka import BrokerPublisher, EventConsumer, KafkaConnection, cr
 from emk_common.leases import ShardLeases
 from emk_common.logging import configure_logging
 from emk_common.loops import supervised
+from emk_common.metrics import (
+    CONSUMER_LAG,
+    OUTBOX_OLDEST_AGE,
+    OUTBOX_PENDING,
+    metrics_router,
+    setup_metrics,
+    watch,
+)
 from emk_common.mongo import mongo_client
 from emk_common.outbox import Outbox, OutboxRelay, OutboxWrites, ensure_outbox_index
 from emk_common.problems import install_problem_handlers
@@ -104,6 +114,7 @@ def create_runtime(
 ) -> Runtime:
     configure_logging(settings.service_name, settings.log_level)
     provider = setup_telemetry(settings.service_name, settings.otel_exporter_otlp_endpoint)
+    setup_metrics(settings.service_name)  # before the broker: its middleware takes a meter
     woken: list[Runtime] = []  # the runtime, once made: its writes wake its relay
 
     def wake() -> None:
@@ -165,10 +176,13 @@ def create_app(
         named: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
             ("kafka-connect", runtime.kafka.run)
         ]
+        unwatch = [watch(CONSUMER_LAG, lambda: runtime.consumer.lag(runtime.broker))]
         if runtime.outbox_collections:
             relay = _create_relay(runtime)
             runtime.relay = relay
             named.append(("outbox-relay", relay.run))
+            unwatch.append(watch(OUTBOX_PENDING, relay.pending_readings))
+            unwatch.append(watch(OUTBOX_OLDEST_AGE, relay.oldest_age_readings))
         named.extend(
             (getattr(loop, "__qualname__", "background"), loop) for loop in runtime.background
         )
@@ -177,6 +191,8 @@ def create_app(
         try:
             yield
         finally:
+            for stop_watching in unwatch:
+                stop_watching()
             await _stop(runtime, tasks)
 
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
@@ -191,6 +207,7 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router(_readiness(runtime), {"kafka": runtime.kafka.state}))
     app.include_router(_asyncapi_router(runtime, title, version))
+    app.include_router(metrics_router(setup_metrics(runtime.settings.service_name)))
     for router in routers:
         app.include_router(router)
     return app

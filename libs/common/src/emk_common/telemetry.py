@@ -15,6 +15,11 @@ from typing import Any
 from fastapi import FastAPI
 from opentelemetry import propagate, trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation._semconv import (
+    _OpenTelemetrySemanticConventionStability,
+    _OpenTelemetryStabilitySignalType,
+    _StabilityMode,
+)
 from opentelemetry.instrumentation.asgi import get_host_port_url_tuple
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -29,7 +34,8 @@ __all__ = ["build_tracer_provider", "instrument_fastapi", "setup_telemetry"]
 
 _log = logging.getLogger(__name__)
 # Probes run every few seconds per replica; their spans would bury real traffic.
-_EXCLUDED_URLS = r"/healthz$,/readyz$"
+# So are Prometheus' scrapes of /metrics.
+_EXCLUDED_URLS = r"/healthz$,/readyz$,/metrics$"
 _TRACES_PATH = "/v1/traces"
 
 
@@ -73,6 +79,8 @@ def instrument_fastapi(
     def hook(span: Span, scope: dict[str, Any]) -> None:
         _without_secrets(span, scope, secret_paths)
 
+    _stable_http_conventions()
+
     FastAPIInstrumentor.instrument_app(
         app,
         tracer_provider=provider,
@@ -81,6 +89,20 @@ def instrument_fastapi(
         # One span per request, not one per ASGI message: a 5 MB upload is ~80 messages.
         exclude_spans=["receive", "send"],
     )
+
+
+def _stable_http_conventions() -> None:
+    """The instrumentation's stable HTTP conventions as well as the old ones
+    (``OTEL_SEMCONV_STABILITY_OPT_IN=http/dup``, whatever the environment says): its request
+    metric is then ``http.server.request.duration`` in seconds by ``http.route`` — the route's
+    template — which the dashboards read; the old metrics (``http.server.duration``, whose
+    attributes could carry a raw path) are dropped by :mod:`emk_common.metrics`' views, and the
+    spans keep the old attributes next to the new ones."""
+    stability = _OpenTelemetrySemanticConventionStability
+    stability._initialize()  # type: ignore[no-untyped-call]
+    with stability._lock:
+        mapping = stability._OTEL_SEMCONV_STABILITY_SIGNAL_MAPPING
+        mapping[_OpenTelemetryStabilitySignalType.HTTP] = _StabilityMode.HTTP_DUP
 
 
 def _without_secrets(

@@ -19,8 +19,10 @@ import time
 from datetime import timedelta
 
 from applications.ports import Store
+from emk_common.catalog import DeadlineBreached
 from emk_common.clock import Clock
 from emk_common.loops import PollingLoop
+from emk_common.metrics import DEADLINE_BREACHES, SchedulerLag
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,9 @@ class DeadlineScheduler:
         self.claim = timedelta(seconds=claim_seconds)
         self.recount_seconds = recount_seconds
         self._last_recount: float | None = None
-        self.loop = PollingLoop("deadline scheduler", self._round, poll_seconds)
+        # How late the timers a round fires are (emk_scheduler_lag_seconds).
+        self.lag = SchedulerLag("deadlines")
+        self.loop = PollingLoop("deadline scheduler", self._round, poll_seconds, lag=self.lag)
 
     async def _round(self) -> None:
         await self.tick()
@@ -60,10 +64,14 @@ class DeadlineScheduler:
             application = await self.store.claim_due(now, self.claim, self.owner)
             if application is None:
                 return fired
+            self.lag.late(application.next_timer(), now)
             change = application.fire_timers(now)
             written = await self.store.apply(application, change)
             if written is None:
                 continue  # changed meanwhile: its timer is recomputed by that change
+            for event in change.events:
+                if isinstance(event, DeadlineBreached):
+                    DEADLINE_BREACHES.add(1, {"deadline": event.deadline})
             due_again = written.next_timer()
             if not change.events and due_again is not None and due_again <= now:
                 log.error("timer of %s due again after firing", application.id)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 
 from emk_common.loops import PollingLoop
+from emk_common.metrics import SchedulerLag
 from notifications.domain.retry import Verdict
 from notifications.service import Notifications
 
@@ -25,8 +26,14 @@ class Dispatcher:
     ) -> None:
         self.notifications = notifications
         self.concurrency = max(1, concurrency)
+        # How late the deliveries a round sends are (emk_scheduler_lag_seconds).
+        self.lag = SchedulerLag("dispatcher")
         self.loop = PollingLoop(
-            "delivery dispatcher", self.drain, poll_seconds, max_backoff_seconds=_MAX_BACKOFF
+            "delivery dispatcher",
+            self.drain,
+            poll_seconds,
+            max_backoff_seconds=_MAX_BACKOFF,
+            lag=self.lag,
         )
 
     def wake(self) -> None:
@@ -54,6 +61,7 @@ class Dispatcher:
                 delivery = await self.notifications.claim_due()
                 if delivery is None:
                     break
+                self.lag.late(delivery.next_attempt_at, self.notifications.clock())
                 running.add(asyncio.create_task(self.notifications.deliver(delivery)))
                 tried += 1
             if not running:

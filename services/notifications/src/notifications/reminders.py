@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from emk_common.loops import PollingLoop
+from emk_common.metrics import SchedulerLag
 from notifications.service import Notifications
 
 
@@ -19,7 +20,10 @@ class ReminderLoop:
         fired: Callable[[], None] = lambda: None,
     ) -> None:
         self.notifications = notifications
-        self.loop = PollingLoop("reminders", self.drain, poll_seconds, max_backoff_seconds=30.0)
+        self.lag = SchedulerLag("reminders")  # how late the reminders a round fires are
+        self.loop = PollingLoop(
+            "reminders", self.drain, poll_seconds, max_backoff_seconds=30.0, lag=self.lag
+        )
         self._fired = fired  # wakes the dispatcher: deliveries were staged
 
     def wake(self) -> None:
@@ -32,6 +36,7 @@ class ReminderLoop:
         """Fire every reminder due now; returns how many fired here."""
         fired = 0
         while (reminder := await self.notifications.claim_reminder()) is not None:
+            self.lag.late(reminder.send_at, self.notifications.clock())
             if await self.notifications.fire(reminder):
                 fired += 1
         if fired:

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from emk_common import metrics
 from emk_common.auth import Access, PersonalData, Principal
 from emk_common.catalog import (
     AccountLocked,
@@ -353,8 +354,11 @@ class Notifications:
         if held is not None and delivery.channel == "sms" and not delivery.is_code:
             if not await self.store.hold(delivery, held):
                 log.warning("delivery %s: claim lost before it was held", delivery.id)
+            else:
+                metrics.DELIVERIES.add(1, {"channel": delivery.channel, "outcome": "held"})
             return Verdict(State.PENDING, held)
         if await self._folded(delivery):
+            metrics.DELIVERIES.add(1, {"channel": delivery.channel, "outcome": State.FOLDED.value})
             return Verdict(State.FOLDED)
         to: str | None = None  # the destination, masked, for the operators' view
         if delivery.is_code:
@@ -376,6 +380,9 @@ class Notifications:
             # Our lease lapsed mid-send and another replica took the delivery over.
             log.warning("delivery %s: claim lost before its outcome was recorded", delivery.id)
             return verdict
+        # sent; retry (this attempt failed, another is due); failed, no_contact, expired.
+        outcome = "sent" if error is None else verdict.state.value if verdict.final else "retry"
+        metrics.DELIVERIES.add(1, {"channel": channel, "outcome": outcome})
         if error is None:
             log.info("delivery %s sent over %s (attempt %d)", delivery.id, channel, number)
         elif error == EXPIRED:
