@@ -169,6 +169,10 @@ class Stack:
         # other hours to see the quiet hours work.
         for bound in ("NOTIFICATIONS_QUIET_HOURS_START", "NOTIFICATIONS_QUIET_HOURS_END"):
             env[bound] = os.environ.get(bound, "0")
+        # Nor does it fold SMS past the hourly limit: the demo's journey takes minutes, not the
+        # days a person's takes, and prints every SMS (set it to see the summary SMS).
+        limit = "NOTIFICATIONS_SMS_PER_PERSON_PER_HOUR"
+        env[limit] = os.environ.get(limit, "0")
         env.update(self.secrets.env())
         return env
 
