@@ -10,4 +10,4 @@ OPENAPI = DOCS / "openapi.json"
 EVENTS = DOCS / "events"
 
 # A machine's own paths: a generated file says the same on every machine.
-MACHINE_PATHS = ("/work/", "/tmp/", "/home/", "/root/", "/Users/", str(ROOT))
+MACHINE_PATHS = ("/tmp/", "/home/", "/root/", "/Users/", str(ROOT))

@@ -94,8 +94,10 @@ def _made_up_keys(service: str) -> dict[str, Any]:
     return keys | extra.get(service, {})
 
 
-def _service_openapi(service: str) -> dict[str, Any]:
-    """``service``'s app, built as ``main.py`` builds it, and its OpenAPI document."""
+def build_app(service: str) -> Any:
+    """``service``'s app, built as ``main.py`` builds it but with made-up keys and no server:
+    building connects to nothing. Building sets process-wide logging and telemetry — call it
+    in a child process (tests/deploy's topology check does too)."""
     module = importlib.import_module(f"{service}.settings")
     classes = [
         value
@@ -108,8 +110,12 @@ def _service_openapi(service: str) -> dict[str, Any]:
     if not classes:
         raise LookupError(f"{service}.settings has no ServiceSettings subclass for {service}")
     settings = classes[0](**_made_up_keys(service))
-    app = importlib.import_module(f"{service}.app").build(settings)
-    document: dict[str, Any] = app.openapi()
+    return importlib.import_module(f"{service}.app").build(settings)
+
+
+def _service_openapi(service: str) -> dict[str, Any]:
+    """``service``'s OpenAPI document, from its built app."""
+    document: dict[str, Any] = build_app(service).openapi()
     return document
 
 
