@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pymongo import DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
@@ -24,6 +24,23 @@ class AccessEntry:
     action: str
     reason: str | None
     organization_id: str | None = None
+
+
+class AccessRecorder(Protocol):
+    """What a service needs to log an access (``AccessLog``; fakes in unit tests)."""
+
+    async def record(
+        self,
+        subject_id: str,
+        owner_id: str,
+        *,
+        actor_id: str,
+        actor_role: str,
+        action: str,
+        reason: str | None,
+        at: datetime | None = None,
+        organization_id: str | None = None,
+    ) -> None: ...
 
 
 class AccessLog:

@@ -10,6 +10,7 @@ from typing import Protocol, TypeVar
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from emk_common.audit import AccessRecorder
 from emk_common.catalog import DueItem, SealedBox
 from emk_common.events import Envelope
 from notifications.domain.delivery import Delivery, Settlement
@@ -122,28 +123,11 @@ class FiredElsewhereError(Exception):
     """The claim on a reminder was lost before it fired (another replica took it over)."""
 
 
-class AccessJournal(Protocol):
-    """Who read a person's data, and why (``emk_common.audit.AccessLog``)."""
-
-    async def record(
-        self,
-        subject_id: str,
-        owner_id: str,
-        *,
-        actor_id: str,
-        actor_role: str,
-        action: str,
-        reason: str | None,
-        at: datetime | None = None,
-        organization_id: str | None = None,
-    ) -> None: ...
-
-
 class Store(Protocol):
     """What the use cases need of storage (``store.NotificationStore``; fakes in unit tests)."""
 
     @property
-    def access_log(self) -> AccessJournal: ...
+    def access_log(self) -> AccessRecorder: ...
 
     async def deliveries_of(self, user_id: str, limit: int) -> list[Delivery]:
         """Newest first, without any sealed box."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
-from emk_common.audit import AccessEntry
+from emk_common.audit import AccessEntry, AccessRecorder
 from emk_common.events import EventData
 from records.domain.book import Book, Change, Holder
 from records.domain.keys import SigningKey
@@ -103,21 +103,8 @@ class RateLimiter(Protocol):
     async def forgive(self, bucket: str, key: str, *, window: timedelta) -> None: ...
 
 
-class AccessJournal(Protocol):
+class AccessJournal(AccessRecorder, Protocol):
     """Who did what with a book, and why (``emk_common.audit.AccessLog``): its holder reads it."""
-
-    async def record(
-        self,
-        subject_id: str,
-        owner_id: str,
-        *,
-        actor_id: str,
-        actor_role: str,
-        action: str,
-        reason: str | None,
-        at: datetime | None = None,
-        organization_id: str | None = None,
-    ) -> None: ...
 
     async def of(self, subject_id: str, *, limit: int = 100) -> list[AccessEntry]: ...
 
