@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from emk_common.auth import AccessTokenVerifier, StaticKeys
 from emk_common.events import Envelope
+from emk_testing.access_log import MemoryAccessLog as MemoryAccessLog
 
 T = TypeVar("T")
 

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from emk_common.catalog import DueItem, SealedBox
 from emk_common.crypto import seal
 from emk_common.events import Envelope
+from emk_testing import MemoryAccessLog
 from notifications.domain.delivery import Attempt, Delivery, OneTimeCode, Settlement
 from notifications.domain.notification import Notification, Preferences
 from notifications.domain.reminders import Reminder, ReminderState
@@ -172,28 +173,6 @@ class MemoryReminders:
 
 
 @dataclass
-class MemoryAccessLog:
-    entries: list[dict[str, Any]] = field(default_factory=list)
-
-    async def record(
-        self,
-        subject_id: str,
-        owner_id: str,
-        *,
-        actor_id: str,
-        actor_role: str,
-        action: str,
-        reason: str | None,
-        at: datetime | None = None,
-        organization_id: str | None = None,
-    ) -> None:
-        self.entries.append(
-            {"person_id": subject_id, "owner_id": owner_id, "actor_id": actor_id,
-             "actor_role": actor_role, "action": action, "reason": reason, "at": at}
-        )  # fmt: skip
-
-
-@dataclass
 class MemoryStore:
     """The service's store in memory: claims with leases, settling on the claim token. A
     transaction is all or nothing: what ``in_transaction``'s work wrote is undone if it
@@ -204,7 +183,7 @@ class MemoryStore:
     chosen: dict[str, Preferences] = field(default_factory=dict)
     deliveries: dict[str, Stored] = field(default_factory=dict)
     reminders: MemoryReminders = field(default_factory=MemoryReminders)
-    access_log: MemoryAccessLog = field(default_factory=lambda: MemoryAccessLog())
+    access_log: MemoryAccessLog = field(default_factory=lambda: MemoryAccessLog("person"))
 
     async def deliveries_of(self, user_id: str, limit: int) -> list[Delivery]:
         mine = [

@@ -10,10 +10,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from emk_common.audit import AccessEntry
 from emk_common.events import EventData
 from emk_identifiers import snils_check_number
-from emk_testing import FakeClock
+from emk_testing import FakeClock, MemoryAccessLog
 from records.domain.book import Book, Change, DuplicateRecordError, Holder
 from records.domain.keys import SigningKey
 from records.domain.shares import RECENT_CHECKS, Share, ShareChecks
@@ -129,34 +128,8 @@ class FakeLimits:
 
 
 @dataclass
-class FakeAccessLog:
-    entries: list[dict[str, Any]] = field(default_factory=list)
-
-    async def record(
-        self,
-        subject_id: str,
-        owner_id: str,
-        *,
-        actor_id: str,
-        actor_role: str,
-        action: str,
-        reason: str | None,
-        at: datetime | None = None,
-        organization_id: str | None = None,
-    ) -> None:
-        self.entries.append(
-            {"book_id": subject_id, "owner_id": owner_id, "actor_id": actor_id,
-             "actor_role": actor_role, "action": action, "reason": reason, "at": at,
-             "organization_id": organization_id}
-        )  # fmt: skip
-
-    async def of(self, subject_id: str, *, limit: int = 100) -> list[AccessEntry]:
-        found = [e for e in reversed(self.entries) if e["book_id"] == subject_id][:limit]
-        return [
-            AccessEntry(e["at"], e["actor_id"], e["actor_role"], e["action"], e["reason"],
-                        e.get("organization_id"))
-            for e in found
-        ]  # fmt: skip
+class FakeAccessLog(MemoryAccessLog):
+    subject: str = "book"
 
     def actions(self, book_id: str) -> list[tuple[str, str, str | None]]:
         """(actor, action, reason) of a book's entries, oldest first."""

@@ -7,14 +7,6 @@ import os
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from notifications.domain.texts import (
-    APPLICATION_STATUS,
-    BOOK_ACCESS,
-    BOOK_CHECKED,
-    BOOK_NOT_VALID,
-    REMINDER,
-)
-
 
 @dataclass(frozen=True)
 class ApplicationRef:
@@ -61,18 +53,6 @@ class ValidityRef:
 
 Subject = ApplicationRef | BookRef | ShareRef | DueRef | ValidityRef
 BookSubject = BookRef | ShareRef | DueRef | ValidityRef
-
-
-def kind_of(subject: Subject) -> str:
-    if isinstance(subject, BookRef):
-        return BOOK_ACCESS
-    if isinstance(subject, ShareRef):
-        return BOOK_CHECKED
-    if isinstance(subject, DueRef):
-        return REMINDER
-    if isinstance(subject, ValidityRef):
-        return BOOK_NOT_VALID
-    return APPLICATION_STATUS
 
 
 def time_ordered_id(now: datetime) -> str:
