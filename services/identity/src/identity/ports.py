@@ -135,7 +135,7 @@ class Challenges(Protocol):
 
     async def insert(self, challenge: Challenge, events: list[Envelope]) -> None: ...
 
-    async def count_try(self, challenge_id: str, max_attempts: int) -> Challenge | None:
+    async def count_try(self, challenge: Challenge, max_attempts: int) -> Challenge | None:
         """Counts one try atomically; the challenge with it counted, or None if finished or
         out of tries."""
         ...

@@ -105,7 +105,8 @@ class FakeChallenges:
         self.challenges[challenge.id] = challenge
         self.outbox.extend(events)
 
-    async def count_try(self, challenge_id: str, max_attempts: int) -> Challenge | None:
+    async def count_try(self, challenge: Challenge, max_attempts: int) -> Challenge | None:
+        challenge_id = challenge.id
         found = self.challenges.get(challenge_id)
         if found is None or found.done or found.attempts >= max_attempts:
             return None

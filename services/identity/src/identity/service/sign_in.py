@@ -110,7 +110,7 @@ class SignIn(Core):
         locked = await self.store.guards.locked_for(_codes_key(user.id))
         if locked > 0:
             raise problems.login_locked(locked)
-        counted = await challenges.count_try(challenge.id, max_attempts)
+        counted = await challenges.count_try(challenge, max_attempts)
         if counted is None:
             raise problems.login_code_refused(Verdict.EXHAUSTED)
         if counted.channel == "totp":

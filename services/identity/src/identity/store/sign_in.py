@@ -56,17 +56,16 @@ class ChallengeStore:
         document["channel"] = challenge.channel
         await self.collection.insert_one(self._outbox.insert(document, events))
 
-    async def count_try(self, challenge_id: str, max_attempts: int) -> Challenge | None:
+    async def count_try(self, challenge: Challenge, max_attempts: int) -> Challenge | None:
         """Counts one try, atomically, before the code is even looked at: the challenge with
         this try counted, or None if it is finished or has no try left. Tries sent at once
         each take their own slot (a read-then-write counter let 40 at once pass as one)."""
         counted: Doc = {"attempts": 1}
-        found = await self.collection.find_one({"_id": challenge_id}, {"code": 1})
-        if found is not None and found.get("code") is not None:
+        if challenge.code is not None:
             counted["code.attempts"] = 1  # the sent code's own count moves with it
         doc = await update_and_read(
             self.collection,
-            {"_id": challenge_id, "done": {"$ne": True}, "attempts": {"$lt": max_attempts}},
+            {"_id": challenge.id, "done": {"$ne": True}, "attempts": {"$lt": max_attempts}},
             {"$inc": counted},
         )
         return None if doc is None else self._challenge(doc)
