@@ -6,40 +6,17 @@ throughput, and its p50 at most 1 ms more.
 
 from __future__ import annotations
 
-import asyncio
 import statistics
-import time
 from typing import Any
 
-import httpx
-
 from benchmarks.documents import _token as citizen_token
+from benchmarks.public_check import _load
 from emk_devstack.stack import Stack
 
 CONCURRENCY = 8
 REQUESTS = 600
 ROUNDS = 3
 PATH = "/api/v1/notifications/preferences"
-
-
-async def _load(url: str, token: str) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    headers = {"Authorization": f"Bearer {token}"}
-    limits = httpx.Limits(max_connections=CONCURRENCY)
-    async with httpx.AsyncClient(limits=limits, headers=headers, timeout=30) as http:
-        for _ in range(50):
-            (await http.get(url)).raise_for_status()
-        remaining = iter(range(REQUESTS))
-
-        async def worker() -> None:
-            for _ in remaining:
-                started = time.perf_counter()
-                (await http.get(url)).raise_for_status()
-                latencies.append(time.perf_counter() - started)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-        return REQUESTS / (time.perf_counter() - started), latencies
 
 
 def _ms(samples: list[float], q: float) -> float:
@@ -54,7 +31,8 @@ async def run(stack: Stack) -> dict[str, Any]:
     latencies: dict[str, list[float]] = {"direct": [], "gateway": []}
     for _ in range(ROUNDS):  # interleaved, so drift hits both alike
         for name, url in (("direct", direct_url), ("gateway", gateway_url)):
-            rate, samples = await _load(url, token)
+            auth = {"Authorization": f"Bearer {token}"}
+            rate, samples = await _load(url, auth, concurrency=CONCURRENCY, requests=REQUESTS)
             rates[name].append(rate)
             latencies[name] += samples
     direct, through = statistics.median(rates["direct"]), statistics.median(rates["gateway"])

@@ -37,13 +37,21 @@ def _free_port() -> int:
         return port
 
 
-async def _load(url: str) -> tuple[float, list[float]]:
-    """Requests per second and each request's latency, ``CONCURRENCY`` at a time."""
+async def _load(
+    url: str,
+    headers: dict[str, str] | None = None,
+    *,
+    concurrency: int = CONCURRENCY,
+    requests: int = REQUESTS,
+) -> tuple[float, list[float]]:
+    """Requests per second and each request's latency: ``requests`` GETs of ``url``,
+    ``concurrency`` at a time, after 50 to warm up (the gateway bench uses it too)."""
     latencies: list[float] = []
-    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=CONCURRENCY)) as http:
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, headers=headers, timeout=30) as http:
         for _ in range(50):
             (await http.get(url)).raise_for_status()
-        remaining = iter(range(REQUESTS))
+        remaining = iter(range(requests))
 
         async def worker() -> None:
             for _ in remaining:
@@ -52,8 +60,8 @@ async def _load(url: str) -> tuple[float, list[float]]:
                 latencies.append(time.perf_counter() - started)
 
         started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-        return REQUESTS / (time.perf_counter() - started), latencies
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return requests / (time.perf_counter() - started), latencies
 
 
 async def _baseline_server(stack: Stack) -> tuple[asyncio.subprocess.Process, str, str]:
