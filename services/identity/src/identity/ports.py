@@ -127,6 +127,12 @@ class Users(Protocol):
         False when another write came first."""
         ...
 
+    async def count_code_try(self, user: User, channel: Channel, max_attempts: int) -> User | None:
+        """Counts one try of the code last sent to ``channel`` atomically (not versioned: only
+        that code's counter moves); the account as this try left it, or None when that code
+        is gone, used or out of tries."""
+        ...
+
 
 class Challenges(Protocol):
     """Second-factor challenges of logins in progress."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from .conftest import Identity, new_ip, person
@@ -91,6 +92,23 @@ async def test_contacts_are_confirmed_by_their_codes(identity: Identity, ip: str
         }
 
 
+async def test_the_right_code_sent_twice_at_once_confirms_once(identity: Identity, ip: str) -> None:
+    data = person()
+    async with identity.client(ip) as http:
+        user_id = (await http.post(REGISTER, json=data)).json()["user_id"]
+        right = {
+            "user_id": user_id,
+            "channel": "sms",
+            "code": identity.courier.last_code(data["phone"]),
+        }
+        answers = await asyncio.gather(*(http.post(VERIFY, json=right) for _ in range(4)))
+    assert [answer.status_code for answer in answers] == [200] * 4
+    assert {answer.json()["status"] for answer in answers} == {"pending_contacts"}
+    stored = await identity.app.state.runtime.db["users"].find_one({"_id": user_id})
+    assert stored is not None
+    assert stored["contacts"]["sms"] == {"verified": True, "code": None}
+
+
 async def test_five_wrong_codes_burn_the_code_and_the_right_one_no_longer_works(
     identity: Identity, ip: str
 ) -> None:
@@ -109,6 +127,36 @@ async def test_five_wrong_codes_burn_the_code_and_the_right_one_no_longer_works(
     assert codes == ["wrong_code"] * 4 + ["exhausted"]
     assert late.status_code == 422
     assert fields(late.json()) == {"code": "exhausted"}
+
+
+async def test_wrong_codes_sent_at_once_each_count_and_then_the_right_one_is_refused(
+    identity: Identity, ip: str
+) -> None:
+    """20 wrong contact codes at once: each takes its own try (a version-checked write of the
+    count once lost every race but one, silently), so the right code after them is dead."""
+    data = person()
+    async with identity.client(ip) as http:
+        user_id = (await http.post(REGISTER, json=data)).json()["user_id"]
+        right = identity.courier.last_code(data["phone"])
+        wrong = "000000" if right != "000000" else "111111"
+        attempt = {"user_id": user_id, "channel": "sms", "code": wrong}
+        answers = await asyncio.gather(*(http.post(VERIFY, json=attempt) for _ in range(20)))
+        late = await http.post(VERIFY, json={"user_id": user_id, "channel": "sms", "code": right})
+    assert {answer.status_code for answer in answers} == {422}
+    codes = [fields(answer.json())["code"] for answer in answers]
+    assert codes.count("wrong_code") == 4
+    assert codes.count("exhausted") == 16
+    told = sorted(
+        answer.json()["errors"][0]["message"]
+        for answer in answers
+        if fields(answer.json())["code"] == "wrong_code"
+    )
+    assert told == [f"Неверный код. Осталось попыток: {n}." for n in (1, 2, 3, 4)]
+    assert fields(late.json()) == {"code": "exhausted"}
+    stored = await identity.app.state.runtime.db["users"].find_one({"_id": user_id})
+    assert stored is not None
+    assert stored["contacts"]["sms"]["code"]["attempts"] == 5  # five tries, not one more
+    assert stored["contacts"]["sms"]["verified"] is False
 
 
 async def test_a_new_code_waits_for_the_cooldown(identity: Identity, ip: str) -> None:

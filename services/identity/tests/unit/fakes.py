@@ -92,6 +92,18 @@ class FakeUsers:
         self.outbox.extend(events)
         return True
 
+    async def count_code_try(self, user: User, channel: Channel, max_attempts: int) -> User | None:
+        current = self.users[user.id]
+        code = current.contacts[channel].code
+        sent = user.contacts[channel].code
+        if code is None or sent is None or code.code_hash != sent.code_hash:
+            return None
+        if code.used or code.attempts >= max_attempts:
+            return None
+        counted = current.with_contact_code(channel, replace(code, attempts=code.attempts + 1))
+        self.users[user.id] = counted  # not versioned: only the code's counter moves
+        return counted
+
 
 @dataclass
 class FakeChallenges:

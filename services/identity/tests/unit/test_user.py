@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -74,6 +75,34 @@ def test_a_wrong_contact_code_is_counted_and_changes_nothing_else() -> None:
     assert code.attempts == 1
     assert check.user.status is Status.PENDING_CONTACTS
     assert not check.user.contacts["sms"].verified
+
+
+def counted(user: User, channel: Channel, tries: int) -> User:
+    """The account as the store leaves it after counting ``tries`` tries of the sent code."""
+    code = user.contacts[channel].code
+    assert code is not None
+    return user.with_contact_code(channel, replace(code, attempts=code.attempts + tries))
+
+
+def test_a_counted_try_is_judged_as_the_try_that_made_the_count() -> None:
+    user = citizen()
+    first = counted(user, "sms", 1).confirm_counted_contact(
+        "sms", "000000", key=KEY, now=NOW, max_attempts=5
+    )
+    assert (first.verdict, first.remaining) == (Verdict.WRONG, 4)
+    fifth = counted(user, "sms", 5).confirm_counted_contact(
+        "sms", "000000", key=KEY, now=NOW, max_attempts=5
+    )
+    assert (fifth.verdict, fifth.remaining) == (Verdict.EXHAUSTED, 0)
+    right = counted(user, "sms", 5).confirm_counted_contact(
+        "sms", "123456", key=KEY, now=NOW, max_attempts=5
+    )
+    assert right.verdict is Verdict.ACCEPTED  # the fifth try may be the right code
+    assert right.user.contacts["sms"].verified
+    late = counted(user, "sms", 6).confirm_counted_contact(
+        "sms", "123456", key=KEY, now=NOW, max_attempts=5
+    )
+    assert late.verdict is Verdict.EXHAUSTED
 
 
 def test_personal_data_is_verified_once_and_announced_every_time() -> None:

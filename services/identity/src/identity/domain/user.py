@@ -240,6 +240,18 @@ class User:
             verdict, user, 0, [catalog.ContactVerified(user_id=self.id, channel=channel)]
         )
 
+    def confirm_counted_contact(
+        self, channel: Channel, code: str, *, key: bytes, now: datetime, max_attempts: int
+    ) -> ContactCheck:
+        """``confirm_contact`` for a try the store has already counted in the sent code (its
+        ``attempts`` include this try): tries are counted atomically before any code is
+        compared, so that tries sent at once each use one up."""
+        sent = self.contacts[channel].code
+        if sent is None or self.contacts[channel].verified:
+            return self.confirm_contact(channel, code, key=key, now=now, max_attempts=max_attempts)
+        uncounted = self.with_contact_code(channel, replace(sent, attempts=sent.attempts - 1))
+        return uncounted.confirm_contact(channel, code, key=key, now=now, max_attempts=max_attempts)
+
     # --- personal data ------------------------------------------------------------------
 
     def with_personal_data(self, data: PersonalData) -> tuple[User, list[EventData]]:

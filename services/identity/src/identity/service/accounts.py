@@ -108,25 +108,39 @@ class Accounts(Core):
     # --- contacts -----------------------------------------------------------------------
 
     async def verify_contact(self, user_id: str, channel: Channel, code: str) -> User:
+        """Each try is counted before the code is compared, atomically, so a code is dead
+        after ``otp_max_attempts`` wrong tries however many arrive at once."""
         settings = self.settings
+        max_attempts = settings.otp_max_attempts
         await self.limit(
             "verify-account", user_id, settings.verify_per_account_per_hour, timedelta(hours=1)
         )
         user = await self.require(user_id)
-        check = user.confirm_contact(
-            channel,
-            code,
-            key=self.code_key,
-            now=self.clock(),
-            max_attempts=settings.otp_max_attempts,
+        if user.contacts[channel].verified:
+            return user  # confirmed stays confirmed, whatever is typed
+        counted = await self.users.count_code_try(user, channel, max_attempts)
+        if counted is None:  # no code sent, it is used up, or confirmed meanwhile
+            return await self._confirmed_meanwhile(user_id, channel, Verdict.EXHAUSTED)
+        check = counted.confirm_counted_contact(
+            channel, code, key=self.code_key, now=self.clock(), max_attempts=max_attempts
         )
         if check.verdict is not Verdict.ACCEPTED:
-            if check.user != user:  # a wrong try is counted, whoever else writes meanwhile
-                await self.users.apply(user, check.user, [])
             raise problems.contact_code_refused(check.verdict, check.remaining)
-        if check.user != user:
-            await self.write(user, check.user, self.events(user_id, check.events))
+        if not await self.users.apply(counted, check.user, self.events(user_id, check.events)):
+            return await self._confirmed_meanwhile(user_id, channel, None)
         return check.user
+
+    async def _confirmed_meanwhile(
+        self, user_id: str, channel: Channel, refusal: Verdict | None
+    ) -> User:
+        """A try that lost a race: fine if the contact got confirmed meanwhile (the right code
+        sent twice at once), else refused — spent (``refusal``) or changed under it (409)."""
+        user = await self.require(user_id)
+        if user.contacts[channel].verified:
+            return user
+        if refusal is None:
+            raise problems.account_changed()
+        raise problems.contact_code_refused(refusal)
 
     async def resend(self, user_id: str, channel: Channel) -> None:
         settings = self.settings

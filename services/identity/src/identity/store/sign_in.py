@@ -3,6 +3,7 @@ the failed-password counters of logins."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from emk_common.events import Envelope
 from emk_common.mongo import update_and_read
 from emk_common.service import Runtime
 from identity.domain.session import Challenge, Session
-from identity.store.users import code_from
+from identity.store.users import code_from, later_tries
 
 Doc = dict[str, Any]
 
@@ -57,18 +58,29 @@ class ChallengeStore:
         await self.collection.insert_one(self._outbox.insert(document, events))
 
     async def count_try(self, challenge: Challenge, max_attempts: int) -> Challenge | None:
-        """Counts one try, atomically, before the code is even looked at: the challenge with
-        this try counted, or None if it is finished or has no try left. Tries sent at once
-        each take their own slot (a read-then-write counter let 40 at once pass as one)."""
+        """Counts one try, atomically, before the code is even looked at: the challenge as this
+        try left it, or None if it is finished or has no try left. Tries sent at once each take
+        their own slot (a read-then-write counter let 40 at once pass as one).
+
+        The read back may already carry later tries, so each try also appends a token of its
+        own to ``tries`` (bounded by ``max_attempts``) in the same write: the tries appended
+        after it are subtracted, giving exactly the count this try made."""
+        token = secrets.token_hex(8)
         counted: Doc = {"attempts": 1}
         if challenge.code is not None:
             counted["code.attempts"] = 1  # the sent code's own count moves with it
         doc = await update_and_read(
             self.collection,
             {"_id": challenge.id, "done": {"$ne": True}, "attempts": {"$lt": max_attempts}},
-            {"$inc": counted},
+            {"$inc": counted, "$push": {"tries": token}},
         )
-        return None if doc is None else self._challenge(doc)
+        if doc is None:
+            return None
+        later = later_tries(doc["tries"], token)
+        doc["attempts"] -= later
+        if doc.get("code") is not None:
+            doc["code"]["attempts"] -= later
+        return self._challenge(doc)
 
     async def finish(self, challenge_id: str) -> bool:
         """Marks it done; False if another request finished it first."""

@@ -9,6 +9,7 @@ only through keyed blind indexes (``index.*``).
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import asdict
 from datetime import date
 from typing import Any
@@ -26,6 +27,7 @@ from identity.domain.otp import OneTimeCode
 from identity.domain.user import (
     CHANNELS,
     Address,
+    Channel,
     Contact,
     Passport,
     Person,
@@ -113,6 +115,34 @@ class UserStore:
             self._outbox.update(before.id, update, events),
         )
         return written is not None
+
+    async def count_code_try(self, user: User, channel: Channel, max_attempts: int) -> User | None:
+        """Counts one try of the code last sent to ``channel``, atomically, before the code
+        is compared: the account as this try left it, or None when that code is gone, used or
+        out of tries. Tries sent at once each take their own slot (the version-checked write
+        of a wrong try once lost every race but one, silently)."""
+        sent = user.contacts[channel].code
+        if sent is None:
+            return None
+        path = f"contacts.{channel}.code"
+        token = secrets.token_hex(8)
+        doc = await update_and_read(
+            self.collection,
+            {
+                "_id": user.id,
+                f"{path}.code_hash": sent.code_hash,
+                f"{path}.used": {"$ne": True},
+                f"{path}.attempts": {"$lt": max_attempts},
+            },
+            {"$inc": {f"{path}.attempts": 1}, "$push": {f"{path}.tries": token}},
+        )
+        if doc is None:
+            return None
+        code = doc["contacts"][channel].get("code")
+        if code is None or code.get("code_hash") != sent.code_hash:
+            return None  # a new code was sent, or this one confirmed, right after this try
+        code["attempts"] -= later_tries(code["tries"], token)
+        return self._user(doc)
 
     def _changes(self, before: User, after: User) -> tuple[Doc, list[str]]:
         fields: Doc = {}
@@ -292,7 +322,16 @@ def code_doc(code: OneTimeCode | None) -> Doc | None:
 
 
 def code_from(doc: Doc | None) -> OneTimeCode | None:
-    return None if doc is None else OneTimeCode(**doc)
+    if doc is None:
+        return None
+    return OneTimeCode(**{name: value for name, value in doc.items() if name != "tries"})
+
+
+def later_tries(tries: list[str], token: str) -> int:
+    """How many tries were counted after the one that appended ``token``: a counter read
+    back after a concurrent ``$inc`` may carry those, and this try's own count is the value
+    read minus them. ``tries`` holds one token per try, appended in the same write."""
+    return len(tries) - 1 - tries.index(token)
 
 
 def _contact_doc(contact: Contact) -> Doc:
