@@ -13,7 +13,7 @@ from emk_common.audit import AccessEntry, AccessRecorder
 from emk_common.events import EventData
 from records.domain.book import Book, Change, Holder
 from records.domain.keys import SigningKey
-from records.domain.shares import Share, ShareChecks
+from records.domain.shares import PublicCard, Share, ShareChecks
 
 
 class PeerUnavailableError(Exception):
@@ -170,9 +170,15 @@ class Store(Protocol):
 
     # --- share codes ---------------------------------------------------------------------
 
-    async def add_share(self, share: Share, events: Iterable[EventData]) -> None: ...
+    async def add_share(self, book: Book, share: Share, events: Iterable[EventData]) -> bool:
+        """The share with the book's public card; False if the book changed since it was read."""
+        ...
 
     async def share_by_code(self, code: str) -> Share | None: ...
+
+    async def share_for_check(self, code: str) -> tuple[Share, PublicCard | None] | None:
+        """The share and the public card it keeps (None: read the book)."""
+        ...
 
     async def shares_of(self, holder_id: str) -> list[Share]:
         """Newest first."""

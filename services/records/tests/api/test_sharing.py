@@ -6,6 +6,7 @@ the same answer; a code is a secret that reaches no log.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import itertools
@@ -112,6 +113,49 @@ async def test_a_book_that_is_not_valid_says_so_and_never_why(service: RecordsAp
     assert shown["status_label"] == "Не действует"
     assert shown["valid_until"] is None
     assert shown["next_due"] is None
+
+
+async def test_what_the_book_becomes_after_sharing_is_what_a_check_shows(
+    service: RecordsApp,
+) -> None:
+    """A check reads the share's public card, not the book: every change of what it shows —
+    a new exam, a «Не годен» conclusion, a new name — reaches the card in the book's write."""
+    citizen, book = await service.issue()  # nothing recorded yet: not valid
+    code = (await shared(service, citizen))["code"]
+    assert (await check(service, code)).json()["valid"] is False
+    worker = await service.worker()
+    await service.open_book(worker, book)
+    await service.write(worker, book, exam(book.id), certification(book.id))
+    shown = (await check(service, code)).json()
+    assert (shown["valid"], shown["valid_until"]) == (True, "2027-11-20")
+    service.peers.person(citizen.user_id, last_name="Смирнов")
+    await service.records.refresh_holder(citizen.user_id)
+    assert (await check(service, code)).json()["holder"] == "Смирнов И. И."
+    await service.write(worker, book, exam(book.id, date="2026-11-25", conclusion="unfit"))
+    shown = (await check(service, code)).json()
+    assert (shown["valid"], shown["status_label"]) == (False, "Не действует")
+    assert (shown["valid_until"], shown["next_due"]) == (None, None)
+    stored = await service.store.shares.find_one({"book_id": book.id})
+    assert stored is not None
+    assert "Смирнов" not in str(stored)  # the card is sealed like the rest of the book
+
+
+async def test_a_share_made_while_the_book_changes_keeps_the_card_of_the_book_as_written(
+    service: RecordsApp,
+) -> None:
+    """Shares made at the same time as records: whichever write comes first, every share ends
+    with the card of the book as it is at the end (a share and a change never miss each
+    other)."""
+    citizen, book = await service.issue()
+    worker = await service.worker()
+    await service.open_book(worker, book)
+    made, _ = await asyncio.gather(
+        asyncio.gather(*(shared(service, citizen) for _ in range(3))),
+        service.write(worker, book, exam(book.id), certification(book.id)),
+    )
+    for answer in made:
+        shown = (await check(service, answer["code"])).json()
+        assert (shown["valid"], shown["valid_until"]) == (True, "2027-11-20")
 
 
 async def test_unknown_expired_and_revoked_codes_are_one_and_the_same_answer(

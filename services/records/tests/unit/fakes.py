@@ -15,7 +15,7 @@ from emk_identifiers import snils_check_number
 from emk_testing import FakeClock, MemoryAccessLog
 from records.domain.book import Book, Change, DuplicateRecordError, Holder
 from records.domain.keys import SigningKey
-from records.domain.shares import RECENT_CHECKS, Share, ShareChecks
+from records.domain.shares import RECENT_CHECKS, PublicCard, Share, ShareChecks, public_card
 from records.ports import (
     Employment,
     HolderData,
@@ -326,13 +326,26 @@ class MemoryStore:
 
     # --- share codes ---------------------------------------------------------------------
 
-    async def add_share(self, share: Share, events: Iterable[EventData]) -> None:
+    async def add_share(self, book: Book, share: Share, events: Iterable[EventData]) -> bool:
         assert share.code not in self.shares
+        stored = self.books.get(book.id)
+        if stored is None or stored.version != book.version:
+            return False
+        self.books[book.id] = replace(stored, shared=True, version=stored.version + 1)
         self.shares[share.code] = share
         self.events.extend(events)
+        return True
 
     async def share_by_code(self, code: str) -> Share | None:
         return self.shares.get(code)
+
+    async def share_for_check(self, code: str) -> tuple[Share, PublicCard | None] | None:
+        # The card as the store keeps it in step with the book: made from the book now.
+        share = self.shares.get(code)
+        if share is None:
+            return None
+        book = self.books.get(share.book_id)
+        return share, None if book is None else public_card(book)
 
     async def shares_of(self, holder_id: str) -> list[Share]:
         mine = [s for s in self.shares.values() if s.holder_id == holder_id]

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from records.domain.validity import (
+    Basis,
     Current,
     basis_of,
     next_change,
     public_status,
+    public_status_until,
     status_at,
     valid_until,
 )
@@ -160,3 +162,20 @@ def test_food_and_water_work_expects_the_epidemic_vaccinations_until_given() -> 
     other = basis_of([cert("2026-01-20", "education").current(0)], ISSUED, salt="book-1")
     assert not [d for d in other.due if d.kind == "vaccination"]
     assert status_at(basis, date(2026, 3, 10)) == "valid"  # reminders, not validity
+
+
+def test_the_last_valid_day_alone_gives_the_public_status_of_every_day() -> None:
+    """A share keeps only the last valid day (its public card): the status it derives on any
+    day is the one the whole basis gives, for every kind of book, around every boundary."""
+    dues = (None, date(2026, 3, 1), date(2026, 3, 31), date(2027, 1, 1))
+    bases = [
+        Basis(suspended=suspended, exam_due=exam_due, attestation_due=attestation_due, due=())
+        for suspended in (False, True)
+        for exam_due in dues
+        for attestation_due in dues
+    ]
+    days = [date(2026, 1, 1) + timedelta(days=n) for n in range(0, 400, 1)]
+    for basis in bases:
+        for day in days:
+            expected = public_status(status_at(basis, day))
+            assert public_status_until(valid_until(basis), day) == expected, (basis, day)

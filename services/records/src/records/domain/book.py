@@ -135,6 +135,9 @@ class Book:
     # False for a book read only to be shown or checked (its record versions are not
     # loaded); deciding on its records then is a programming error, caught at once.
     records_loaded: bool = True
+    # Whether a share code was ever made for it: its shares keep a public card of it
+    # (``shares.PublicCard``), which every change of what the card shows must rewrite.
+    shared: bool = False
 
     def _records(self) -> tuple[RecordVersion, ...]:
         if not self.records_loaded:

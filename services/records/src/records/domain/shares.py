@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from emk_common import catalog
 from records.domain.book import Book
 from records.domain.dates import moscow_date
-from records.domain.validity import STATUS_LABELS, public_status
+from records.domain.validity import STATUS_LABELS, public_status_until
 
 CODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 CODE_LENGTH = 26  # 26 × 5 = 130 bits
@@ -117,18 +117,39 @@ class PublicView:
     checked_at: datetime
 
 
-def public_view(book: Book, now: datetime) -> PublicView:
-    today = moscow_date(now)
-    status = public_status(book.status(today))
+@dataclass(frozen=True)
+class PublicCard:
+    """What the public check may ever show of a book, whatever the day: kept on each of the
+    book's shares, rewritten with every change of it (in the book's own write), so that a
+    check reads its share and nothing else. The status is derived from ``valid_until`` on the
+    day of the check; nothing here says why a book is not valid."""
+
+    holder: str
+    book_number: str
+    valid_until: date | None  # None: not valid, whatever the day
+    next_due: date | None
+
+
+def public_card(book: Book) -> PublicCard:
+    return PublicCard(
+        holder=book.holder.masked_name,
+        book_number=book.number,
+        valid_until=book.valid_until,
+        next_due=next_due(book),
+    )
+
+
+def public_view(card: PublicCard, now: datetime) -> PublicView:
+    status = public_status_until(card.valid_until, moscow_date(now))
     valid = status != "not_valid"
     return PublicView(
         valid=valid,
         status_label=STATUS_LABELS[status],
-        holder=book.holder.masked_name,
-        book_number=book.number,
+        holder=card.holder,
+        book_number=card.book_number,
         # Not valid: no dates, whichever the reason (a missing one would tell «Не годен»).
-        valid_until=book.valid_until if valid else None,
-        next_due=next_due(book) if valid else None,
+        valid_until=card.valid_until if valid else None,
+        next_due=card.next_due if valid else None,
         checked_at=now,
     )
 

@@ -137,6 +137,17 @@ def public_status(status: Status) -> PublicStatus:
     return "not_valid" if status in ("expired", "suspended") else status  # type: ignore[return-value]
 
 
+def public_status_until(last_valid_day: date | None, today: date) -> PublicStatus:
+    """The public status from the book's last valid day alone (``valid_until``; None: not
+    valid whatever the day) — what a share's public card keeps. The same answer as
+    ``public_status(status_at(basis, today))`` for the basis that day came from."""
+    if last_valid_day is None or today > last_valid_day:
+        return "not_valid"
+    if last_valid_day <= today + days(EXPIRING_WITHIN_DAYS):
+        return "expiring"
+    return "valid"
+
+
 def valid_until(basis: Basis) -> date | None:
     """The last day the book is valid, unless something new is recorded."""
     if basis.suspended or basis.exam_due is None or basis.attestation_due is None:

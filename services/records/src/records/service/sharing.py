@@ -50,10 +50,16 @@ class Sharing(Core):
                 f"Одновременно может действовать не больше {MAX_LIVE_SHARES} кодов. "
                 "Отзовите ненужные коды и повторите."
             )
-        made, event = domain.share(book, share_id=new_id(), code=domain.new_code(), now=now,
-                                   days=days, employer_inn=employer_inn)  # fmt: skip
-        await self.store.add_share(made, [event])
-        return made
+        for _ in range(5):
+            made, event = domain.share(book, share_id=new_id(), code=domain.new_code(), now=now,
+                                       days=days, employer_inn=employer_inn)  # fmt: skip
+            if await self.store.add_share(book, made, [event]):
+                return made
+            reread = await self.store.get(book.id)  # changed meanwhile: its card with it
+            if reread is None:
+                raise Problem.not_found(NO_SHARE)
+            book = reread
+        raise Problem.conflict("Книжка сейчас изменяется. Повторите попытку.")
 
     def check_url(self, code: str) -> str:
         """The public check page of a code: what its QR encodes (the gateway's address)."""
@@ -80,15 +86,21 @@ class Sharing(Core):
     async def check(self, code: str) -> PublicView | None:
         """What the code shows now; None for a code that is unknown, expired or revoked."""
         now = self.clock()
-        found = await self._share(code)
-        if found is None or not found.active(now):
+        normalised = _as_code(code)
+        found = None if normalised is None else await self.store.share_for_check(normalised)
+        if found is None or not found[0].active(now):
             return None
-        # The log is written while the book is read: one wait, not two, before the answer.
-        logged = self.store.log_check(found, now, moscow_date(now), found.checked(now))
-        book, _ = await asyncio.gather(self.store.get(found.book_id), logged)
-        if book is None:
-            return None
-        return domain.public_view(book, now)
+        share, card = found
+        logged = self.store.log_check(share, now, moscow_date(now), share.checked(now))
+        if card is None:  # a share made before shares kept cards: the book itself
+            # The log is written while the book is read: one wait, not two.
+            book, _ = await asyncio.gather(self.store.get(share.book_id), logged)
+            if book is None:
+                return None
+            card = domain.public_card(book)
+        else:
+            await logged
+        return domain.public_view(card, now)
 
     async def employer_books(
         self, who: Principal, *, due_within_days: int | None
@@ -108,7 +120,7 @@ class Sharing(Core):
         until = moscow_date(now) + timedelta(days=due_within_days or 0)
         items = []
         for book in books.values():
-            view = domain.public_view(book, now)
+            view = domain.public_view(domain.public_card(book), now)
             if due_within_days is not None and not _due_by(view, until):
                 continue
             items.append(EmployerItem(book.id, view.holder, _position_at(book, inn), view))
@@ -121,10 +133,14 @@ class Sharing(Core):
         )
 
     async def _share(self, code: str) -> Share | None:
-        normalised = code.strip().upper()
-        if not domain.looks_like_code(normalised):
-            return None  # not a code at all: nothing is looked up
-        return await self.store.share_by_code(normalised)
+        normalised = _as_code(code)
+        return None if normalised is None else await self.store.share_by_code(normalised)
+
+
+def _as_code(typed: str) -> str | None:
+    """The code as stored, or None when ``typed`` is not a code at all (nothing is looked up)."""
+    normalised = typed.strip().upper()
+    return normalised if domain.looks_like_code(normalised) else None
 
 
 def _due_by(view: PublicView, until: date) -> bool:

@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -18,6 +19,7 @@ from emk_common.events import Envelope, EventData
 from emk_common.mongo import claim_one
 from emk_common.outbox import OUTBOX_FIELD, Outbox
 from records.domain.book import Book, Change, DuplicateRecordError, Holder, RecordVersion
+from records.domain.shares import PublicCard, public_card
 from records.ports import HolderHasBookError
 from records.store.codec import (
     Codec,
@@ -37,6 +39,7 @@ class Books:
     books: AsyncCollection[Doc]
     versions: AsyncCollection[Doc]
     sequences: AsyncCollection[Doc]
+    shares: AsyncCollection[Doc]
     outbox: Outbox
     codec: Codec
     _clock: Clock  # the events' time
@@ -131,7 +134,6 @@ class Books:
         update: Doc = {"$set": fields, "$inc": {"version": 1}}
         if push:
             update["$push"] = push
-        query: Doc = {"_id": book.id, "version": book.version}
         if change.ended_grants:
             # Positional updates one grant at a time would need a write each; the list is
             # short, so it is rewritten whole, conditional on the version like the rest.
@@ -144,21 +146,50 @@ class Books:
                 for g in book.grants
             ]
         staged = self.outbox.update(book.id, update, self._wrap(book, change.events))
-        written = await self.books.update_one(query, staged)
-        return written.matched_count == 1
+        after = book if change.basis is None else replace(book, basis=change.basis)
+        return await self._write(book, staged, self._card_change(book, after))
 
     async def refresh_holder(self, book: Book, holder: Holder) -> bool:
-        written = await self.books.update_one(
-            {"_id": book.id, "version": book.version},
-            {
-                "$set": {
-                    "holder": self.codec.seal_holder(book.id, holder),
-                    "snils_index": self.codec.snils_index(holder.snils),
-                },
-                "$inc": {"version": 1},
+        update = {
+            "$set": {
+                "holder": self.codec.seal_holder(book.id, holder),
+                "snils_index": self.codec.snils_index(holder.snils),
             },
+            "$inc": {"version": 1},
+        }
+        return await self._write(
+            book, update, self._card_change(book, replace(book, holder=holder))
         )
-        return written.matched_count == 1
+
+    @staticmethod
+    def _card_change(book: Book, after: Book) -> PublicCard | None:
+        """The public card the book's shares must now keep; None when they keep theirs (no
+        share, or nothing the public check shows changed — most records change nothing)."""
+        if not book.shared:
+            return None
+        card = public_card(after)
+        return None if card == public_card(book) else card
+
+    async def _write(self, book: Book, update: Doc, card: PublicCard | None) -> bool:
+        """The book's write, conditional on the version it was decided on; with a new public
+        card, its shares' cards in the same transaction — a check never shows a card older
+        than the book (a share made meanwhile bumps the version too: see ``add_share``)."""
+        query: Doc = {"_id": book.id, "version": book.version}
+        if card is None:
+            return (await self.books.update_one(query, update)).matched_count == 1
+        sealed = self.codec.seal_card(book.id, card)
+
+        async def write(session: AsyncClientSession) -> bool:
+            written = await self.books.update_one(query, update, session=session)
+            if written.matched_count != 1:
+                return False
+            await self.shares.update_many(
+                {"holder_id": book.holder_id}, {"$set": {"card": sealed}}, session=session
+            )
+            return True
+
+        async with self.books.database.client.start_session() as session:
+            return await session.with_transaction(write)
 
     async def claim_due(self, now: datetime, hold: timedelta, owner: str) -> Book | None:
         """One book whose next check is due and that no live replica holds."""

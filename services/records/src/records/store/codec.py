@@ -26,6 +26,7 @@ from records.domain.book import (
 )
 from records.domain.dates import start_of
 from records.domain.keys import SigningKey
+from records.domain.shares import PublicCard
 from records.domain.validity import Basis, Due
 
 Doc = dict[str, Any]
@@ -59,6 +60,27 @@ class Codec:
     def open_share_code(self, share_id: str, sealed: str) -> str:
         return self._cipher.decrypt(sealed, context=f"records:share:{share_id}")
 
+    def seal_card(self, book_id: str, card: PublicCard) -> str:
+        """The public card kept on each of a book's shares (the same value on all of them)."""
+        data = {
+            "holder": card.holder,
+            "book_number": card.book_number,
+            "valid_until": _iso(card.valid_until),
+            "next_due": _iso(card.next_due),
+        }
+        return self._cipher.encrypt(
+            json.dumps(data, ensure_ascii=False), context=_card_context(book_id)
+        )
+
+    def open_card(self, book_id: str, sealed: str) -> PublicCard:
+        data = json.loads(self._cipher.decrypt(sealed, context=_card_context(book_id)))
+        return PublicCard(
+            holder=data["holder"],
+            book_number=data["book_number"],
+            valid_until=_day(data["valid_until"]),
+            next_due=_day(data["next_due"]),
+        )
+
     # --- books ---------------------------------------------------------------------------
 
     def book(self, doc: Doc) -> Book:
@@ -86,6 +108,7 @@ class Codec:
             ),
             version=doc["version"],
             grants=tuple(_grant(g) for g in doc.get("grants", [])),
+            shared=bool(doc.get("shared")),
         )
 
     def seal_holder(self, book_id: str, holder: Holder) -> str:
@@ -217,6 +240,10 @@ def grant_doc(grant: Grant) -> Doc:
 
 def _grant(doc: Mapping[str, Any]) -> Grant:
     return Grant(**{**doc, "organization": Organization(**doc["organization"])})
+
+
+def _card_context(book_id: str) -> str:
+    return f"records:{book_id}:card"
 
 
 def _holder_context(book_id: str) -> str:

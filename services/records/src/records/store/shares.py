@@ -1,6 +1,8 @@
 """``shares``: the codes a holder gives out for the public check. A code is kept encrypted
 (its holder sees it again in the list) and found by a blind index of it — the database holds
-nothing that finds a book without the code.
+nothing that finds a book without the code. Each share keeps the book's public card
+(``PublicCard``, encrypted): what a check shows, rewritten in the same transaction as any change
+of the book that changes it, so a check reads its share and no book.
 
 ``share_checks``: every check made with a code, appended (share id and time, nothing else)
 before the check answers. Checks arriving together are written together (``GroupInsert``):
@@ -16,17 +18,22 @@ from collections.abc import Iterable
 from datetime import date, datetime
 
 from pymongo import ASCENDING
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
 from emk_common.clock import Clock
 from emk_common.events import Envelope, EventData
 from emk_common.group_insert import GroupInsert
 from emk_common.outbox import Outbox
-from records.domain.shares import RECENT_CHECKS, Share, ShareChecks
+from records.domain.book import Book
+from records.domain.shares import RECENT_CHECKS, PublicCard, Share, ShareChecks, public_card
 from records.store.codec import Codec, Doc
+
+_NO_CARD = {"card": 0}
 
 
 class Shares:
+    books: AsyncCollection[Doc]
     shares: AsyncCollection[Doc]
     share_checks: GroupInsert
     codec: Codec
@@ -45,7 +52,11 @@ class Shares:
             [("share_id", ASCENDING), ("at", ASCENDING)], name="by_share"
         )
 
-    async def add_share(self, share: Share, events: Iterable[EventData]) -> None:
+    async def add_share(self, book: Book, share: Share, events: Iterable[EventData]) -> bool:
+        """The share, with the book's public card, if the book is still the version the card
+        was made from; False when it changed meanwhile. The book is marked shared and its
+        version moved in the same transaction, so a concurrent change of the book either
+        comes first (this returns False) or rewrites this share's card too."""
         document: Doc = {
             "_id": share.id,
             "code": self.codec.share_code_index(share.code),
@@ -57,12 +68,39 @@ class Shares:
             "expires_at": share.expires_at,
             "revoked_at": None,
             "told_on": None,
+            "card": self.codec.seal_card(book.id, public_card(book)),
         }
-        await self.shares.insert_one(self.outbox.insert(document, self._wrap_share(share, events)))
+        staged = self.outbox.insert(document, self._wrap_share(share, events))
+
+        async def write(session: AsyncClientSession) -> bool:
+            marked = await self.books.update_one(
+                {"_id": book.id, "version": book.version},
+                {"$set": {"shared": True}, "$inc": {"version": 1}},
+                session=session,
+            )
+            if marked.matched_count != 1:
+                return False
+            await self.shares.insert_one(staged, session=session)
+            return True
+
+        async with self.books.database.client.start_session() as session:
+            return await session.with_transaction(write)
 
     async def share_by_code(self, code: str) -> Share | None:
-        found = await self.shares.find_one({"code": self.codec.share_code_index(code)})
-        return self._share(found) if found else None
+        found = await self.shares.find_one({"code": self.codec.share_code_index(code)}, _NO_CARD)
+        return self._share(found, code) if found else None
+
+    async def share_for_check(self, code: str) -> tuple[Share, PublicCard | None] | None:
+        """The share of ``code`` and the public card it keeps — all a check reads (None for a
+        share made before shares kept cards: the book is read instead)."""
+        found = await self.shares.find_one(
+            {"code": self.codec.share_code_index(code)}, {"sealed_code": 0}
+        )
+        if found is None:
+            return None
+        sealed = found.get("card")
+        card = None if sealed is None else self.codec.open_card(found["book_id"], sealed)
+        return self._share(found, code), card
 
     async def shares_of(self, holder_id: str) -> list[Share]:
         found = self.shares.find({"holder_id": holder_id}).sort("created_at", -1)
@@ -111,13 +149,15 @@ class Shares:
         at = self._clock()
         return [Envelope.wrap(e, source="records", subject=share.book_id, at=at) for e in events]
 
-    def _share(self, doc: Doc) -> Share:
+    def _share(self, doc: Doc, code: str | None = None) -> Share:
+        """``code``: the code the share was found by (its blind index matched), so the sealed
+        copy need not be opened."""
         told = doc.get("told_on")
         return Share(
             id=doc["_id"],
             book_id=doc["book_id"],
             holder_id=doc["holder_id"],
-            code=self.codec.open_share_code(doc["_id"], doc["sealed_code"]),
+            code=code or self.codec.open_share_code(doc["_id"], doc["sealed_code"]),
             created_at=doc["created_at"],
             expires_at=doc["expires_at"],
             employer_inn=doc.get("employer_inn"),
