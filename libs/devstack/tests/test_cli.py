@@ -74,7 +74,8 @@ class Output:
         while (line := self._queue.get(timeout=STOP_DEADLINE)) is not None:
             self.lines.append(line)
 
-    def wait_for(self, wanted: str, deadline: float) -> None:
+    def wait_for(self, wanted: str, deadline: float, *, prefix: bool = False) -> None:
+        """Read up to the line ``wanted`` (a line starting with it if ``prefix``)."""
         end = time.monotonic() + deadline
         while True:
             remaining = end - time.monotonic()
@@ -85,7 +86,7 @@ class Output:
                 continue
             assert line is not None, "emk-stack ended early:\n" + "\n".join(self.lines)
             self.lines.append(line)
-            if line == wanted:
+            if line == wanted or (prefix and line.startswith(wanted)):
                 return
 
 
@@ -175,27 +176,41 @@ def test_infra_refuses_a_taken_port_and_says_which(tmp_path: Path) -> None:
     assert "starting" not in finished.stdout
 
 
-def test_infra_stops_everything_and_fails_when_a_server_dies(tmp_path: Path) -> None:
+def test_infra_restarts_a_server_that_dies_and_ctrl_c_still_stops_all(tmp_path: Path) -> None:
     ports = asdict(Ports.free())
-    process = start_infra(tmp_path / "var", ports)
+    var_dir = tmp_path / "var"
+    process = start_infra(var_dir, ports)
     try:
         output = Output(process)
         output.wait_for(READY_LINE, STARTUP_DEADLINE)
-        children = descendants(process.pid)
-        [smtp] = [pid for pid in children if "emk_devstack.smtp" in cmdline(pid)]
+        before = descendants(process.pid)
+        [smtp] = [pid for pid in before if "emk_devstack.smtp" in cmdline(pid)]
 
         os.kill(smtp, signal.SIGKILL)
 
-        assert process.wait(STOP_DEADLINE) == 1
+        output.wait_for("SMTP (aiosmtpd) is back: ready ", STARTUP_DEADLINE, prefix=True)
+        after = descendants(process.pid)
+        [again] = [pid for pid in after if "emk_devstack.smtp" in cmdline(pid)]
+        assert again != smtp
+        assert not port_is_free(ports["smtp"])
+        assert process.poll() is None
+        # Nobody else was restarted.
+        assert before - {smtp} <= after
+        process.send_signal(signal.SIGINT)
+        assert process.wait(STOP_DEADLINE) == 0
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     output.drain()
     printed = "\n".join(output.lines)
-    assert "SMTP (aiosmtpd) was killed by SIGKILL" in printed
+    assert f"SMTP (aiosmtpd) was killed by SIGKILL; last lines of {var_dir}/logs/smtp.log:" in (
+        printed
+    )
     assert "smtp listening on" in printed  # the tail of its log
-    assert [pid for pid in children if alive(pid)] == []
+    assert "restarting SMTP (aiosmtpd) in 0.5 s" in printed
+    assert [pid for pid in before | after if alive(pid)] == []
+    assert [port for port in ports.values() if not port_is_free(port)] == []
 
 
 def test_run_brings_up_all_five_services_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:

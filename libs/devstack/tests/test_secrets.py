@@ -98,3 +98,20 @@ def test_a_damaged_key_file_is_reported_not_used(tmp_path: Path) -> None:
 
     with pytest.raises(StackError, match=r"field-key\.bin should hold a 32-byte key"):
         load_or_create(tmp_path / "secrets", environ={})
+
+
+def test_the_stack_secrets_know_whether_the_admin_password_was_given(tmp_path: Path) -> None:
+    given = load_or_create(
+        tmp_path / "given", environ={"EMK_BOOTSTRAP_ADMIN_PASSWORD": "correct horse battery"}
+    )
+    made = load_or_create(tmp_path / "made", environ={})
+
+    assert given.admin_password_from_env
+    assert not made.admin_password_from_env
+    # No key or password in a repr, should one ever reach a log.
+    for secrets in (given, made):
+        shown = repr(secrets)
+        assert secrets.admin_password not in shown
+        assert secrets.field_key.hex() not in shown
+        assert str(secrets.field_key) not in shown
+        assert "admin@emk.local" in shown

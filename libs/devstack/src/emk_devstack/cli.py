@@ -1,5 +1,8 @@
 """emk-stack: run the local ЭМК stack in the foreground; Ctrl-C stops all of it.
 
+A component that crashes meanwhile is logged and restarted alone, on its port, with a
+backoff (0.5 s doubling up to 30 s while it keeps crashing); the others keep running.
+
 emk-stack run     the infrastructure and the five services (what "make run" does)
 emk-stack infra   the infrastructure only, to run services or pytest against it
 """
@@ -12,8 +15,7 @@ import os
 import shlex
 import signal
 import sys
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -21,10 +23,10 @@ from typing import Any
 from emk_devstack import staff as staff_accounts
 from emk_devstack.ports import SERVICES
 from emk_devstack.processes import StackError
+from emk_devstack.secrets import ADMIN_PASSWORD_VARIABLE
 from emk_devstack.stack import HOST, S3_ACCESS_KEY, S3_SECRET_KEY, Ports, Stack
 
 READY_LINE = "stack ready; Ctrl-C stops it"
-_POLL_SECONDS = 0.25
 
 
 _Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers
@@ -56,33 +58,15 @@ def _main(argv: Sequence[str] | None) -> int:
                 stack.start_infra()
         except StackError as exc:  # the stack has stopped what it had started
             return _fail(str(exc))
-        staff = _staff(stack) if args.command == "run" else []
-        _say(_table(stack, with_services=args.command == "run", staff=staff))
-        env_file = _write_env_file(stack)
-        if args.command == "infra":
-            _say(_exports(stack.env))
-        _say(f"# the stack's environment: `source {env_file}` in another shell")
-        _say(READY_LINE)
-        return _supervise(stack)
+        _announce(stack, args.command, _staff(stack) if args.command == "run" else [])
+        stack.supervise()  # until Ctrl-C or SIGTERM: a crashed child is restarted meanwhile
+        return 0
     except _Shutdown:
         return 0
     finally:
         # A second Ctrl-C must not cut the stopping short and leave children behind.
         _on_shutdown_signals(signal.SIG_IGN)
         stack.stop()
-
-
-def _supervise(stack: Stack) -> int:
-    """Wait for a signal; if a child dies meanwhile, report it and exit 1."""
-    idle = threading.Event()
-    while True:
-        dead = stack.exited()
-        if dead:
-            for child in dead:
-                print(f"emk-stack: {child.describe_exit()}", file=sys.stderr, flush=True)
-            _say("stopping everything")
-            return 1
-        idle.wait(_POLL_SECONDS)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -121,6 +105,16 @@ def _staff(stack: Stack) -> list[dict[str, str]]:
         return []
 
 
+def _announce(stack: Stack, command: str, staff: Sequence[dict[str, str]]) -> None:
+    """Where everything is, and the environment file, once the stack is ready."""
+    _say(_table(stack, with_services=command == "run", staff=staff))
+    env_file = _write_env_file(stack)
+    if command == "infra":
+        _say(_printed_exports(stack))
+    _say(f"# the stack's environment: `source {env_file}` in another shell")
+    _say(READY_LINE)
+
+
 def _table(stack: Stack, *, with_services: bool, staff: Sequence[dict[str, str]] = ()) -> str:
     ports = stack.ports
     rows: list[tuple[str, str]] = []
@@ -138,15 +132,36 @@ def _table(stack: Stack, *, with_services: bool, staff: Sequence[dict[str, str]]
         ("mail", f"{stack.mail_dir}  (Maildir)"),
         ("SMS", f"{stack.sms_spool}  (one JSON object a line)"),
         ("logs", str(stack.logs_dir)),
-        ("admin", f"{stack.secrets.admin_email}  password {stack.secrets.admin_password}"),
+        ("admin", f"{stack.secrets.admin_email}  {_admin_password(stack)}"),
         *((a["role"], f"{a['email']}  password {a['password']}") for a in staff),
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"  {name.ljust(width)}  {where}" for name, where in rows)
 
 
-def _exports(env: dict[str, str]) -> str:
-    return "\n".join(f"export {key}={shlex.quote(value)}" for key, value in sorted(env.items()))
+def _admin_password(stack: Stack) -> str:
+    """The generated password is printed (it is in no other place a developer looks); one
+    given in the environment is the developer's own and never echoed."""
+    if stack.secrets.admin_password_from_env:
+        return f"password from the environment ({ADMIN_PASSWORD_VARIABLE}, not printed)"
+    return f"password {stack.secrets.admin_password}"
+
+
+def _exports(env: dict[str, str], *, hide: Collection[str] = ()) -> str:
+    """``export`` lines; those of ``hide`` are left out, with a comment saying so."""
+    return "\n".join(
+        f"# {key}: as in this environment (not printed)"
+        if key in hide
+        else f"export {key}={shlex.quote(value)}"
+        for key, value in sorted(env.items())
+    )
+
+
+def _printed_exports(stack: Stack) -> str:
+    """What ``emk-stack infra`` prints: all of ``stack.env`` but a password given by env
+    (``stack.env``, the file, has it for a shell that lacks it)."""
+    from_env = stack.secrets.admin_password_from_env
+    return _exports(stack.env, hide=[ADMIN_PASSWORD_VARIABLE] if from_env else [])
 
 
 def _write_env_file(stack: Stack) -> Path:

@@ -1,4 +1,5 @@
-"""A small supervisor of child processes: start, wait until ready, stop in reverse order.
+"""A small supervisor of child processes: start, wait until ready, restart one that crashes
+(``Restarter``, with a backoff), stop in reverse order.
 
 Each child runs in its own session (so a Ctrl-C in the terminal reaches only the
 supervisor, which then stops the children in order) and, on Linux, is asked by the kernel
@@ -187,8 +188,8 @@ class Supervisor:
             started_at=time.monotonic(),
             log_offset=offset,
         )
-        # Re-inserting moves a restarted child to the end: it is stopped first.
-        self._children.pop(name, None)
+        # A child restarted after a crash keeps its place in the stopping order (its entry is
+        # still here); one started again after ``stop`` comes last, so it is stopped first.
         self._children[name] = child
         return child
 
@@ -232,6 +233,158 @@ class Supervisor:
                 errors.append(exc)
         if errors:
             raise errors[0]
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """How long to wait before restarting a child that crashed.
+
+    ``initial`` after its first crash, multiplied by ``factor`` with each crash in a row, up
+    to ``cap``: a child that keeps crashing is retried every ``cap`` seconds, for ever, without
+    flooding the log or the machine. A child that had stayed up ``stable_after`` seconds
+    before it crashed starts the count again: it crashed once, it is not crashing in a loop.
+    """
+
+    initial: float = 0.5
+    factor: float = 2.0
+    cap: float = 30.0
+    stable_after: float = 60.0
+
+    def delay(self, crashes: int) -> float:
+        """The wait after the ``crashes``-th crash in a row (1 for the first)."""
+        if crashes < 1:
+            raise ValueError(f"crashes counts from 1, not {crashes}")
+        # The exponent is bounded: past the cap it no longer matters, and floats overflow.
+        return float(min(self.cap, self.initial * self.factor ** min(crashes - 1, 64)))
+
+
+Relaunch = Callable[[str], tuple[Child, Probe]]
+"""Starts the named child again (same command, same port) and returns it with its probe."""
+
+
+@dataclass
+class _Watch:
+    """What the restarter knows of one child between two of its checks."""
+
+    crashes: int = 0  # in a row
+    restart_at: float | None = None  # waiting out the backoff
+    # Restarted, not ready yet: the new child, its probe, the deadline of its readiness.
+    starting: tuple[Child, Probe, float] | None = None
+
+
+class Restarter:
+    """Keeps a supervisor's children running: one that dies although nobody stopped it is
+    restarted, whatever the others do.
+
+    A crash is logged with the child's exit code or signal and the tail of its log; the
+    child is started again by ``relaunch`` (same name, so the same port the others were
+    configured with) after the ``backoff``, then polled until its probe passes, and its
+    return is logged. Nothing else is touched: the others keep running (the services
+    reconnect to a restarted server by themselves). One check never waits on one child, so
+    a second crash is seen while the first child is still coming back.
+
+    A child taken away on purpose (``Supervisor.stop``) is not restarted. Stopping the
+    children is the caller's business (``Supervisor.stop_all``, after ``run`` returns or is
+    interrupted by Ctrl-C).
+    """
+
+    def __init__(
+        self,
+        supervisor: Supervisor,
+        relaunch: Relaunch,
+        *,
+        backoff: Backoff | None = None,
+        ready_timeout: float = 60.0,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self._supervisor = supervisor
+        self._relaunch = relaunch
+        self.backoff = backoff if backoff is not None else Backoff()
+        self.ready_timeout = ready_timeout
+        self._log = log if log is not None else _print
+        self._watches: dict[str, _Watch] = {}
+
+    def run(self, stop: threading.Event | None = None, poll: float = 0.25) -> None:
+        """Check every ``poll`` seconds until ``stop`` is set (for ever if none is given:
+        then only an exception, such as Ctrl-C's, ends it)."""
+        stop = stop if stop is not None else threading.Event()
+        while not stop.is_set():
+            self.check()
+            stop.wait(poll)
+
+    def check(self) -> None:
+        """One look at every child: note crashes, restart those whose wait is over, see
+        whether those restarted are ready."""
+        current = {child.name: child for child in self._supervisor.children}
+        for name in [name for name in self._watches if name not in current]:
+            del self._watches[name]  # stopped on purpose
+        for name, child in current.items():
+            watch = self._watches.setdefault(name, _Watch())
+            if watch.starting is not None and watch.starting[0] is not child:
+                watch.starting = None  # stopped and started again meanwhile by someone else
+            elif watch.restart_at is not None and child.returncode() is None:
+                watch.restart_at = None  # likewise
+            if watch.starting is not None:
+                self._check_starting(watch)
+            elif watch.restart_at is not None:
+                if time.monotonic() >= watch.restart_at:
+                    self._restart(name, child, watch)
+            elif child.returncode() is not None:
+                self._crashed(child, watch)
+
+    def _crashed(self, child: Child, watch: _Watch) -> None:
+        if self._supervisor.get(child.name) is not child:
+            # Stopped meanwhile (``Supervisor.stop`` forgets a child before it stops it).
+            self._watches.pop(child.name, None)
+            return
+        # Whatever it left in its process group must not keep its port.
+        terminate(child.process)
+        if time.monotonic() - child.started_at >= self.backoff.stable_after:
+            watch.crashes = 0
+        self._log(f"{child.describe_exit()}\n{self._retrying(child, watch)}")
+
+    def _restart(self, name: str, child: Child, watch: _Watch) -> None:
+        watch.restart_at = None
+        try:
+            restarted, probe = self._relaunch(name)
+        except Exception as exc:  # its port still taken, a server it needs away…
+            retrying = self._retrying(child, watch)
+            self._log(f"{child.label} could not be restarted: {exc}\n{retrying}")
+            return
+        watch.starting = (restarted, probe, time.monotonic() + self.ready_timeout)
+
+    def _check_starting(self, watch: _Watch) -> None:
+        assert watch.starting is not None
+        child, probe, deadline = watch.starting
+        if child.returncode() is not None:
+            watch.starting = None
+            self._crashed(child, watch)
+        # Checked again after the probe: a port answering while our child dies is not its.
+        elif probe() and child.returncode() is None:
+            watch.starting = None
+            seconds = time.monotonic() - child.started_at
+            self._log(f"{child.label} is back: ready {seconds:.1f} s after its restart")
+        elif time.monotonic() >= deadline:
+            watch.starting = None
+            terminate(child.process)
+            self._log(
+                f"{child.label} was not ready within {self.ready_timeout:g} s of its restart; "
+                f"last lines of {child.log_path}:\n{_indent(child.log_tail())}\n"
+                + self._retrying(child, watch)
+            )
+
+    def _retrying(self, child: Child, watch: _Watch) -> str:
+        """Count one more failure in a row, schedule the next try, and say when it is."""
+        watch.crashes += 1
+        delay = self.backoff.delay(watch.crashes)
+        watch.restart_at = time.monotonic() + delay
+        message = f"restarting {child.label} in {delay:g} s"
+        if watch.crashes == 1:
+            return message
+        return (
+            f"{message} (failure {watch.crashes} in a row: it keeps crashing; the wait grows "
+            f"up to {self.backoff.cap:g} s, the others keep running)"
+        )
 
 
 def terminate(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> None:
@@ -342,6 +495,10 @@ def _die_with(parent_pid: int) -> Callable[[], None] | None:
             os._exit(1)
 
     return preexec
+
+
+def _print(message: str) -> None:
+    print(message, flush=True)
 
 
 def _indent(text: str) -> str:

@@ -11,7 +11,7 @@ import base64
 import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from secrets import token_urlsafe
 
@@ -23,6 +23,7 @@ from emk_devstack.ports import SERVICES
 from emk_devstack.processes import StackError
 
 DEFAULT_ADMIN_EMAIL = "admin@emk.local"
+ADMIN_PASSWORD_VARIABLE = "EMK_BOOTSTRAP_ADMIN_PASSWORD"  # noqa: S105 - a variable's name
 FIELD_KEY_ID = "f1"
 DOCUMENTS_MASTER_KEY_ID = "m1"
 OTP_KEY_ID = "otp-1"
@@ -35,14 +36,19 @@ def signing_kid(service: str) -> str:
 
 @dataclass(frozen=True)
 class StackSecrets:
+    """The keys and the bootstrap admin; no key or password is in its ``repr``."""
+
     # service -> raw 32-byte Ed25519 private key (the seed)
-    signing_keys: Mapping[str, bytes]
-    field_key: bytes
-    blind_index_key: bytes
-    documents_master_key: bytes
-    otp_private_key: bytes  # raw X25519 private key of the notifications service
+    signing_keys: Mapping[str, bytes] = field(repr=False)
+    field_key: bytes = field(repr=False)
+    blind_index_key: bytes = field(repr=False)
+    documents_master_key: bytes = field(repr=False)
+    # raw X25519 private key of the notifications service
+    otp_private_key: bytes = field(repr=False)
     admin_email: str
-    admin_password: str
+    admin_password: str = field(repr=False)
+    # Given by the developer (EMK_BOOTSTRAP_ADMIN_PASSWORD), not made here: never printed.
+    admin_password_from_env: bool = False
 
     def env(self) -> dict[str, str]:
         env: dict[str, str] = {}
@@ -65,7 +71,7 @@ class StackSecrets:
             {OTP_KEY_ID: otp_public.public_bytes_raw()}
         )
         env["EMK_BOOTSTRAP_ADMIN_EMAIL"] = self.admin_email
-        env["EMK_BOOTSTRAP_ADMIN_PASSWORD"] = self.admin_password
+        env[ADMIN_PASSWORD_VARIABLE] = self.admin_password
         return env
 
 
@@ -82,8 +88,9 @@ def load_or_create(directory: Path, environ: Mapping[str, str] | None = None) ->
     """
     environ = os.environ if environ is None else environ
     store = _SecretStore(directory)
+    given = environ.get(ADMIN_PASSWORD_VARIABLE)
     password = (
-        environ.get("EMK_BOOTSTRAP_ADMIN_PASSWORD")
+        given
         or store.get(
             "bootstrap-admin-password", lambda: token_urlsafe(18).encode(), size=None
         ).decode()
@@ -98,6 +105,7 @@ def load_or_create(directory: Path, environ: Mapping[str, str] | None = None) ->
         otp_private_key=store.get("notifications-otp.x25519", _x25519_private),
         admin_email=environ.get("EMK_BOOTSTRAP_ADMIN_EMAIL") or DEFAULT_ADMIN_EMAIL,
         admin_password=password,
+        admin_password_from_env=bool(given),
     )
 
 

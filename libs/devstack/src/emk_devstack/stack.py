@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import astuple
@@ -29,8 +30,10 @@ from pymongo.errors import PyMongoError
 from emk_devstack import clamav, gateway
 from emk_devstack.ports import HOST, INFRA, PURPOSES, SERVICES, PortInUseError, Ports
 from emk_devstack.processes import (
+    Backoff,
     Child,
     Probe,
+    Restarter,
     StackError,
     Supervisor,
     all_of,
@@ -271,6 +274,27 @@ class Stack:
         for name in reversed(list(names)):
             self.stop_server(name)
 
+    def supervise(
+        self, stop: threading.Event | None = None, *, backoff: Backoff | None = None
+    ) -> None:
+        """Keep every started server running until ``stop`` is set, for ever if none is given
+        (then Ctrl-C ends it: ``emk-stack`` runs this). What ``run`` does, not ``stop``: the
+        children keep running after it returns.
+
+        A crashed server or service is logged with its log tail and restarted on its port after
+        ``backoff`` (``processes.Restarter``), alone: the services reconnect by themselves to a
+        restarted Kafka, MongoDB, S3, SMTP or ClamAV, and the gateway to a restarted service, so
+        nobody else is restarted. A Kafka that keeps its log in memory comes back empty.
+        """
+        restarter = Restarter(
+            self._supervisor,
+            self._relaunch,
+            backoff=backoff,
+            ready_timeout=self.ready_timeout,
+            log=self._log,
+        )
+        restarter.run(stop)
+
     def stop(self) -> None:
         """Stop every child, last started first. Safe to call more than once."""
         self._supervisor.stop_all(announce=lambda child: self._log(f"stopping {child.label}"))
@@ -285,7 +309,12 @@ class Stack:
 
     # --- the servers -----------------------------------------------------------
 
-    def _launch(self, name: str) -> tuple[Child, Probe]:
+    def _relaunch(self, name: str) -> tuple[Child, Probe]:
+        """``name`` again after a crash, on its port (named, if something else took it)."""
+        self.check_ports([name])
+        return self._launch(name, verb="restarting")
+
+    def _launch(self, name: str, verb: str = "starting") -> tuple[Child, Probe]:
         port = self.ports.of(name)
         argv, extra_env, probe = self._command(name, port)
         if name in SERVICES:
@@ -298,7 +327,7 @@ class Stack:
             cwd = self.var_dir
         env.update(_local_child_env(env))
         env.update(extra_env)
-        self._log(f"starting {label} on {HOST}:{port} ...")
+        self._log(f"{verb} {label} on {HOST}:{port} ...")
         child = self._supervisor.start(name, argv, label=label, env=env, cwd=cwd)
         return child, probe
 
