@@ -31,6 +31,8 @@ def service_topics(service: str) -> dict[str, Any]:
     for operation in spec.get("operations", {}).values():
         channel = channels[operation["channel"]["$ref"].rsplit("/", 1)[-1]]
         flows[operation["action"]].add(channel["address"])
+    # Every service's revocation reader (emk_common.revocation) reads without a subscriber.
+    flows["receive"].add(app.state.revocations.topic)
     return {
         "consumes": sorted(flows["receive"]),
         "publishes": sorted(flows["send"]),

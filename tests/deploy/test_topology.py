@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from emk_common.catalog import CATALOG
+from emk_common.catalog import CATALOG, SessionRevoked
 from emk_devstack import topology
 
 from .support import K8S, ROOT, yaml_documents
@@ -148,10 +148,12 @@ def test_the_generator_checks_without_writing(tmp_path: Path) -> None:
 
 
 def _acl_map(user: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
-    return {
-        (acl["resource"]["type"], acl["resource"]["name"]): set(acl["operations"])
-        for acl in user["spec"]["authorization"]["acls"]
-    }
+    """Operations by resource (identity both writes and reads its revoked sessions' topic)."""
+    found: dict[tuple[str, str], set[str]] = {}
+    for acl in user["spec"]["authorization"]["acls"]:
+        resource = (acl["resource"]["type"], acl["resource"]["name"])
+        found.setdefault(resource, set()).update(acl["operations"])
+    return found
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -164,7 +166,8 @@ def test_a_service_writes_its_own_topics_and_reads_what_it_consumes(service: str
     groups = {name for (kind, name), ops in acls.items() if kind == "group"}
     assert writes == {*flows.publishes, f"emk.{service}.dlq"}
     assert reads == set(flows.consumes)
-    assert groups == ({service} if flows.consumes else set())
+    # The broadcast topics (revoked sessions) are read without a group.
+    assert groups == ({service} if set(flows.consumes) - topology.BROADCAST else set())
     for (kind, name), operations in acls.items():
         assert operations <= {"Describe", "Read", "Write"}, (kind, name, operations)
         assert kind in {"topic", "group"}
@@ -184,3 +187,13 @@ def test_every_topic_and_dead_letter_topic_is_a_kafka_topic() -> None:
     assert int(commands["retention.ms"]) <= 3_600_000
     assert int(commands["segment.ms"]) < int(commands["retention.ms"])
     assert int(commands["retention.ms"]) < int(events["retention.ms"])
+    # Revoked sessions matter for one access-token lifetime: an hour is plenty.
+    sessions = topics[topology.SESSIONS]["spec"]["config"]
+    assert 900_000 < int(sessions["retention.ms"]) <= 3_600_000
+    assert int(sessions["segment.ms"]) < int(sessions["retention.ms"])
+
+
+def test_every_service_reads_revoked_sessions_without_a_group() -> None:
+    assert {SessionRevoked.topic} == topology.BROADCAST
+    for service, flows in topology.TABLE.items():
+        assert topology.SESSIONS in flows.consumes, service

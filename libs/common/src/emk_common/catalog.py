@@ -15,13 +15,24 @@ from pydantic import BaseModel, ConfigDict, Field
 from emk_common.events import EventData
 
 IDENTITY = "emk.identity"
+# Revoked sessions only: every replica of every service reads all of it (no consumer group),
+# so it holds nothing else and keeps records only about as long as an access token lives.
+IDENTITY_SESSIONS = "emk.identity.sessions"
 APPLICATIONS = "emk.applications"
 DOCUMENTS = "emk.documents"
 RECORDS = "emk.records"
 NOTIFICATIONS = "emk.notifications"
 NOTIFICATION_COMMANDS = "emk.notifications.commands"
 
-TOPICS = (IDENTITY, APPLICATIONS, DOCUMENTS, RECORDS, NOTIFICATIONS, NOTIFICATION_COMMANDS)
+TOPICS = (
+    IDENTITY,
+    IDENTITY_SESSIONS,
+    APPLICATIONS,
+    DOCUMENTS,
+    RECORDS,
+    NOTIFICATIONS,
+    NOTIFICATION_COMMANDS,
+)
 
 
 def dlq_topic(topic: str) -> str:
@@ -66,6 +77,15 @@ class AccountLocked(_Identity):
     reason: str
 
 
+class RegistrationAttempted(_Identity):
+    """Someone tried to register with logins of this account (``user_id``, the owner): which
+    kinds, never their values. Registration answers such an attempt as if it were made (no
+    account oracle); the owner is told instead."""
+
+    name = "RegistrationAttempted"
+    logins: list[Literal["phone", "email", "snils"]]
+
+
 class StaffAccountCreated(_Identity):
     name = "StaffAccountCreated"
     role: Role
@@ -88,6 +108,25 @@ class StaffDeactivated(_Identity):
     role: Role
     organization_id: str | None = None
     deactivated_by: str
+
+
+class SessionRevoked(EventData):
+    """A session ended before its access tokens expired (logout, a reused refresh token,
+    a deactivated account): every service refuses its tokens from now on.
+
+    Only the session: tokens carry ``sid``, so nothing else is needed to refuse them, and
+    every replica of every service reads this topic — a user id would travel everywhere for
+    nothing. The envelope's subject is the session id too. ``refuse_until`` bounds how
+    long the revocation matters: by then every access token of the session has expired (the
+    token lifetime and the verifiers' clock leeway after ``revoked_at``), so a service forgets
+    it then (its memory holds at most one token lifetime of revocations).
+    """
+
+    topic = IDENTITY_SESSIONS
+    name = "SessionRevoked"
+    session_id: str
+    revoked_at: datetime
+    refuse_until: datetime
 
 
 # --- applications ------------------------------------------------------------------------
@@ -382,9 +421,11 @@ CATALOG: dict[str, type[EventData]] = {
         PersonalDataVerified,
         TwoFactorChanged,
         AccountLocked,
+        RegistrationAttempted,
         StaffAccountCreated,
         PersonalDataChanged,
         StaffDeactivated,
+        SessionRevoked,
         ApplicationDrafted,
         ApplicationSubmitted,
         ApplicationStatusChanged,

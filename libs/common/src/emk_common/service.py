@@ -6,7 +6,9 @@ with its routers. The lifespan then:
 
 1. creates the indexes the outbox, inbox and service need (MongoDB must answer);
 2. connects to Kafka in the background — the service serves while Kafka is away;
-3. runs the outbox relay, which publishes once Kafka is connected.
+3. runs the outbox relay, which publishes once Kafka is connected;
+4. reads the sessions identity revoked, on every replica, and refuses their access tokens
+   (:mod:`emk_common.revocation`).
 
 Every service answers ``GET /metrics`` (Prometheus, :mod:`emk_common.metrics`) on its port.
 """
@@ -17,7 +19,15 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Any
@@ -33,9 +43,11 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from emk_common.auth import AccessTokenVerifier
 from emk_common.clock import Clock, utc_now
 from emk_common.events import Envelope
 from emk_common.health import health_router
+from emk_common.http_guard import HttpGuard
 from emk_common.idempotency import COLLECTION as IDEMPOTENCY_KEYS
 from emk_common.idempotency import IdempotencyStore, install_idempotency
 from emk_common.inbox import Inbox
@@ -57,6 +69,7 @@ from emk_common.problems import install_problem_handlers
 from emk_common.redaction import compile_secret_paths
 from emk_common.redaction import remember as remember_secret_paths
 from emk_common.request_id import RequestIdMiddleware
+from emk_common.revocation import RevocationReader, RevokedSessions
 from emk_common.s3 import ensure_bucket, s3_client
 from emk_common.settings import ServiceSettings
 from emk_common.telemetry import instrument_fastapi, setup_telemetry
@@ -159,7 +172,10 @@ def create_app(
     routers: Iterable[APIRouter] = (),
     version: str = "1.0.0",
     secret_paths: Sequence[str] = (),
+    body_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
+    """The service's app. ``body_limits`` gives a request path a body limit of its own
+    (bytes) instead of ``EMK_MAX_BODY_BYTES`` — a route that streams a larger body itself."""
     runtime.consumer.subscribe(runtime.broker)
     runtime.kafka.add_topics(runtime.consumer.topics)
     idempotency = IdempotencyStore(
@@ -167,6 +183,8 @@ def create_app(
         ttl=timedelta(hours=runtime.settings.idempotency_ttl_hours),
         clock=runtime.clock,
     )
+    # Every replica reads every revoked session (no consumer group) and refuses its tokens.
+    revocations = RevocationReader(runtime.settings, RevokedSessions(runtime.clock))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -174,8 +192,13 @@ def create_app(
         await idempotency.ensure_indexes()
         # Every background task is supervised: one that crashes is logged and started again.
         named: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
-            ("kafka-connect", runtime.kafka.run)
+            ("kafka-connect", runtime.kafka.run),
+            ("revoked-sessions", revocations.run),
         ]
+        # The app's verifier is set once create_app has returned: handed the set here.
+        verifier = getattr(app.state, "access_verifier", None)
+        if isinstance(verifier, AccessTokenVerifier):
+            verifier.refuse_revoked(revocations.revoked)
         unwatch = [watch(CONSUMER_LAG, lambda: runtime.consumer.lag(runtime.broker))]
         if runtime.outbox_collections:
             relay = _create_relay(runtime)
@@ -197,12 +220,18 @@ def create_app(
 
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
     app.state.runtime = runtime
+    app.state.revocations = revocations
     # Before the problem handlers: inside their 500 guard, it sees a route's exception first.
     install_idempotency(app, idempotency)
     install_problem_handlers(app)
     secrets = compile_secret_paths(secret_paths)
     remember_secret_paths(app, secrets)
     instrument_fastapi(app, runtime.tracer_provider, secrets)
+    # Outside the 500 guard and the idempotency keys: a body over its limit is refused (and an
+    # answer's headers set) before either sees it.
+    app.add_middleware(
+        HttpGuard, max_body_bytes=runtime.settings.emk_max_body_bytes, body_limits=body_limits
+    )
     # Outermost: every log line of the request, and its answer, carry its id.
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router(_readiness(runtime), {"kafka": runtime.kafka.state}))

@@ -74,6 +74,10 @@ class ServiceSettings(BaseSettings):
     trusted_proxies: list[str] = Field(default_factory=list)
     # How long the answer to a POST/PATCH with an Idempotency-Key is replayed to retries.
     idempotency_ttl_hours: float = Field(default=24.0, gt=0)
+    # The largest request body read (bytes, EMK_MAX_BODY_BYTES): a larger one is a 413 before
+    # it is read. A route that streams a larger body itself (the documents upload) is given
+    # its own limit by its service (create_app's body_limits).
+    emk_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
     # --- infrastructure (shared, unprefixed names) --------------------------
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
@@ -119,6 +123,10 @@ class ServiceSettings(BaseSettings):
     access_token_issuer: str = "emk-identity"  # noqa: S105 - a claim, not a secret
     access_token_audience: str = "emk"  # noqa: S105 - a claim, not a secret
     jwks_cache_seconds: float = 300.0
+    # How long an access token lives (seconds; identity signs them so): a service keeps a
+    # revoked session in memory that long, and on start reads that far back the revocations
+    # on emk.identity.sessions (emk_common.revocation).
+    access_token_ttl_seconds: int = Field(default=900, gt=0)
 
     # --- data at rest -------------------------------------------------------
     # Field encryption keyring {kid: base64(32 bytes)} and the active kid (default: the only one).

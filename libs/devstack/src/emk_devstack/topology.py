@@ -9,7 +9,7 @@ the table against the code: the topics each service's built app subscribes to an
 
 A service may write only its own topics and its own dead-letter topic ``emk.<service>.dlq``,
 and read only the topics it consumes, in its own consumer group (its name: the default of
-``KAFKA_CONSUMER_GROUP``).
+``KAFKA_CONSUMER_GROUP``) — or, for the ``BROADCAST`` topics, without a group.
 """
 
 from __future__ import annotations
@@ -40,23 +40,33 @@ class Flows:
     consumes: tuple[str, ...] = ()
 
 
+# Revoked sessions: every service reads them, each replica on its own, without a consumer group
+# (every replica must refuse every revoked session: emk_common.revocation).
+SESSIONS = "emk.identity.sessions"
+# Topics read without a consumer group, so reading them needs no group ACL.
+BROADCAST = frozenset({SESSIONS})
+
 # The table. Keep it true: the test in tests/deploy fails when the code disagrees.
 TABLE: Mapping[str, Flows] = {
-    "identity": Flows(publishes=("emk.identity", "emk.notifications.commands")),
+    "identity": Flows(
+        publishes=("emk.identity", SESSIONS, "emk.notifications.commands"),
+        consumes=(SESSIONS,),
+    ),
     "applications": Flows(
         publishes=("emk.applications",),
-        consumes=("emk.documents", "emk.records"),
+        consumes=("emk.documents", SESSIONS, "emk.records"),
     ),
-    "documents": Flows(publishes=("emk.documents",)),
+    "documents": Flows(publishes=("emk.documents",), consumes=(SESSIONS,)),
     "records": Flows(
         publishes=("emk.records",),
-        consumes=("emk.applications", "emk.identity"),
+        consumes=("emk.applications", "emk.identity", SESSIONS),
     ),
     "notifications": Flows(
         publishes=("emk.notifications",),
         consumes=(
             "emk.applications",
             "emk.identity",
+            SESSIONS,
             "emk.notifications.commands",
             "emk.records",
         ),
@@ -80,6 +90,9 @@ DEAD_LETTERS = TopicSpec(partitions=3, retention_ms=14 * DAY_MS)
 # Topics kept shorter than events. The commands topic carries sealed one-time codes that
 # expire after five minutes: an hour is plenty, and nothing older should be kept.
 SHORT_LIVED: Mapping[str, TopicSpec] = {
+    # A revocation matters while the session's access tokens live (15 minutes); every replica
+    # reads the last token lifetime of it when it starts, so it must stay small.
+    SESSIONS: TopicSpec(partitions=3, retention_ms=HOUR_MS, segment_ms=10 * 60_000),
     "emk.notifications.commands": TopicSpec(
         partitions=12, retention_ms=HOUR_MS, segment_ms=10 * 60_000
     ),
@@ -174,11 +187,12 @@ def _acl(kind: str, name: str, operations: Sequence[str]) -> dict[str, Any]:
 
 def acls(service: str, flows: Flows) -> list[dict[str, Any]]:
     """Write (and describe) its own topics and DLQ; read (and describe) what it consumes,
-    in its own consumer group. Nothing else: no create, no wildcard, no other group."""
+    in its own consumer group (none for the ``BROADCAST`` topics). Nothing else: no create, no
+    wildcard, no other group."""
     entries = [_acl("topic", topic, ["Describe", "Write"]) for topic in flows.publishes]
     entries.append(_acl("topic", dead_letter_topic(service), ["Describe", "Write"]))
     entries += [_acl("topic", topic, ["Describe", "Read"]) for topic in flows.consumes]
-    if flows.consumes:
+    if set(flows.consumes) - BROADCAST:
         entries.append(_acl("group", consumer_group(service), ["Describe", "Read"]))
     return entries
 

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import jwt
 from aiokafka import AIOKafkaConsumer
@@ -154,11 +154,28 @@ class TopicTap:
         )
         self.seen: list[tuple[float, Envelope]] = []
         self._task: asyncio.Task[None] | None = None
+        self._start = start
 
     async def __aenter__(self) -> TopicTap:
         await self._consumer.start()
+        if self._start == "latest":
+            await self._pin_the_end()
         self._task = asyncio.create_task(self._collect())
         return self
+
+    async def _pin_the_end(self) -> None:
+        """Resolve "latest" now: each partition's position is fixed at its end before this
+        returns, so everything published afterwards is seen (and nothing of the backlog is
+        read — a long topic takes many seconds to replay)."""
+        consumer = self._consumer
+
+        async def assigned() -> set[Any] | None:
+            return consumer.assignment() or None
+
+        partitions = await eventually(assigned, within=30, what="the tap's partitions")
+        assert partitions is not None
+        for partition in partitions:
+            await consumer.position(partition)
 
     async def __aexit__(self, *_: object) -> None:
         if self._task is not None:

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from documents.adapters.s3 import EncryptedS3
 from documents.adapters.scanner import Clamd
 from documents.api import routes
+from documents.domain.inspection import MAX_BYTES
 from documents.ports import ObjectStorage, Scanner
 from documents.service import Documents
 from documents.settings import DocumentsSettings
@@ -18,6 +19,11 @@ from emk_common.clock import Clock, utc_now
 from emk_common.crypto import FieldCipher
 from emk_common.service import create_app, create_runtime
 from emk_common.settings import decode_keyring
+
+# The upload (``POST /api/v1/documents``) streams its multipart body itself and refuses it
+# past MAX_BYTES of file (its form fields and framing have their own allowance); this limit,
+# the same as the gateway's, only backs that up for it instead of the platform's 64 KB.
+UPLOAD_BODY_BYTES = MAX_BYTES + 1024 * 1024
 
 
 def build(
@@ -54,6 +60,7 @@ def build(
         title="ЭМК — documents",
         description="Uploaded scans: malware-scanned, encrypted in S3, reviewed by operators.",
         routers=[routes.router],
+        body_limits={"/api/v1/documents": UPLOAD_BODY_BYTES},
     )
     app.state.documents = documents
     app.state.access_verifier = verifier or AccessTokenVerifier.from_settings(settings)

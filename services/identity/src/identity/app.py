@@ -36,8 +36,8 @@ def build(
 ) -> FastAPI:
     runtime = create_runtime(
         settings,
-        produces=[catalog.IDENTITY, catalog.NOTIFICATION_COMMANDS],
-        outbox_collections=["users", "challenges"],
+        produces=[catalog.IDENTITY, catalog.IDENTITY_SESSIONS, catalog.NOTIFICATION_COMMANDS],
+        outbox_collections=["users", "challenges", "ghost_registrations", "sessions"],
         clock=clock,
     )
     cipher = FieldCipher.from_settings(settings)

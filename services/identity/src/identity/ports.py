@@ -10,7 +10,9 @@ from typing import Any, Literal, Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from emk_common.events import Envelope
+from identity.domain.ghost import Ghost
 from identity.domain.logins import LoginKind
+from identity.domain.otp import OneTimeCode
 from identity.domain.session import Challenge, Session
 from identity.domain.user import Channel, Person, User
 
@@ -118,8 +120,9 @@ class Users(Protocol):
         """Raises :class:`LoginTakenError` when a login of the account is someone else's."""
         ...
 
-    async def taken(self, person: Person) -> list[LoginKind]:
-        """Which of the person's logins another account has (after a ``LoginTakenError``)."""
+    async def owners(self, person: Person) -> dict[LoginKind, str]:
+        """Which of the person's logins other accounts have, and whose (after a
+        ``LoginTakenError``)."""
         ...
 
     async def apply(self, before: User, after: User, events: list[Envelope]) -> bool:
@@ -163,13 +166,18 @@ class Sessions(Protocol):
         token of a live session."""
         ...
 
-    async def revoke_if_spent(self, token_hash: str) -> bool:
-        """A spent token came back: its whole family is revoked."""
+    async def spent(self, token_hash: str) -> Session | None:
+        """The live (not revoked) session ``token_hash`` was once the current token of."""
         ...
 
-    async def revoke(self, session_id: str, user_id: str) -> None: ...
+    async def revoke(self, session_id: str, user_id: str, events: list[Envelope]) -> bool:
+        """Ends ``user_id``'s session and stages its events, in one write; False when the
+        session is not theirs or has ended already (nothing is staged then)."""
+        ...
 
-    async def revoke_all(self, user_id: str) -> None: ...
+    async def active(self, user_id: str) -> list[str]:
+        """The ids of the account's sessions that have not been revoked."""
+        ...
 
     async def is_active(self, session_id: str) -> bool: ...
 
@@ -198,6 +206,24 @@ class Limits(Protocol):
         ...
 
 
+class Ghosts(Protocol):
+    """Registrations answered as made though a login of theirs was taken
+    (``identity.domain.ghost``)."""
+
+    async def insert(self, ghost: Ghost, events: list[Envelope]) -> None: ...
+
+    async def get(self, ghost_id: str) -> Ghost | None: ...
+
+    async def count_try(
+        self, ghost_id: str, channel: Channel, max_attempts: int
+    ) -> OneTimeCode | None:
+        """Counts one try atomically; the code as this try left it, or None when the ghost is
+        gone or its code out of tries."""
+        ...
+
+    async def replace_code(self, ghost_id: str, channel: Channel, code: OneTimeCode) -> None: ...
+
+
 class Store(Protocol):
     @property
     def users(self) -> Users: ...
@@ -213,5 +239,8 @@ class Store(Protocol):
 
     @property
     def limits(self) -> Limits: ...
+
+    @property
+    def ghosts(self) -> Ghosts: ...
 
     async def ensure_indexes(self) -> None: ...

@@ -23,6 +23,9 @@ class IdentitySettings(ServiceSettings):
     otp_ttl_seconds: int = 300
     otp_max_attempts: int = 5
     otp_resend_cooldown_seconds: int = 60
+    # A registration whose phone, e-mail or СНИЛС is taken is answered as made; its contact
+    # steps keep answering alike for this long (``identity.domain.ghost``).
+    ghost_registration_days: int = 7
     # Rate limits: hits per window, per client IP and per account.
     register_per_ip_per_hour: int = 20
     login_per_ip_per_minute: int = 30

@@ -17,7 +17,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from emk_common.catalog import CATALOG, DeliverOtp
 from emk_common.events import Envelope, EventData
 from emk_testing import FakeClock
+from identity.domain.ghost import Ghost
 from identity.domain.logins import LoginKind
+from identity.domain.otp import OneTimeCode
 from identity.domain.session import Challenge, Session
 from identity.domain.user import Channel, Person, User
 from identity.ports import Discrepancy, LoginTakenError, PersonCheck, PublishedKey, Purpose
@@ -68,18 +70,18 @@ class FakeUsers:
 
     async def insert(self, user: User, events: list[Envelope]) -> None:
         assert user.id not in self.users
-        if await self.taken(user.person):
+        if await self.owners(user.person):
             raise LoginTakenError(user.id)
         self.users[user.id] = user
         self.outbox.extend(events)
 
-    async def taken(self, person: Person) -> list[LoginKind]:
-        held = [logins(u.person) for u in self.users.values()]
-        return [
-            kind
-            for kind, value in logins(person).items()
-            if any(h.get(kind) == value for h in held)
-        ]
+    async def owners(self, person: Person) -> dict[LoginKind, str]:
+        found: dict[LoginKind, str] = {}
+        for kind, value in logins(person).items():
+            for user in self.users.values():
+                if logins(user.person).get(kind) == value:
+                    found[kind] = user.id
+        return found
 
     async def apply(self, before: User, after: User, events: list[Envelope]) -> bool:
         if self.racing:
@@ -150,6 +152,8 @@ class StoredSession:
 class FakeSessions:
     clock: FakeClock
     sessions: dict[str, StoredSession] = field(default_factory=dict)
+    # Everything staged in the sessions' outbox (SessionRevoked), in order.
+    outbox: list[Envelope] = field(default_factory=list)
 
     async def open(self, session_id: str, user_id: str, token_hash: str, ttl: timedelta) -> Session:
         now = self.clock()
@@ -168,22 +172,26 @@ class FakeSessions:
                 return stored.session
         return None
 
-    async def revoke_if_spent(self, token_hash: str) -> bool:
+    async def spent(self, token_hash: str) -> Session | None:
         for stored in self.sessions.values():
             if token_hash in stored.spent and stored.revoked_at is None:
-                stored.revoked_at = self.clock()
-                return True
-        return False
+                return stored.session
+        return None
 
-    async def revoke(self, session_id: str, user_id: str) -> None:
+    async def revoke(self, session_id: str, user_id: str, events: list[Envelope]) -> bool:
         stored = self.sessions.get(session_id)
-        if stored and stored.session.user_id == user_id and stored.revoked_at is None:
-            stored.revoked_at = self.clock()
+        if stored is None or stored.session.user_id != user_id or stored.revoked_at is not None:
+            return False
+        stored.revoked_at = self.clock()
+        self.outbox.extend(events)
+        return True
 
-    async def revoke_all(self, user_id: str) -> None:
-        for stored in self.sessions.values():
-            if stored.session.user_id == user_id and stored.revoked_at is None:
-                stored.revoked_at = self.clock()
+    async def active(self, user_id: str) -> list[str]:
+        return [
+            stored.session.id
+            for stored in self.sessions.values()
+            if stored.session.user_id == user_id and stored.revoked_at is None
+        ]
 
     async def is_active(self, session_id: str) -> bool:
         stored = self.sessions.get(session_id)
@@ -250,12 +258,40 @@ class FakeLimits:
 
 
 @dataclass
+class FakeGhosts:
+    ghosts: dict[str, Ghost] = field(default_factory=dict)
+    outbox: list[Envelope] = field(default_factory=list)
+
+    async def insert(self, ghost: Ghost, events: list[Envelope]) -> None:
+        self.ghosts[ghost.id] = ghost
+        self.outbox.extend(events)
+
+    async def get(self, ghost_id: str) -> Ghost | None:
+        return self.ghosts.get(ghost_id)
+
+    async def count_try(
+        self, ghost_id: str, channel: Channel, max_attempts: int
+    ) -> OneTimeCode | None:
+        ghost = self.ghosts.get(ghost_id)
+        if ghost is None or ghost.codes[channel].attempts >= max_attempts:
+            return None
+        code = replace(ghost.codes[channel], attempts=ghost.codes[channel].attempts + 1)
+        self.ghosts[ghost_id] = replace(ghost, codes={**ghost.codes, channel: code})
+        return code
+
+    async def replace_code(self, ghost_id: str, channel: Channel, code: OneTimeCode) -> None:
+        ghost = self.ghosts[ghost_id]
+        self.ghosts[ghost_id] = replace(ghost, codes={**ghost.codes, channel: code})
+
+
+@dataclass
 class FakeStore:
     users: FakeUsers
     challenges: FakeChallenges
     sessions: FakeSessions
     guards: FakeGuards
     limits: FakeLimits
+    ghosts: FakeGhosts = field(default_factory=FakeGhosts)
     indexed: int = 0
 
     @classmethod

@@ -75,19 +75,69 @@ async def test_a_wrong_registration_names_every_field_and_nothing_is_sent(r: Rig
     assert (r.store.users.users, r.store.users.outbox, r.courier.sent) == ({}, [], [])
 
 
-async def test_a_second_account_with_the_same_contacts_is_refused_naming_them(r: Rig) -> None:
+async def test_a_registration_with_taken_logins_is_answered_as_made_and_the_owners_told(
+    r: Rig,
+) -> None:
+    """No account oracle: the same answer as a new registration; no account, no code sent
+    anywhere; each owner told which of their logins were used (kinds only, never values)."""
     first = await r.identity.register(registration())
+    other = await r.identity.register(registration())
     outbox = list(r.store.users.outbox)
-    again = registration(phone=phone_of(first), email=first.person.email)
-    with pytest.raises(Problem) as caught:
-        await r.identity.register(again)
-    assert refused(caught) == (
-        409,
-        "already-registered",
-        [("phone", "already_registered"), ("email", "already_registered")],
+    again = registration(phone=phone_of(first), email=first.person.email, snils=other.person.snils)
+    answered = await r.identity.register(again)
+    assert (answered.status, answered.id not in (first.id, other.id)) == (
+        Status.PENDING_CONTACTS,
+        True,
     )
-    assert list(r.store.users.users) == [first.id]
-    assert r.store.users.outbox == outbox  # neither the account nor its codes' commands
+    assert list(r.store.users.users) == [first.id, other.id]
+    assert r.store.users.outbox == outbox  # no account, and its codes' commands with it
+    told = {e.subject: e.data for e in r.store.ghosts.outbox}
+    assert told == {
+        first.id: {"user_id": first.id, "logins": ["phone", "email"]},
+        other.id: {"user_id": other.id, "logins": ["snils"]},
+    }
+    assert all(e.type == "emk.identity.RegistrationAttempted.v1" for e in r.store.ghosts.outbox)
+
+
+async def test_the_contact_steps_of_a_ghost_registration_answer_as_an_accounts_would(
+    r: Rig,
+) -> None:
+    """Codes typed for it: wrong, tries counted down, then spent; a resend waits the same
+    cooldown; it never becomes an account — and an id never given is still a 404."""
+    first = await r.identity.register(registration())
+    ghost = await r.identity.register(registration(phone=phone_of(first)))
+    messages = []
+    for _ in range(5):
+        with pytest.raises(Problem) as caught:
+            await r.identity.verify_contact(ghost.id, "sms", "123456")
+        messages.append((refused(caught), caught.value.errors[0].message))
+    assert messages[0] == ((422, "validation", [("code", "wrong_code")]),
+                           "Неверный код. Осталось попыток: 4.")  # fmt: skip
+    assert [m[0][2] for m in messages[1:]] == [[("code", "wrong_code")]] * 3 + [
+        [("code", "exhausted")]
+    ]
+    with pytest.raises(Problem) as caught:
+        await r.identity.resend(ghost.id, "sms")
+    assert caught.value.status == 429  # the cooldown a real account has
+    r.clock.advance(minutes=2)
+    await r.identity.resend(ghost.id, "sms")
+    with pytest.raises(Problem) as caught:
+        await r.identity.verify_contact(ghost.id, "sms", "123456")
+    assert refused(caught)[2] == [("code", "wrong_code")]  # a new code, five new tries
+    # Nothing is staged for the ghost but the owner's notice: no code goes anywhere.
+    assert [e.type for e in r.store.ghosts.outbox] == ["emk.identity.RegistrationAttempted.v1"]
+    assert len(r.store.users.outbox) == 3  # the first account's event and its two codes
+    with pytest.raises(Problem) as caught:
+        await r.identity.verify_contact("never-given", "sms", "123456")
+    assert caught.value.status == 404
+
+
+async def test_a_staff_account_with_a_taken_login_is_refused_naming_it(r: Rig) -> None:
+    """An admin making staff accounts is told plainly (no oracle to worry about there)."""
+    first = await r.identity.create_staff(staff_entry(), created_by=ADMIN)
+    with pytest.raises(Problem) as caught:
+        await r.identity.create_staff(staff_entry(email=first.person.email), created_by=ADMIN)
+    assert refused(caught) == (409, "already-registered", [("email", "already_registered")])
 
 
 # --- contacts -----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from emk_common import eddsa
 from emk_common.auth.keys import JwksCache, KeySource
 from emk_common.auth.principal import ROLES, Principal, Role
 from emk_common.problems import Problem
+from emk_common.revocation import RevokedSessions
 from emk_common.settings import ServiceSettings
 
 _REQUIRED_CLAIMS = ["iss", "aud", "sub", "role", "iat", "exp", "jti"]
@@ -22,8 +23,10 @@ _log = logging.getLogger(__name__)
 class AccessTokenVerifier:
     """Checks an access token and returns its :class:`Principal`, or raises a 401 problem.
 
-    ``is_revoked`` is identity's hook to refuse the tokens of a session that was logged
-    out; other services accept a token until it expires (minutes).
+    A token of a session in ``revoked`` (the sessions identity revoked, as this replica read
+    them: :mod:`emk_common.revocation`) is refused as an expired one is; ``create_app`` hands
+    the app's verifier that set (:meth:`refuse_revoked`). ``is_revoked`` is identity's own
+    hook: it knows at once, from its database, that a session has ended.
     """
 
     def __init__(
@@ -34,6 +37,7 @@ class AccessTokenVerifier:
         audience: str,
         leeway_seconds: float = 5.0,
         is_revoked: Callable[[Principal], Awaitable[bool]] | None = None,
+        revoked: RevokedSessions | None = None,
     ) -> None:
         if not 0 <= leeway_seconds <= 10:
             raise ValueError("clock leeway must be between 0 and 10 seconds")
@@ -42,6 +46,11 @@ class AccessTokenVerifier:
         self._audience = audience
         self._leeway = leeway_seconds
         self._is_revoked = is_revoked
+        self._revoked = revoked
+
+    def refuse_revoked(self, revoked: RevokedSessions) -> None:
+        """Refuse from now on the tokens of the sessions in ``revoked``."""
+        self._revoked = revoked
 
     @classmethod
     def from_settings(
@@ -75,6 +84,9 @@ class AccessTokenVerifier:
         except eddsa.InvalidTokenError as exc:
             raise _refused(f"{type(exc).__name__} for key {kid!r}") from None
         principal = _principal(claims, kid)
+        # A revoked session's token is refused as an expired one: the client signs in again.
+        if self._revoked is not None and self._revoked.is_revoked(principal.session_id):
+            raise _refused(f"session {principal.session_id!r} revoked", _EXPIRED)
         if self._is_revoked is not None and await self._is_revoked(principal):
             raise _refused(f"session {principal.session_id!r} revoked")
         return principal

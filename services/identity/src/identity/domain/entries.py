@@ -4,12 +4,17 @@ per attempt. The request models have already checked the shape; these are the ru
 checksums, Cyrillic names, dates relative to today and to the birth date, the password
 policy, what a role needs.
 
+Text a person types is taken in Unicode NFC first: «й» and «ё» typed decomposed (и + U+0306,
+е + U+0308, as some keyboards, phones and copied text give them) are the same letters, so
+they are composed — neither refused as foreign characters nor stored in two spellings.
+
 The identifier library's messages are whole sentences that name the field themselves, so
 they are kept as they are rather than prefixed with «Поле «…»:».
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date
@@ -101,17 +106,27 @@ def _missing(errors: FieldErrors, field: str, message: str) -> None:
     errors.add_sentence(field, "missing", message)
 
 
+def _composed(text: str) -> str:
+    """``text`` in NFC (see the module docstring)."""
+    return unicodedata.normalize("NFC", text)
+
+
 def _names(
     errors: FieldErrors, entry: RegistrationEntry | StaffEntry
 ) -> tuple[str | None, str | None, str | None]:
     last = _run(
-        errors, "last_name", ids.person_name_part, entry.last_name, field="last_name", required=True
+        errors,
+        "last_name",
+        ids.person_name_part,
+        _composed(entry.last_name),
+        field="last_name",
+        required=True,
     )
     first = _run(
         errors,
         "first_name",
         ids.person_name_part,
-        entry.first_name,
+        _composed(entry.first_name),
         field="first_name",
         required=True,
     )
@@ -119,7 +134,7 @@ def _names(
         errors,
         "middle_name",
         ids.person_name_part,
-        entry.middle_name,
+        _composed(entry.middle_name) if entry.middle_name is not None else None,
         field="middle_name",
         required=False,
     )
@@ -183,7 +198,8 @@ def staff(entry: StaffEntry) -> Person:
 def _address(errors: FieldErrors, field: str, entry: AddressEntry | None) -> Address | None:
     if entry is None:
         return None
-    checked = _run(errors, field, ids.address, asdict(entry))
+    typed = {key: _composed(v) if isinstance(v, str) else v for key, v in asdict(entry).items()}
+    checked = _run(errors, field, ids.address, typed)
     if checked is None:
         return None
     return Address(
@@ -201,6 +217,8 @@ def personal_data(entry: PersonalDataEntry, *, birth_date: date, today: date) ->
     registration address unless given."""
     errors = FieldErrors()
     passport = entry.passport
+    issued_by = _composed(passport.issued_by)
+    birth_place = _composed(entry.birth_place)
     series = _run(errors, "passport.series", ids.passport_series, passport.series)
     number = _run(errors, "passport.number", ids.passport_number, passport.number)
     division = _run(errors, "passport.division_code", ids.division_code, passport.division_code)
@@ -212,9 +230,9 @@ def personal_data(entry: PersonalDataEntry, *, birth_date: date, today: date) ->
         birth_date=birth_date,
         today=today,
     )
-    if not passport.issued_by:
+    if not issued_by:
         _missing(errors, "passport.issued_by", "Укажите, кем выдан паспорт.")
-    if not entry.birth_place:
+    if not birth_place:
         _missing(errors, "birth_place", "Укажите место рождения.")
     registration = _address(errors, "registration_address", entry.registration_address)
     actual = _address(errors, "actual_address", entry.actual_address)
@@ -226,10 +244,10 @@ def personal_data(entry: PersonalDataEntry, *, birth_date: date, today: date) ->
             series=_valid(series),
             number=_valid(number),
             issued_at=passport.issued_at,
-            issued_by=passport.issued_by,
+            issued_by=issued_by,
             division_code=_valid(division),
         ),
-        birth_place=entry.birth_place,
+        birth_place=birth_place,
         registration_address=_valid(registration),
         actual_address=actual or _valid(registration),
         oms_policy=oms,

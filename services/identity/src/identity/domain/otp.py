@@ -59,6 +59,17 @@ class OneTimeCode:
             return Verdict.EXHAUSTED, after
         return Verdict.WRONG, after
 
+    def check_counted(
+        self, code: str, *, key: bytes, context: str, now: datetime, max_attempts: int
+    ) -> tuple[Verdict, int]:
+        """``check`` for a try already counted in ``attempts`` (tries are counted atomically
+        before any code is compared): the verdict and the tries left after it."""
+        before = replace(self, attempts=self.attempts - 1)
+        verdict, after = before.check(
+            code, key=key, context=context, now=now, max_attempts=max_attempts
+        )
+        return verdict, max_attempts - after.attempts
+
     def resend_wait(self, *, now: datetime, cooldown: timedelta) -> float:
         """Seconds until a new code may be sent (0: now)."""
         return max(0.0, (self.sent_at + cooldown - now).total_seconds())

@@ -6,11 +6,13 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from emk_common.catalog import Role
+from emk_common.catalog import RegistrationAttempted, Role
 from emk_common.events import Envelope
 from emk_common.problems import Problem
 from identity.domain import entries, totp
 from identity.domain.entries import PersonalDataEntry, RegistrationEntry, StaffEntry
+from identity.domain.ghost import ghost, unreachable_code
+from identity.domain.logins import LoginKind
 from identity.domain.otp import OneTimeCode, Verdict
 from identity.domain.user import CHANNELS, Channel, Person, Status, User, contact_context
 from identity.ports import LoginTakenError, PersonCheck
@@ -48,8 +50,33 @@ class Accounts(Core):
             codes=codes,
             now=self.clock(),
         )
-        await self._insert(user, [*self.events(user_id, events), *commands])
+        try:
+            await self.users.insert(user, [*self.events(user_id, events), *commands])
+        except LoginTakenError:
+            await self._ghost(user)  # answered as made: no account oracle
         return user
+
+    async def _ghost(self, attempt: User) -> None:
+        """A registration with someone's login: its id answers the contact steps as an account
+        would, no code goes anywhere, and each owner is told which of their logins were used
+        (the password was hashed all the same: the answer takes as long)."""
+        by_owner: dict[str, list[LoginKind]] = {}
+        for kind, owner in (await self.users.owners(attempt.person)).items():
+            by_owner.setdefault(owner, []).append(kind)
+        told = [
+            event
+            for owner, kinds in by_owner.items()
+            for event in self.events(owner, [RegistrationAttempted(user_id=owner, logins=kinds)])
+        ]
+        settings = self.settings
+        made = ghost(
+            attempt.id,
+            key=self.code_key,
+            now=self.clock(),
+            code_ttl=timedelta(seconds=settings.otp_ttl_seconds),
+            lifetime=timedelta(days=settings.ghost_registration_days),
+        )
+        await self.store.ghosts.insert(made, told)
 
     async def create_staff(self, entry: StaffEntry, *, created_by: str) -> User:
         person = entries.staff(entry)
@@ -85,8 +112,8 @@ class Accounts(Core):
     async def _insert(self, user: User, events: list[Envelope]) -> None:
         try:
             await self.users.insert(user, events)
-        except LoginTakenError as exc:
-            raise problems.already_registered(await self.users.taken(user.person)) from exc
+        except LoginTakenError as exc:  # staff: an admin is told which login is taken
+            raise problems.already_registered(await self.users.owners(user.person)) from exc
 
     async def bootstrap_admin(self) -> None:
         """The first admin, from the environment; replicas racing on it are harmless."""
@@ -115,7 +142,9 @@ class Accounts(Core):
         await self.limit(
             "verify-account", user_id, settings.verify_per_account_per_hour, timedelta(hours=1)
         )
-        user = await self.require(user_id)
+        user = await self.users.get(user_id)
+        if user is None:
+            raise await self._ghost_try(user_id, channel, code)
         if user.contacts[channel].verified:
             return user  # confirmed stays confirmed, whatever is typed
         counted = await self.users.count_code_try(user, channel, max_attempts)
@@ -129,6 +158,27 @@ class Accounts(Core):
         if not await self.users.apply(counted, check.user, self.events(user_id, check.events)):
             return await self._confirmed_meanwhile(user_id, channel, None)
         return check.user
+
+    async def _ghost_try(self, ghost_id: str, channel: Channel, code: str) -> Problem:
+        """A code typed for a ghost registration: the refusal an account whose codes the
+        caller never received would give (tries counted alike), or 404 for an unknown id."""
+        max_attempts = self.settings.otp_max_attempts
+        ghosts = self.store.ghosts
+        counted = await ghosts.count_try(ghost_id, channel, max_attempts)
+        if counted is None:
+            if await ghosts.get(ghost_id) is None:
+                return problems.no_account()
+            return problems.contact_code_refused(Verdict.EXHAUSTED)
+        verdict, remaining = counted.check_counted(
+            code,
+            key=self.code_key,
+            context=contact_context(ghost_id, channel),
+            now=self.clock(),
+            max_attempts=max_attempts,
+        )
+        # Its code cannot be typed (not six digits): never accepted, whatever arrives.
+        verdict = Verdict.WRONG if verdict is Verdict.ACCEPTED else verdict
+        return problems.contact_code_refused(verdict, remaining)
 
     async def _confirmed_meanwhile(
         self, user_id: str, channel: Channel, refusal: Verdict | None
@@ -147,7 +197,10 @@ class Accounts(Core):
         await self.limit(
             "resend-account", user_id, settings.resend_per_account_per_hour, timedelta(hours=1)
         )
-        user = await self.require(user_id)
+        user = await self.users.get(user_id)
+        if user is None:
+            await self._ghost_resend(user_id, channel)
+            return
         contact = user.contacts[channel]
         if contact.verified:
             raise Problem.conflict("Этот контакт уже подтверждён.")
@@ -165,6 +218,20 @@ class Accounts(Core):
             purpose="contact_verification",
         )
         await self.write(user, user.with_contact_code(channel, code), [command])
+
+    async def _ghost_resend(self, ghost_id: str, channel: Channel) -> None:
+        """A resend for a ghost registration: the same cooldown, and a new code nobody gets."""
+        found = await self.store.ghosts.get(ghost_id)
+        if found is None:
+            raise problems.no_account()
+        settings, now = self.settings, self.clock()
+        cooldown = timedelta(seconds=settings.otp_resend_cooldown_seconds)
+        wait = found.codes[channel].resend_wait(now=now, cooldown=cooldown)
+        if wait > 0:
+            raise Problem.rate_limited(wait)
+        ttl = timedelta(seconds=settings.otp_ttl_seconds)
+        fresh = unreachable_code(ghost_id, channel, key=self.code_key, now=now, ttl=ttl)
+        await self.store.ghosts.replace_code(ghost_id, channel, fresh)
 
     # --- personal data ------------------------------------------------------------------
 
@@ -235,4 +302,5 @@ class Accounts(Core):
         after, events = user.deactivated(admin_id, self.clock())
         if after is not user:
             await self.write(user, after, self.events(user_id, events))
-        await self.store.sessions.revoke_all(user_id)
+        for session_id in await self.store.sessions.active(user_id):
+            await self.end_session(session_id, user_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+from emk_common.catalog import SessionRevoked
 from emk_common.clock import Clock
 from emk_common.events import Envelope, EventData
 from emk_common.problems import Problem
@@ -20,6 +21,9 @@ from identity.ports import (
 )
 from identity.service import problems
 from identity.settings import IdentitySettings
+
+# Past its ``exp`` a token is still accepted for the verifiers' clock leeway (10 s at most).
+_TOKEN_LEEWAY = timedelta(seconds=10)
 
 
 def new_id() -> str:
@@ -53,6 +57,15 @@ class Core:
     def events(self, user_id: str, data: list[EventData]) -> list[Envelope]:
         now = self.clock()
         return [Envelope.wrap(d, source="identity", subject=user_id, at=now) for d in data]
+
+    async def end_session(self, session_id: str, user_id: str) -> bool:
+        """Ends ``user_id``'s session, and tells every service to refuse its access tokens
+        (``SessionRevoked``, staged in the same write); False if it had ended already."""
+        now = self.clock()
+        lifetime = timedelta(seconds=self.settings.access_token_ttl_seconds) + _TOKEN_LEEWAY
+        ended = SessionRevoked(session_id=session_id, revoked_at=now, refuse_until=now + lifetime)
+        event = Envelope.wrap(ended, source="identity", subject=session_id, at=now)
+        return await self.store.sessions.revoke(session_id, user_id, [event])
 
     async def limit(self, bucket: str, key: str, limit: int, window: timedelta) -> None:
         wait = await self.store.limits.hit(bucket, key, limit=limit, window=window)

@@ -192,7 +192,10 @@ class SignIn(Core):
         refresh = secrets.token_urlsafe(32)
         session = await sessions.rotate(presented, token_hash(refresh))
         if session is None:
-            await sessions.revoke_if_spent(presented)
+            # A spent token came back: someone kept a copy. The whole family ends.
+            family = await sessions.spent(presented)
+            if family is not None:
+                await self.end_session(family.id, family.user_id)
             raise Problem.not_authenticated("Сеанс завершён. Войдите снова.")
         user = await self.require(session.user_id)
         auth_time = int(session.created_at.timestamp())
@@ -201,7 +204,7 @@ class SignIn(Core):
 
     async def logout(self, session_id: str | None, user_id: str) -> None:
         if session_id:
-            await self.store.sessions.revoke(session_id, user_id)
+            await self.end_session(session_id, user_id)
 
     async def session_active(self, session_id: str | None) -> bool:
         return session_id is not None and await self.store.sessions.is_active(session_id)

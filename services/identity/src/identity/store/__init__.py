@@ -1,5 +1,6 @@
 """The identity service's MongoDB: accounts with their pending events (``users.py``); login
-challenges, sessions and login guards (``sign_in.py``); rate limits. Only this package knows
+challenges, sessions and login guards (``sign_in.py``); registrations answered as made though
+their login was taken (``ghosts.py``); rate limits. Only this package knows
 the documents' shape."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from emk_common.clock import Clock
 from emk_common.crypto import BlindIndex, FieldCipher
 from emk_common.limits import RateLimits
 from emk_common.service import Runtime
+from identity.store.ghosts import GhostStore
 from identity.store.sign_in import ChallengeStore, LoginGuards, SessionStore
 from identity.store.users import UserStore
 
@@ -25,7 +27,15 @@ class IdentityStore:
         self.sessions = SessionStore(runtime, clock)
         self.guards = LoginGuards(runtime, index, clock)
         self.limits = RateLimits(runtime.collection("rate_limits"), clock)
+        self.ghosts = GhostStore(runtime)
 
     async def ensure_indexes(self) -> None:
-        for part in (self.users, self.challenges, self.sessions, self.limits, self.guards):
+        for part in (
+            self.users,
+            self.challenges,
+            self.sessions,
+            self.limits,
+            self.guards,
+            self.ghosts,
+        ):
             await part.ensure_indexes()

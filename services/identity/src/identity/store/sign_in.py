@@ -91,10 +91,12 @@ class ChallengeStore:
 
 
 class SessionStore:
-    """Refresh-token families: the current token's hash, and the spent ones (reuse detection)."""
+    """Refresh-token families: the current token's hash, and the spent ones (reuse detection).
+    A session's end stages its ``SessionRevoked`` in the session's own document (its outbox)."""
 
     def __init__(self, runtime: Runtime, clock: Clock) -> None:
         self.collection = runtime.collection("sessions")
+        self._outbox = runtime.outbox
         self._clock = clock
 
     async def ensure_indexes(self) -> None:
@@ -143,25 +145,30 @@ class SessionStore:
             return None
         return Session(doc["_id"], doc["user_id"], doc["created_at"], doc["expires_at"])
 
-    async def revoke_if_spent(self, token_hash: str) -> bool:
-        """A spent token came back: someone kept a copy. The whole family is revoked."""
-        result = await self.collection.update_one(
+    async def spent(self, token_hash: str) -> Session | None:
+        """The live session ``token_hash`` was a spent token of (someone kept a copy)."""
+        doc = await self.collection.find_one(
             {"spent_hashes": token_hash, "revoked_at": None},
-            {"$set": {"revoked_at": self._clock()}},
+            {"user_id": 1, "created_at": 1, "expires_at": 1},
+        )
+        if doc is None:
+            return None
+        return Session(doc["_id"], doc["user_id"], doc["created_at"], doc["expires_at"])
+
+    async def revoke(self, session_id: str, user_id: str, events: list[Envelope]) -> bool:
+        """Ends the session with its events (``SessionRevoked``), in one write; False when it
+        is not ``user_id``'s, or ended already."""
+        result = await self.collection.update_one(
+            {"_id": session_id, "user_id": user_id, "revoked_at": None},
+            self._outbox.update(session_id, {"$set": {"revoked_at": self._clock()}}, events),
         )
         return result.modified_count == 1
 
-    async def revoke(self, session_id: str, user_id: str) -> None:
-        await self.collection.update_one(
-            {"_id": session_id, "user_id": user_id, "revoked_at": None},
-            {"$set": {"revoked_at": self._clock()}},
-        )
-
-    async def revoke_all(self, user_id: str) -> None:
-        """Every session of the account ends now (a deactivated staff member)."""
-        await self.collection.update_many(
-            {"user_id": user_id, "revoked_at": None}, {"$set": {"revoked_at": self._clock()}}
-        )
+    async def active(self, user_id: str) -> list[str]:
+        """The ids of the account's sessions not revoked (expired ones included: their last
+        access tokens may still be valid)."""
+        found = self.collection.find({"user_id": user_id, "revoked_at": None}, {"_id": 1})
+        return [doc["_id"] async for doc in found]
 
     async def is_active(self, session_id: str) -> bool:
         doc = await self.collection.find_one(

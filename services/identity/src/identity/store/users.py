@@ -93,13 +93,15 @@ class UserStore:
         except DuplicateKeyError as exc:
             raise LoginTakenError(user.id) from exc
 
-    async def taken(self, person: Person) -> list[LoginKind]:
-        """Which of the person's logins another account has (after a ``LoginTakenError``)."""
-        return [
-            kind
-            for kind, value in self._logins(person).items()
-            if await self.collection.find_one({f"index.{kind}": value}, {"_id": 1}) is not None
-        ]
+    async def owners(self, person: Person) -> dict[LoginKind, str]:
+        """Which of the person's logins other accounts have, and whose (after a
+        ``LoginTakenError``)."""
+        found: dict[LoginKind, str] = {}
+        for kind, value in self._logins(person).items():
+            owner = await self.collection.find_one({f"index.{kind}": value}, {"_id": 1})
+            if owner is not None:
+                found[kind] = owner["_id"]
+        return found
 
     async def apply(self, before: User, after: User, events: list[Envelope]) -> bool:
         """Writes what changed from ``before`` to ``after`` with its events, if the account is
