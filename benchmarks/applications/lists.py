@@ -258,7 +258,9 @@ async def lists(stack: Stack) -> Doc:
         }
         citizen = await refreshed(identity, citizen)
         operator = await refreshed(identity, operator)
-        heads = {"citizen": bearer(citizen), "operator": bearer(operator)}
+        # An operator's queue shows whose applications they are: it needs a stated reason.
+        operator_heads = {**bearer(operator), "X-Access-Reason": "Нагрузочный замер очереди"}
+        heads = {"citizen": bearer(citizen), "operator": operator_heads}
         deep = await deep_cursor(clients[SIZES[0]], heads["operator"])
         for size, http in clients.items():
             phases[size]["answers"] = await snapshot(http, heads, deep)

@@ -9,6 +9,14 @@ import zlib
 
 from PIL import Image
 from pypdf import PdfWriter
+from pypdf.actions import JavaScript
+from pypdf.generic import (
+    ArrayObject,
+    DecodedStreamObject,
+    DictionaryObject,
+    NameObject,
+    TextStringObject,
+)
 
 
 def pdf(pages: int = 1, *, password: str | None = None, payload: bytes = b"") -> bytes:
@@ -73,3 +81,93 @@ EXE = b"MZ\x90\x00\x03\x00\x00\x00" + b"\x00" * 200
 def eicar() -> bytes:
     """The EICAR test string, assembled here so no file in the repo carries it whole."""
     return rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$" + rb"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+
+
+# --- hostile PDFs, each with one kind of active content (pypdf's writer, at run time) ------
+
+
+def _action(kind: str, **entries: str) -> DictionaryObject:
+    action = DictionaryObject({NameObject("/S"): NameObject(kind)})
+    for key, value in entries.items():
+        action[NameObject(f"/{key}")] = TextStringObject(value)
+    return action
+
+
+def _annotation(subtype: str, **entries: DictionaryObject) -> DictionaryObject:
+    annotation = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Annot"),
+            NameObject("/Subtype"): NameObject(subtype),
+            NameObject("/Rect"): ArrayObject([]),
+        }
+    )
+    for key, value in entries.items():
+        annotation[NameObject(f"/{key}")] = value
+    return annotation
+
+
+def hostile_pdf(kind: str) -> bytes:
+    """A one-page PDF carrying ``kind``: ``javascript`` (the catalog's names tree),
+    ``open_action`` (a URI opened on opening), ``additional_actions`` (a page's open action),
+    ``launch`` (a link that starts a program), ``embedded_file`` (an attachment),
+    ``rich_media`` (a RichMedia annotation) or ``xfa`` (an XFA form)."""
+    writer = PdfWriter()
+    page = writer.add_blank_page(width=420, height=595)
+    root = writer.root_object
+    if kind == "javascript":
+        writer.add_open_action(JavaScript("app.alert('scan');"))
+    elif kind == "open_action":
+        root[NameObject("/OpenAction")] = _action("/URI", URI="https://evil.example/")
+    elif kind == "additional_actions":
+        opened = _action("/URI", URI="https://evil.example/")
+        page[NameObject("/AA")] = DictionaryObject({NameObject("/O"): opened})
+    elif kind == "launch":
+        link = _annotation("/Link", A=_action("/Launch", F="calc.exe"))
+        page[NameObject("/Annots")] = ArrayObject([writer._add_object(link)])
+    elif kind == "embedded_file":
+        writer.add_attachment("invoice.exe", EXE)
+    elif kind == "rich_media":
+        page[NameObject("/Annots")] = ArrayObject([writer._add_object(_annotation("/RichMedia"))])
+    elif kind == "xfa":
+        template = DecodedStreamObject()
+        template.set_data(b"<xdp:xdp/>")
+        root[NameObject("/AcroForm")] = DictionaryObject(
+            {
+                NameObject("/Fields"): ArrayObject([]),
+                NameObject("/XFA"): writer._add_object(template),
+            }
+        )
+    else:
+        raise ValueError(kind)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def pdf_with_stream(data: bytes) -> bytes:
+    """A valid one-page PDF whose content stream holds ``data`` as it is (no filter), as a
+    scanner's image data would be."""
+    writer = PdfWriter()
+    page = writer.add_blank_page(width=420, height=595)
+    stream = DecodedStreamObject()
+    stream.set_data(data)
+    page[NameObject("/Contents")] = writer._add_object(stream)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def pdf_with_orphan(entries: dict[str, str]) -> bytes:
+    """A valid PDF holding one more object (of name ``entries``) that nothing refers to:
+    following the objects from the catalog never reaches it; a viewer rebuilding a damaged
+    cross-reference table would."""
+    writer = PdfWriter()
+    writer.add_blank_page(width=420, height=595)
+    writer._add_object(DictionaryObject({NameObject(k): NameObject(v) for k, v in entries.items()}))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def html_page() -> bytes:
+    return b"<!DOCTYPE html><html><body><script>fetch('/steal')</script></body></html>"

@@ -4,6 +4,7 @@ data» can be answered the same way everywhere."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -83,6 +84,34 @@ class AccessLog:
         if organization_id is not None:
             entry["organization_id"] = organization_id
         await self.collection.insert_one(entry)
+
+    async def record_many(
+        self,
+        subjects: Iterable[tuple[str, str]],
+        *,
+        actor_id: str,
+        actor_role: str,
+        action: str,
+        reason: str | None,
+        at: datetime | None = None,
+    ) -> None:
+        """One entry per ``(subject id, owner id)`` — the items of a list shown — in one
+        write."""
+        when = at or self._clock()
+        entries = [
+            {
+                self._subject_field: subject_id,
+                "owner_id": owner_id,
+                "actor_id": actor_id,
+                "actor_role": actor_role,
+                "action": action,
+                "reason": reason,
+                "at": when,
+            }
+            for subject_id, owner_id in subjects
+        ]
+        if entries:
+            await self.collection.insert_many(entries, ordered=False)
 
     async def of(self, subject_id: str, *, limit: int = 100) -> list[AccessEntry]:
         """The newest entries about one subject, newest first (what its owner reads)."""

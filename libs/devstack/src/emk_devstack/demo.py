@@ -290,7 +290,11 @@ class Journey:
         operator = await self.login(staff_email, "Операторский-пароль-2026", staff_email)
 
         say("7. The operator's queue, take, and a request for clarification")
-        queue = await self.call("GET", "applications", "?status=submitted", token=operator)
+        # Staff state why they look at citizens' data (API.md): «Проверка», percent-encoded.
+        reason = {"X-Access-Reason": "%D0%9F%D1%80%D0%BE%D0%B2%D0%B5%D1%80%D0%BA%D0%B0"}
+        queue = await self.call(
+            "GET", "applications", "?status=submitted", token=operator, headers=reason
+        )
         say(f"   queue: {queue['total']} submitted, oldest due first")
         taken = await self.call("POST", "applications", f"{application}/take", token=operator)
         say(f"   «{taken['status_label']}»")
@@ -319,7 +323,6 @@ class Journey:
         say(f"   «{answered['status_label']}»")
 
         say("9. The operator verifies both documents and approves")
-        reason = {"X-Access-Reason": "%D0%9F%D1%80%D0%BE%D0%B2%D0%B5%D1%80%D0%BA%D0%B0"}
         for document_id in uploaded.values():
             await self.call("GET", "documents", f"/{document_id}", token=operator, headers=reason)
             await self.call("POST", "documents", f"/{document_id}/verify", token=operator)

@@ -4,7 +4,7 @@ an in-memory one in the unit tests)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
@@ -120,6 +120,13 @@ class Store(Protocol):
         self, application: Application, reader: Actor, reason: str, at: datetime
     ) -> None:
         """A staff member read the application, for this reason (the access log)."""
+        ...
+
+    async def log_listed(
+        self, rows: Sequence[Summary], reader: Actor, reason: str, at: datetime
+    ) -> None:
+        """A staff member was shown these applications in a list, for this reason: one
+        access-log entry each, in one write."""
         ...
 
     async def calendar_settings(self) -> CalendarSettings: ...

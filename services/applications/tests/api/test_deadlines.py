@@ -12,6 +12,7 @@ from applications.scheduler import DeadlineScheduler
 
 from .conftest import ApplicationsApp, Clock, Published, person, started
 from .journey import submitted, taken
+from .test_lists import REASON
 
 
 def replica(service: ApplicationsApp, name: str) -> DeadlineScheduler:
@@ -86,13 +87,13 @@ async def test_an_overdue_application_is_flagged_and_breached_once(published: Pu
         assert application["due_date"] == "2026-03-16"
         operator = person("operator")
         async with service.client(operator) as http:
-            before = (await http.get("/api/v1/applications?overdue=true")).json()
+            before = (await http.get("/api/v1/applications?overdue=true", headers=REASON)).json()
         clock.current = datetime(2026, 3, 16, 21, 0, tzinfo=UTC)
         assert await replica(service, "a").tick() == 1
         assert await replica(service, "b").tick() == 0
         async with service.client(operator) as http:
-            after = (await http.get("/api/v1/applications?overdue=true")).json()
-            on_time = (await http.get("/api/v1/applications?overdue=false")).json()
+            after = (await http.get("/api/v1/applications?overdue=true", headers=REASON)).json()
+            on_time = (await http.get("/api/v1/applications?overdue=false", headers=REASON)).json()
         stored = await service.raw(application["id"])
         (breach,) = await published.wait(application["id"], "DeadlineBreached")
     assert before["total"] == 0

@@ -9,6 +9,9 @@ from .conftest import ApplicationsApp, Clock, person, started
 from .journey import complete_draft, submitted
 from .test_drafts import fields
 
+# Why an operator opens the queue (percent-encoded UTF-8, as API.md's clients send it).
+REASON = {"X-Access-Reason": "%D0%9E%D1%87%D0%B5%D1%80%D0%B5%D0%B4%D1%8C"}  # «Очередь»
+
 
 async def test_the_queue_is_oldest_due_first_paged_by_cursor_and_counted() -> None:
     clock = Clock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
@@ -26,17 +29,21 @@ async def test_the_queue_is_oldest_due_first_paged_by_cursor_and_counted() -> No
             pages, cursor = [], None
             while True:
                 query = "?limit=2" + (f"&cursor={cursor}" if cursor else "")
-                page = (await http.get(f"/api/v1/applications{query}")).json()
+                page = (await http.get(f"/api/v1/applications{query}", headers=REASON)).json()
                 pages.append([i["id"] for i in page["items"]])
                 assert page["total"] == 5
                 cursor = page["next_cursor"]
                 if cursor is None:
                     break
-            in_review = (await http.get("/api/v1/applications?status=in_review")).json()
-            submitted_only = (await http.get("/api/v1/applications?status=submitted")).json()
-            bad = await http.get("/api/v1/applications?cursor=%%%")
-            drafts = await http.get("/api/v1/applications?status=draft")
-            unknown = await http.get("/api/v1/applications?status=lost")
+            in_review = (
+                await http.get("/api/v1/applications?status=in_review", headers=REASON)
+            ).json()
+            submitted_only = (
+                await http.get("/api/v1/applications?status=submitted", headers=REASON)
+            ).json()
+            bad = await http.get("/api/v1/applications?cursor=%%%", headers=REASON)
+            drafts = await http.get("/api/v1/applications?status=draft", headers=REASON)
+            unknown = await http.get("/api/v1/applications?status=lost", headers=REASON)
     assert pages == [ids[0:2], ids[2:4], ids[4:5]]
     assert [i["id"] for i in in_review["items"]] == [ids[1]]
     assert in_review["total"] == 1
@@ -68,10 +75,39 @@ async def test_a_citizen_sees_only_their_own_newest_first(service: ApplicationsA
     assert mine["items"][0]["number"]
 
 
+async def test_the_queue_needs_a_reason_and_each_application_shown_is_logged() -> None:
+    async for service in started(Clock()):  # its own database: the queue is this test's
+        citizen = service.ready_citizen()
+        application = await submitted(service, citizen)
+        operator = person("operator")
+        async with service.client(operator) as http:
+            no_reason = await http.get("/api/v1/applications")
+            queue = await http.get("/api/v1/applications", headers=REASON)
+        async with service.client(citizen) as http:
+            own = await http.get("/api/v1/applications")  # the applicant's: no reason, as before
+        log = await service.store.access_log.collection.find({}, {"_id": 0, "at": 0}).to_list()
+    assert no_reason.status_code == 422
+    assert no_reason.headers["content-type"] == "application/problem+json"
+    assert fields(no_reason.json()) == {"X-Access-Reason"}
+    assert queue.status_code == 200
+    assert [i["id"] for i in queue.json()["items"]] == [application["id"]]
+    assert [i["id"] for i in own.json()["items"]] == [application["id"]]
+    assert log == [  # the refused list and the applicant's own are not logged
+        {
+            "application_id": application["id"],
+            "owner_id": citizen.user_id,
+            "actor_id": operator.user_id,
+            "actor_role": "operator",
+            "action": "list",
+            "reason": "Очередь",
+        }
+    ]
+
+
 async def test_lists_are_for_applicants_and_operators(service: ApplicationsApp) -> None:
     for role in ("employer", "medical_worker", "admin"):
         async with service.client(person(role)) as http:
-            assert (await http.get("/api/v1/applications")).status_code == 403
+            assert (await http.get("/api/v1/applications", headers=REASON)).status_code == 403
     async with service.client() as anonymous:
         assert (await anonymous.get("/api/v1/applications")).status_code == 401
 

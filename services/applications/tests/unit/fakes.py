@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -120,6 +120,7 @@ class FakeStore:
     # document id → (status, owner, at)
     statuses: dict[str, tuple[str, str, datetime]] = field(default_factory=dict)
     reads: list[tuple[str, Actor, str, datetime]] = field(default_factory=list)
+    listed: list[tuple[str, Actor, str, datetime]] = field(default_factory=list)
     calendar: CalendarSettings = field(default_factory=CalendarSettings)
     # application id → (owner, until): a replica working on its timer
     claims: dict[str, tuple[str, datetime]] = field(default_factory=dict)
@@ -234,6 +235,11 @@ class FakeStore:
         self, application: Application, reader: Actor, reason: str, at: datetime
     ) -> None:
         self.reads.append((application.id, reader, reason, at))
+
+    async def log_listed(
+        self, rows: Sequence[Summary], reader: Actor, reason: str, at: datetime
+    ) -> None:
+        self.listed.extend((row.id, reader, reason, at) for row in rows)
 
     async def calendar_settings(self) -> CalendarSettings:
         return self.calendar

@@ -62,13 +62,16 @@ async def test_my_applications_newest_first_a_page_at_a_time(s: Rig) -> None:
     # Ids sort by creation time (to the millisecond: drafts of one millisecond by chance).
     ids = sorted([(await drafted(s)).id for _ in range(3)])
     await drafted(s, STRANGER)
-    first = await s.applications.listing(CITIZEN, status=None, overdue=None, cursor=None, limit=2)
+    first = await s.applications.listing(
+        CITIZEN, reason=None, status=None, overdue=None, cursor=None, limit=2
+    )
     assert ([a.id for a in first.items], first.total) == ([ids[2], ids[1]], 3)
     assert first.next_cursor is not None
     last = await s.applications.listing(
-        CITIZEN, status=None, overdue=None, cursor=first.next_cursor, limit=2
+        CITIZEN, reason=None, status=None, overdue=None, cursor=first.next_cursor, limit=2
     )
     assert ([a.id for a in last.items], last.total, last.next_cursor) == ([ids[0]], 3, None)
+    assert s.store.reads == []  # an applicant's own list is not logged
 
 
 async def test_the_queue_oldest_due_first_a_page_at_a_time(s: Rig) -> None:
@@ -77,16 +80,18 @@ async def test_the_queue_oldest_due_first_a_page_at_a_time(s: Rig) -> None:
     late = await submitted(s, STRANGER)
     await complete(s)  # a draft is in no queue
     assert (early.due_date, late.due_date) == (date(2026, 3, 10), date(2026, 3, 11))
-    first = await s.applications.listing(OPERATOR, status=None, overdue=None, cursor=None, limit=1)
+    first = await s.applications.listing(
+        OPERATOR, reason=REASON, status=None, overdue=None, cursor=None, limit=1
+    )
     assert ([a.id for a in first.items], first.total) == ([early.id], 2)
     assert first.items[0].employer_name == "ООО «Ромашка»"
     second = await s.applications.listing(
-        OPERATOR, status=None, overdue=None, cursor=first.next_cursor, limit=1
+        OPERATOR, reason=REASON, status=None, overdue=None, cursor=first.next_cursor, limit=1
     )
     assert ([a.id for a in second.items], second.next_cursor) == ([late.id], None)
     await s.applications.take(OPERATOR, late.id)
     taken = await s.applications.listing(
-        OPERATOR, status=Status.IN_REVIEW, overdue=False, cursor=None, limit=10
+        OPERATOR, reason=REASON, status=Status.IN_REVIEW, overdue=False, cursor=None, limit=10
     )
     assert ([a.id for a in taken.items], taken.total) == ([late.id], 1)
 
@@ -104,14 +109,18 @@ async def test_a_list_filter_that_does_not_apply_is_refused(
     s: Rig, who: Principal, status: Status | None, overdue: bool | None, refusal: tuple[str, str]
 ) -> None:
     with pytest.raises(InvalidFieldsError) as caught:
-        await s.applications.listing(who, status=status, overdue=overdue, cursor=None, limit=10)
+        await s.applications.listing(
+            who, reason=REASON, status=status, overdue=overdue, cursor=None, limit=10
+        )
     assert wrong(caught) == [refusal]
 
 
 @pytest.mark.parametrize("cursor", ["!!!", "bm90LWEta2V5", "MjAyNi0wMy0xMHw"])
 async def test_a_cursor_we_never_gave_is_refused(s: Rig, cursor: str) -> None:
     with pytest.raises(InvalidFieldsError) as caught:
-        await s.applications.listing(OPERATOR, status=None, overdue=None, cursor=cursor, limit=10)
+        await s.applications.listing(
+            OPERATOR, reason=REASON, status=None, overdue=None, cursor=cursor, limit=10
+        )
     assert wrong(caught) == [("cursor", "invalid")]
 
 
@@ -119,8 +128,32 @@ async def test_a_cursor_we_never_gave_is_refused(s: Rig, cursor: str) -> None:
 async def test_lists_are_for_applicants_and_operators(s: Rig, role: Role) -> None:
     who = person("someone", role)
     with pytest.raises(Problem) as caught:
-        await s.applications.listing(who, status=None, overdue=None, cursor=None, limit=10)
+        await s.applications.listing(
+            who, reason=REASON, status=None, overdue=None, cursor=None, limit=10
+        )
     assert caught.value.status == 403
+
+
+async def test_the_queue_asks_for_a_reason_and_logs_each_application_it_shows(s: Rig) -> None:
+    early = await submitted(s)
+    s.clock.advance(days=1)
+    late = await submitted(s, STRANGER)
+    with pytest.raises(Problem) as no_reason:
+        await s.applications.listing(
+            OPERATOR, reason=None, status=None, overdue=None, cursor=None, limit=10
+        )
+    assert (no_reason.value.status, [e.field for e in no_reason.value.errors]) == (
+        422,
+        ["X-Access-Reason"],
+    )
+    assert s.store.listed == []
+    page = await s.applications.listing(
+        OPERATOR, reason=REASON, status=None, overdue=None, cursor=None, limit=1
+    )
+    assert [a.id for a in page.items] == [early.id]
+    operator = Actor("operator-1", "operator")
+    assert s.store.listed == [(early.id, operator, REASON, s.clock())]  # the one shown
+    assert late.id not in [read[0] for read in s.store.listed]
 
 
 async def test_the_calendar_an_admin_keeps_moves_the_deadlines(s: Rig) -> None:

@@ -3,7 +3,7 @@ them, tests replace them through ``build(...)``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -109,3 +109,7 @@ class Store(Protocol):
         ...
 
     async def log(self, document: Document, access: Access) -> None: ...
+
+    async def log_many(self, documents: Sequence[Document], access: Access) -> None:
+        """One access-log entry per document (a list shown), in one write."""
+        ...

@@ -19,7 +19,14 @@ from datetime import timedelta
 from documents.domain import access
 from documents.domain import document as domain
 from documents.domain.document import Decision, Document, Scan, Status
-from documents.domain.inspection import Inspection, RefusedError, detect, inspect, safe_filename
+from documents.domain.inspection import (
+    HEAD_BYTES,
+    Inspection,
+    RefusedError,
+    detect,
+    inspect,
+    safe_filename,
+)
 from documents.ports import (
     Access,
     Listing,
@@ -93,7 +100,9 @@ class Documents:
     ) -> Document:
         checked = domain.checked_kind(kind)
         try:
-            detect(data[:16])  # refuse what we would never take before spending a scan on it
+            detect(
+                data[:HEAD_BYTES]
+            )  # refuse what we would never take before spending a scan on it
         except RefusedError as refused:
             raise _problem(refused) from None
         document_id = uuid.uuid4().hex
@@ -162,15 +171,20 @@ class Documents:
         self,
         who: Principal,
         *,
+        reason: str | None,
         status: Status | None,
         overdue: bool | None,
         limit: int,
         offset: int,
     ) -> Page:
+        """A citizen's own documents; for staff, everyone's: owners and file names, so the
+        same policy as for reading one (an operator states a reason) and, for staff, one
+        access-log entry per document shown."""
         try:
             owner_id = access.listed_owner(user_id=who.user_id, role=who.role)
         except access.AccessDeniedError as error:
             raise _problem(error) from None
+        READING.check(who, reason=reason, content=False)
         listing = Listing(owner_id=owner_id, status=status, oldest_first=who.role != "citizen")
         if overdue is not None:
             threshold = self.clock() - self.review_time
@@ -182,6 +196,8 @@ class Documents:
                 created_since=None if overdue else threshold,
             )
         items, total = await self.store.page(listing, limit=limit, offset=offset)
+        if owner_id is None:
+            await self.store.log_many(items, Access(who.user_id, who.role, "list", reason))
         return Page(items, total)
 
     # --- review ------------------------------------------------------------------------------

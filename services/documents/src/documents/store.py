@@ -6,7 +6,7 @@ change was decided on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -87,6 +87,15 @@ class DocumentStore:
         cursor = self.documents.find(query).sort("created_at", 1 if listing.oldest_first else -1)
         found = await cursor.skip(offset).limit(limit).to_list()
         return [_document(d) for d in found], await self.documents.count_documents(query)
+
+    async def log_many(self, documents: Sequence[Document], access: Access) -> None:
+        await self.access_log.record_many(
+            ((d.id, d.owner_id) for d in documents),
+            actor_id=access.actor_id,
+            actor_role=access.actor_role,
+            action=access.action,
+            reason=access.reason,
+        )
 
     async def log(self, document: Document, access: Access) -> None:
         await self.access_log.record(

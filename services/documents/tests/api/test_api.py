@@ -29,6 +29,8 @@ from .conftest import DocumentsApp, Person, citizen, started
 URL = "/api/v1/documents"
 OPERATOR = Person("operator-1", "operator")
 ADMIN = Person("admin-1", "admin")
+REASON_TEXT = "проверка очереди документов"
+REASON = {"X-Access-Reason": quote(REASON_TEXT)}
 
 
 async def upload(
@@ -112,6 +114,10 @@ async def test_a_citizen_uploads_and_gets_the_same_bytes_back(
         (samples.image("JPEG", (640, 480)), 422, "too_small"),
         (samples.png_bomb(), 422, "decompression_bomb"),
         (samples.pdf(payload=samples.eicar()), 422, "malware"),
+        (samples.hostile_pdf("javascript"), 422, "active_content"),
+        (samples.hostile_pdf("launch"), 422, "active_content"),
+        (samples.pdf() + samples.docx(), 422, "polyglot"),
+        (samples.image("JPEG") + samples.html_page(), 422, "polyglot"),
     ],
 )
 async def test_bad_files_are_refused_and_nothing_is_stored(
@@ -265,7 +271,11 @@ async def test_documents_waiting_over_a_day_are_overdue_for_operators(
             {"_id": old["id"]}, {"$set": {"created_at": datetime.now(UTC) - timedelta(hours=25)}}
         )
         queue = (
-            await http.get(URL, headers=OPERATOR.headers, params={"overdue": "true", "limit": 100})
+            await http.get(
+                URL,
+                headers={**OPERATOR.headers, **REASON},
+                params={"overdue": "true", "limit": 100},
+            )
         ).json()
     ids = [item["id"] for item in queue["items"]]
     assert old["id"] in ids
@@ -297,7 +307,7 @@ async def test_stored_segments_cannot_be_altered_truncated_or_moved(
 ) -> None:
     from emk_common.crypto import DecryptionError
 
-    data = samples.pdf(2) + b"%" + b"7" * (2_500_000)  # three segments
+    data = pdf_of_size(2_500_000)  # three segments
     async with documents.client() as http:
         created = (await upload(http, citizen(), data)).json()
     storage = documents.documents.storage
@@ -333,7 +343,7 @@ async def test_a_read_is_logged_before_its_first_byte_and_a_dropped_read_stops(
     from emk_common.auth import Principal
 
     owner = citizen()
-    data = samples.pdf(2) + b"%" + b"7" * (2_500_000)  # three segments
+    data = pdf_of_size(2_500_000)  # three segments
     async with documents.client() as http:
         created = (await upload(http, owner, data)).json()
     service = documents.documents
@@ -421,3 +431,114 @@ async def test_an_unknown_document_is_a_404_whoever_asks_and_however(
         for who, path in asked:
             answer = await http.get(path, headers=who.headers)
             assert answer.status_code == 404, (path, answer.text)
+
+
+async def test_a_pdf_with_javascript_is_refused_saying_why(documents: DocumentsApp) -> None:
+    async with documents.client() as http:
+        refused = await upload(http, citizen(), samples.hostile_pdf("javascript"))
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == [
+        {
+            "field": "file",
+            "code": "active_content",
+            "message": "PDF содержит исполняемое содержимое (JavaScript). Сохраните скан как "
+            "обычный PDF без сценариев или загрузите JPEG/PNG.",
+        }
+    ]
+
+
+async def stored_objects(documents: DocumentsApp) -> list[str]:
+    objects = await asyncio.to_thread(documents.s3.list_objects, documents.bucket)
+    return [o.object_name for o in objects if o.object_name]
+
+
+async def test_two_files_in_one_upload_are_refused_naming_the_field(
+    documents: DocumentsApp,
+) -> None:
+    owner = citizen()
+    before = await stored_objects(documents)
+    async with documents.client() as http:
+        twice = await http.post(
+            URL,
+            headers=owner.headers,
+            files=[("file", ("scan.pdf", samples.pdf())), ("file", ("eicar.com", samples.eicar()))],
+            data={"kind": "passport"},
+        )
+        aside = await http.post(
+            URL,
+            headers=owner.headers,
+            files=[("file", ("scan.pdf", samples.pdf())), ("extra", ("x.pdf", samples.pdf()))],
+            data={"kind": "passport"},
+        )
+        listed = await http.get(URL, headers=owner.headers)
+    assert twice.status_code == 422, twice.text
+    assert [(e["field"], e["code"]) for e in twice.json()["errors"]] == [("file", "multiple_files")]
+    assert [(e["field"], e["code"]) for e in aside.json()["errors"]] == [
+        ("extra", "multiple_files")
+    ]
+    assert listed.json()["total"] == 0
+    assert await stored_objects(documents) == before
+
+
+async def test_a_body_that_ends_before_its_closing_boundary_is_refused(
+    documents: DocumentsApp,
+) -> None:
+    owner = citizen()
+    before = await stored_objects(documents)
+    data = samples.pdf()
+
+    async def cut_short() -> AsyncIterator[bytes]:
+        yield b'--b\r\nContent-Disposition: form-data; name="kind"\r\n\r\npassport\r\n'
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.pdf"\r\n\r\n'
+        yield data  # the whole file, and then the client stops: no "--b--"
+
+    headers = {**owner.headers, "Content-Type": "multipart/form-data; boundary=b"}
+    async with documents.client() as http:
+        refused = await http.post(URL, headers=headers, content=cut_short())
+        listed = await http.get(URL, headers=owner.headers)
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert [(e["field"], e["code"]) for e in refused.json()["errors"]] == [("file", "incomplete")]
+    assert listed.json()["total"] == 0
+    assert await stored_objects(documents) == before
+
+
+async def test_a_very_long_file_name_is_shortened_not_refused(documents: DocumentsApp) -> None:
+    name = "Скан паспорта " * 21 + "стр.pdf"  # 301 characters
+    assert len(name) >= 300
+    async with documents.client() as http:
+        created = await upload(http, citizen(), samples.pdf(), name)
+    assert created.status_code == 201, created.text
+    stored = created.json()["filename"]
+    assert (len(stored), stored[-4:]) == (120, ".pdf")
+    assert name.startswith(stored[:-4])
+
+
+async def test_an_operator_lists_documents_only_with_a_reason_and_it_is_logged(
+    stack: Stack | None,
+) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    settings = {"mongodb_database": f"documents_list_{suffix}", "s3_bucket": f"documents-{suffix}"}
+    async for documents in started(settings):  # its own database: the list is this test's
+        owner = citizen()
+        async with documents.client() as http:
+            created = (await upload(http, owner, samples.pdf())).json()
+            no_reason = await http.get(URL, headers=OPERATOR.headers)
+            listed = await http.get(URL, headers={**OPERATOR.headers, **REASON})
+            own = await http.get(URL, headers=owner.headers)  # the owner's: no reason, as before
+        log = (
+            await documents.runtime.collection("access_log")
+            .find({}, {"_id": 0, "document_id": 1, "actor_id": 1, "action": 1, "reason": 1})
+            .to_list()
+        )
+    assert no_reason.status_code == 422
+    assert no_reason.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in no_reason.json()["errors"]] == ["X-Access-Reason"]
+    assert listed.status_code == 200
+    assert [item["id"] for item in listed.json()["items"]] == [created["id"]]
+    assert [item["id"] for item in own.json()["items"]] == [created["id"]]
+    entry = {"document_id": created["id"], "reason": None}
+    assert log == [  # the refused list read nothing; the owner's own list is not logged
+        {**entry, "actor_id": owner.user_id, "action": "upload"},
+        {**entry, "actor_id": OPERATOR.user_id, "action": "list", "reason": REASON_TEXT},
+    ]

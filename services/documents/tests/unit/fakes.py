@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -137,6 +137,10 @@ class FakeStore:
     async def log(self, document: Document, access: Access) -> None:
         self.log_entries.append((document.id, access))
         self.journal.append(f"log {access.action}")
+
+    async def log_many(self, documents: Sequence[Document], access: Access) -> None:
+        for document in documents:
+            await self.log(document, access)
 
     def actions(self, document_id: str) -> list[tuple[str, str, str | None]]:
         return [(a.actor_id, a.action, a.reason) for d, a in self.log_entries if d == document_id]

@@ -21,6 +21,7 @@ NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 OWNER = person("owner-1")
 OPERATOR = person("operator-1", "operator")
 ADMIN = person("admin-1", "admin")
+QUEUE = "проверка очереди документов"
 
 
 @pytest.fixture
@@ -74,6 +75,11 @@ async def test_an_upload_is_sealed_stored_published_and_logged(s: Service) -> No
         (b"", 422, "empty"),
         (samples.pdf(password="1234"), 422, "encrypted_pdf"),
         (samples.image("JPEG", (640, 480)), 422, "too_small"),
+        (samples.hostile_pdf("javascript"), 422, "active_content"),
+        (samples.hostile_pdf("embedded_file"), 422, "active_content"),
+        (samples.pdf() + samples.docx(), 422, "polyglot"),
+        (samples.image("PNG") + samples.html_page(), 422, "polyglot"),
+        (samples.html_page() + samples.pdf(), 422, "polyglot"),
     ],
 )
 async def test_a_bad_file_is_refused_and_nothing_is_stored(
@@ -230,10 +236,14 @@ async def test_documents_waiting_over_a_day_are_overdue_for_operators(s: Service
     old = await uploaded(s)
     s.advance(hours=25)
     fresh = await uploaded(s)
-    overdue = await s.documents.list(OPERATOR, status=None, overdue=True, limit=100, offset=0)
+    overdue = await s.documents.list(
+        OPERATOR, reason=QUEUE, status=None, overdue=True, limit=100, offset=0
+    )
     assert [d.id for d in overdue.items] == [old.id]
     assert all(s.documents.overdue(d) for d in overdue.items)
-    on_time = await s.documents.list(OPERATOR, status=None, overdue=False, limit=100, offset=0)
+    on_time = await s.documents.list(
+        OPERATOR, reason=QUEUE, status=None, overdue=False, limit=100, offset=0
+    )
     assert [d.id for d in on_time.items] == [fresh.id]
     assert not s.documents.overdue(fresh)
 
@@ -245,15 +255,46 @@ async def test_citizens_list_their_own_newest_first_and_staff_all_oldest_first(
     s.advance(hours=1)
     mine.append(await uploaded(s))
     theirs = await s.documents.upload(person("other"), "benefit", "b.pdf", samples.pdf())
-    own = await s.documents.list(OWNER, status=None, overdue=None, limit=20, offset=0)
+    own = await s.documents.list(OWNER, reason=None, status=None, overdue=None, limit=20, offset=0)
     assert ([d.id for d in own.items], own.total) == ([mine[1].id, mine[0].id], 2)
-    everyone = await s.documents.list(ADMIN, status=None, overdue=None, limit=2, offset=1)
+    everyone = await s.documents.list(
+        ADMIN, reason=None, status=None, overdue=None, limit=2, offset=1
+    )
     assert ([d.id for d in everyone.items], everyone.total) == ([mine[1].id, theirs.id], 3)
     await s.documents.decide(OPERATOR, mine[0].id, "verified", None)
-    verified = await s.documents.list(OPERATOR, status="verified", overdue=None, limit=20, offset=0)
+    verified = await s.documents.list(
+        OPERATOR, reason=QUEUE, status="verified", overdue=None, limit=20, offset=0
+    )
     assert [d.id for d in verified.items] == [mine[0].id]
     with pytest.raises(Problem) as employer:
         await s.documents.list(
-            person("e", "employer"), status=None, overdue=None, limit=20, offset=0
+            person("e", "employer"), reason=QUEUE, status=None, overdue=None, limit=20, offset=0
         )
     assert employer.value.status == 403
+
+
+async def test_an_operator_lists_documents_only_with_a_reason_and_each_one_shown_is_logged(
+    s: Service,
+) -> None:
+    mine = [await uploaded(s), await uploaded(s)]
+    theirs = await s.documents.upload(person("other"), "benefit", "b.pdf", samples.pdf())
+    with pytest.raises(Problem) as no_reason:
+        await s.documents.list(OPERATOR, reason=None, status=None, overdue=None, limit=2, offset=0)
+    assert (no_reason.value.status, [e.field for e in no_reason.value.errors]) == (
+        422,
+        ["X-Access-Reason"],
+    )
+    page = await s.documents.list(
+        OPERATOR, reason=QUEUE, status=None, overdue=None, limit=2, offset=0
+    )
+    assert [d.id for d in page.items] == [mine[0].id, mine[1].id]
+    assert s.store.actions(mine[0].id)[-1] == ("operator-1", "list", QUEUE)
+    assert s.store.actions(mine[1].id)[-1] == ("operator-1", "list", QUEUE)
+    assert s.store.actions(theirs.id) == [("other", "upload", None)]  # not shown, not logged
+
+
+async def test_a_citizen_lists_their_own_without_a_reason_and_unlogged(s: Service) -> None:
+    document = await uploaded(s)
+    own = await s.documents.list(OWNER, reason=None, status=None, overdue=None, limit=20, offset=0)
+    assert [d.id for d in own.items] == [document.id]
+    assert s.store.actions(document.id) == [("owner-1", "upload", None)]

@@ -7,8 +7,13 @@ from fastapi import APIRouter
 
 from applications.api.deps import Admin, ApplicationsDep
 from applications.api.schemas import CalendarIn, CalendarOut
+from emk_common.problems import problem_responses
 
-router = APIRouter(prefix="/api/v1/applications/calendar", tags=["calendar"])
+router = APIRouter(
+    prefix="/api/v1/applications/calendar",
+    tags=["calendar"],
+    responses=problem_responses(403),  # an admin's
+)
 
 
 @router.get("")

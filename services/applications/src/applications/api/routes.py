@@ -20,15 +20,18 @@ from applications.domain.application import Application
 from applications.domain.statuses import Status
 from applications.service import Applications
 from emk_common.auth import AccessReason, CurrentPrincipal
+from emk_common.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/applications", tags=["applications"])
+# A change: not the caller's role to make (403), or not in the application's state (409).
+_CHANGES = problem_responses(403, 409)
 
 
 async def shown(applications: Applications, application: Application) -> ApplicationOut:
     return ApplicationOut.shown(application, await applications.document_statuses(application))
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=problem_responses(403, 409))
 async def create(
     body: DraftIn, who: Citizen, token: Authorization, applications: ApplicationsDep
 ) -> ApplicationOut:
@@ -36,31 +39,33 @@ async def create(
     return await shown(applications, await applications.create(who, token, body.to_domain()))
 
 
-@router.get("")
+@router.get("", responses=problem_responses(403))
 async def list_applications(
     who: CurrentPrincipal,
     applications: ApplicationsDep,
+    reason: AccessReason,
     status: Status | None = None,
     overdue: bool | None = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> PageOut:
     """A citizen's own («Мои обращения», newest first) or the operators' queue (oldest due
-    first, filters ``status`` and ``overdue``); ``total`` comes from counters."""
+    first, filters ``status`` and ``overdue``; ``X-Access-Reason`` required, each application
+    shown is logged); ``total`` comes from counters."""
     page = await applications.listing(
-        who, status=status, overdue=overdue, cursor=cursor, limit=limit
+        who, reason=reason, status=status, overdue=overdue, cursor=cursor, limit=limit
     )
     return PageOut.of(page)
 
 
-@router.get("/{application_id}")
+@router.get("/{application_id}", responses=problem_responses(403))
 async def read(
     application_id: str, who: CurrentPrincipal, reason: AccessReason, applications: ApplicationsDep
 ) -> ApplicationOut:
     return await shown(applications, await applications.visible(who, application_id, reason))
 
 
-@router.patch("/{application_id}")
+@router.patch("/{application_id}", responses=_CHANGES)
 async def edit(
     application_id: str, body: DraftIn, who: Citizen, applications: ApplicationsDep
 ) -> ApplicationOut:
@@ -68,7 +73,7 @@ async def edit(
     return await shown(applications, application)
 
 
-@router.post("/{application_id}/documents")
+@router.post("/{application_id}/documents", responses=_CHANGES)
 async def attach(
     application_id: str,
     body: Attachment,
@@ -80,14 +85,14 @@ async def attach(
     return await shown(applications, application)
 
 
-@router.post("/{application_id}/submit")
+@router.post("/{application_id}/submit", responses=_CHANGES)
 async def submit(
     application_id: str, who: Citizen, applications: ApplicationsDep
 ) -> ApplicationOut:
     return await shown(applications, await applications.submit(who, application_id))
 
 
-@router.post("/{application_id}/resubmit")
+@router.post("/{application_id}/resubmit", responses=_CHANGES)
 async def resubmit(
     application_id: str, who: Citizen, applications: ApplicationsDep, body: Answer | None = None
 ) -> ApplicationOut:
@@ -95,12 +100,12 @@ async def resubmit(
     return await shown(applications, await applications.resubmit(who, application_id, comment))
 
 
-@router.post("/{application_id}/take")
+@router.post("/{application_id}/take", responses=_CHANGES)
 async def take(application_id: str, who: Operator, applications: ApplicationsDep) -> ApplicationOut:
     return await shown(applications, await applications.take(who, application_id))
 
 
-@router.post("/{application_id}/request-clarification")
+@router.post("/{application_id}/request-clarification", responses=_CHANGES)
 async def request_clarification(
     application_id: str, body: ClarificationRequest, who: Operator, applications: ApplicationsDep
 ) -> ApplicationOut:
@@ -110,14 +115,14 @@ async def request_clarification(
     return await shown(applications, application)
 
 
-@router.post("/{application_id}/approve")
+@router.post("/{application_id}/approve", responses=_CHANGES)
 async def approve(
     application_id: str, who: Operator, applications: ApplicationsDep
 ) -> ApplicationOut:
     return await shown(applications, await applications.approve(who, application_id))
 
 
-@router.post("/{application_id}/reject")
+@router.post("/{application_id}/reject", responses=_CHANGES)
 async def reject(
     application_id: str, body: Rejection, who: Operator, applications: ApplicationsDep
 ) -> ApplicationOut:

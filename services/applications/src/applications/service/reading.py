@@ -1,5 +1,7 @@
 """Reading: one application (its applicant, or staff for a stated reason, logged) and the
-lists — «Мои обращения» and the operators' queue — a page at a time, with an opaque cursor."""
+lists — «Мои обращения» and the operators' queue — a page at a time, with an opaque cursor.
+The queue shows whose applications they are, so it asks an operator for a reason as a single
+read does, and logs each application it shows."""
 
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ class Reading(Core):
         self,
         who: Principal,
         *,
+        reason: str | None,
         status: Status | None,
         overdue: bool | None,
         cursor: str | None,
@@ -61,6 +64,7 @@ class Reading(Core):
             total = await self.store.total(f"applicant:{who.user_id}")
             next_key = rows[limit - 1].id if len(rows) > limit else None
         elif who.role == "operator":
+            POLICY.check(who, reason=reason)  # before anything is read
             if status is Status.DRAFT:
                 message = "Черновики не попадают в очередь оператора."
                 errors.add_sentence("status", "choice", message)
@@ -72,6 +76,8 @@ class Reading(Core):
             rows = await self.store.queue_page(lane, after, limit + 1)
             total = await self.store.total(lane)
             next_key = rows[limit - 1].queue_key if len(rows) > limit else None
+            assert reason is not None  # the policy asks an operator for one
+            await self.store.log_listed(rows[:limit], actor_of(who), reason, self.clock())
         else:
             raise Problem.forbidden("Список заявлений доступен заявителю и операторам.")
         return Page(rows[:limit], total, _encode(next_key) if next_key else None)

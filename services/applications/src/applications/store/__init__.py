@@ -12,7 +12,7 @@ two could leave (they serve totals on screen, never a decision). It implements
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 from pymongo import DESCENDING, ReturnDocument, UpdateOne
@@ -228,6 +228,14 @@ class ApplicationStore:
         await self.access_log.record(
             application.id, application.applicant_id, actor_id=reader.user_id,
             actor_role=reader.role, action="read", reason=reason, at=at,
+        )  # fmt: skip
+
+    async def log_listed(
+        self, rows: Sequence[Summary], reader: Actor, reason: str, at: datetime
+    ) -> None:
+        await self.access_log.record_many(
+            ((row.id, row.applicant_id) for row in rows), actor_id=reader.user_id,
+            actor_role=reader.role, action="list", reason=reason, at=at,
         )  # fmt: skip
 
     # --- the production calendar an admin keeps ----------------------------------------------

@@ -5,6 +5,10 @@ would be read (and spooled) in full. Here the body is pulled from the ASGI strea
 chunk through python-multipart's streaming parser: a declared ``Content-Length`` over the
 limit is refused before a byte is read, and otherwise reading stops as soon as the file
 part passes the limit by one byte.
+
+One upload is one file: a second file part (under any field name) is refused as soon as its
+headers are read, so nothing hides behind the file that is checked. A body that ends before
+its closing boundary is refused too: what arrived may be a file cut short.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ async def read_upload(request: Request, *, limit: int, file_field: str = "file")
     headers: dict[bytes, bytes] = {}
     header_name = bytearray()
     header_value = bytearray()
-    state = {"file_bytes": 0, "other_bytes": 0}
+    state = {"file_bytes": 0, "other_bytes": 0, "files": 0, "ended": 0}
 
     def on_part_begin() -> None:
         headers.clear()
@@ -78,6 +82,10 @@ async def read_upload(request: Request, *, limit: int, file_field: str = "file")
         part.filename = (
             raw_filename.decode("utf-8", "replace") if raw_filename is not None else None
         )
+        if part.filename is not None or part.name == file_field:
+            state["files"] += 1
+            if state["files"] > 1:
+                raise _second_file(part.name or file_field)
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
         part = parts[-1]
@@ -101,10 +109,15 @@ async def read_upload(request: Request, *, limit: int, file_field: str = "file")
             "on_header_end": on_header_end,
             "on_headers_finished": on_headers_finished,
             "on_part_data": on_part_data,
+            "on_end": lambda: state.update(ended=1),
         },
     )
+    received = 0
     try:
         async for chunk in request.stream():
+            received += len(chunk)  # headers and framing too: a body is bounded as a whole
+            if received > limit + FRAMING_ALLOWANCE:
+                raise _too_large(limit)
             parser.write(chunk)
         parser.finalize()
     except Problem:
@@ -119,6 +132,17 @@ async def read_upload(request: Request, *, limit: int, file_field: str = "file")
                 )
             ]
         ) from exc
+    if not state["ended"]:
+        raise Problem.validation(
+            [
+                FieldError(
+                    field=file_field,
+                    code="incomplete",
+                    message="Форма передана не полностью (нет её завершения), файл не сохранён. "
+                    "Загрузите файл ещё раз.",
+                )
+            ]
+        )
 
     files = [p for p in parts if p.name == file_field]
     if not files:
@@ -129,3 +153,10 @@ async def read_upload(request: Request, *, limit: int, file_field: str = "file")
         p.name: p.data.decode("utf-8", "replace").strip() for p in parts if p.name != file_field
     }
     return Upload(files[0].filename, fields, bytes(files[0].data))
+
+
+def _second_file(field_name: str) -> Problem:
+    message = f"Приложите один файл: в поле «{field_name}» передан ещё один файл."
+    return Problem.validation(
+        [FieldError(field=field_name, code="multiple_files", message=message)]
+    )

@@ -2,8 +2,9 @@
 
 The type is decided by the bytes, never by the name or the declared type. A file is
 refused — with a Russian message saying what to do — when it is empty, not a PDF/JPEG/PNG,
-a PDF that does not open or needs a password, an image that does not decode, a
-decompression bomb, or a scan too small to be legible.
+a PDF that does not open or needs a password, a PDF with active content (scripts, actions,
+embedded files), a file carrying another format's payload (``domain/hostile.py``), an image
+that does not decode, a decompression bomb, or a scan too small to be legible.
 
 Legibility: DOMAIN.md advises 300 dpi. A passport page or an ОМС policy is about A6
 (105 × 148 mm); at 300 dpi that is 1240 × 1748 pixels, the minimum we take for an image
@@ -23,12 +24,29 @@ from PIL import Image, UnidentifiedImageError
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError, PyPdfError
 
+from documents.domain.hostile import (
+    MAX_PDF_NODES,
+    PDF_WHITESPACE,
+    Active,
+    Foreign,
+    TooComplexError,
+    active_in_pdf,
+    active_names_in_bytes,
+    foreign_payload,
+    image_end,
+    pdf_framing,
+)
+
 MAX_BYTES = 5 * 1024 * 1024  # 5,242,880: DOMAIN.md's «не более 5 МБ»
 MIN_SHORT_SIDE = 1240
 MIN_LONG_SIDE = 1748
 # An upload has at most 5 MB; a real scan at that size is far below this many pixels, so a
 # larger canvas is a decompression bomb. It also bounds the memory one decode may take.
 MAX_PIXELS = 25_000_000
+# How far into a file detect() looks for a PDF start hidden behind other bytes.
+HEAD_BYTES = 1024
+# A stored file name, extension included, is at most this long (in characters).
+MAX_FILENAME = 120
 
 
 class FileType(StrEnum):
@@ -68,6 +86,9 @@ class Refusal(StrEnum):
     BROKEN_IMAGE = "broken_image"
     DECOMPRESSION_BOMB = "decompression_bomb"
     TOO_SMALL = "too_small"
+    ACTIVE_CONTENT = "active_content"
+    POLYGLOT = "polyglot"
+    TOO_COMPLEX = "too_complex"
 
 
 @dataclass(frozen=True)
@@ -87,13 +108,52 @@ class Inspection:
     height: int | None = None
 
 
+_SCRIPTS = "Сохраните скан как обычный PDF без сценариев или загрузите JPEG/PNG."
+_ATTACHMENTS = "Сохраните скан как обычный PDF без вложений или загрузите JPEG/PNG."
+_ACTIVE = {
+    Active.JAVASCRIPT: ("PDF содержит исполняемое содержимое (JavaScript).", _SCRIPTS),
+    Active.LAUNCH: ("PDF содержит команду запуска программы (Launch).", _SCRIPTS),
+    Active.OPEN_ACTION: (
+        "PDF содержит действие, выполняемое при открытии файла (OpenAction).",
+        _SCRIPTS,
+    ),
+    Active.ADDITIONAL_ACTIONS: ("PDF содержит автоматически выполняемые действия (AA).", _SCRIPTS),
+    Active.EMBEDDED_FILE: ("PDF содержит вложенные файлы.", _ATTACHMENTS),
+    Active.RICH_MEDIA: ("PDF содержит встроенное мультимедиа (RichMedia).", _ATTACHMENTS),
+    Active.XFA: ("PDF содержит динамическую форму XFA.", _SCRIPTS),
+}
+_IN_PDF = {
+    Foreign.ZIP: "внутри него спрятан архив ZIP",
+    Foreign.HTML: "внутри него спрятана веб-страница (HTML)",
+    Foreign.BEFORE_START: "перед началом PDF есть посторонние данные",
+    Foreign.AFTER_END: "после конца PDF есть посторонние данные",
+}
+_IN_IMAGE = {Foreign.ZIP: "архив ZIP", Foreign.HTML: "веб-страницу (HTML) после конца изображения"}
+
+
+def _active(found: Active) -> RefusedError:
+    what, advice = _ACTIVE[found]
+    return RefusedError(Refusal.ACTIVE_CONTENT, f"{what} {advice}")
+
+
+def _not_clean_pdf(found: Foreign) -> RefusedError:
+    return RefusedError(
+        Refusal.POLYGLOT,
+        f"Файл не является чистым PDF: {_IN_PDF[found]}. "
+        "Сохраните скан как обычный PDF заново или загрузите JPEG/PNG.",
+    )
+
+
 def detect(head: bytes) -> FileType:
-    """The file's type from its first bytes; :class:`RefusedError` when it is not one we take."""
+    """The file's type from its first bytes (up to :data:`HEAD_BYTES`); :class:`RefusedError`
+    when it is not one we take."""
     if not head:
         raise RefusedError(Refusal.EMPTY, "Файл пустой. Выберите файл со сканом документа.")
     for magic, file_type in _ACCEPTED:
         if head.startswith(magic):
             return file_type
+    if b"%PDF-" in head[:HEAD_BYTES]:  # a PDF behind something else: an HTML page, say
+        raise _not_clean_pdf(Foreign.BEFORE_START)
     if head[8:12] == b"WEBP" and head.startswith(b"RIFF"):
         found = "изображение WebP"
     elif head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1"):
@@ -112,7 +172,7 @@ def inspect(data: bytes) -> Inspection:
             Refusal.TOO_LARGE,
             "Файл больше 5 МБ. Уменьшите разрешение скана или разделите документ.",
         )
-    file_type = detect(data[:16])
+    file_type = detect(data[:HEAD_BYTES])
     if file_type is FileType.PDF:
         return _inspect_pdf(data)
     return _inspect_image(data, file_type)
@@ -122,6 +182,11 @@ def _inspect_pdf(data: bytes) -> Inspection:
     broken = RefusedError(
         Refusal.BROKEN_PDF, "PDF-файл повреждён и не открывается. Сохраните документ в PDF заново."
     )
+    if b"%%EOF" not in data:  # cut short: and nothing would tell where the PDF ends
+        raise broken
+    foreign = pdf_framing(data) or foreign_payload(data, html=True)
+    if foreign is not None:
+        raise _not_clean_pdf(foreign)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -138,8 +203,17 @@ def _inspect_pdf(data: bytes) -> Inspection:
             if pages == 0:
                 raise broken
             reader.pages[0].mediabox  # noqa: B018 - touching the first page proves it parses
+            active = active_in_pdf(reader) or active_names_in_bytes(data)
+            if active is not None:
+                raise _active(active)
     except RefusedError:
         raise
+    except TooComplexError as exc:
+        raise RefusedError(
+            Refusal.TOO_COMPLEX,
+            f"PDF слишком сложный для проверки: в нём больше {MAX_PDF_NODES} объектов. "
+            "Сохраните скан как обычный PDF заново или загрузите JPEG/PNG.",
+        ) from exc
     except (
         PdfReadError,
         PyPdfError,
@@ -148,6 +222,7 @@ def _inspect_pdf(data: bytes) -> Inspection:
         TypeError,
         AttributeError,
         OSError,
+        RecursionError,  # objects nested without end
     ) as exc:
         raise broken from exc
     return Inspection(FileType.PDF, pages=pages)
@@ -163,6 +238,17 @@ def _inspect_image(data: bytes, file_type: FileType) -> Inspection:
         "Изображение слишком большое по числу точек и не может быть обработано. "
         "Загрузите обычный скан или фото.",
     )
+    end = image_end(data, png=file_type is FileType.PNG)
+    after = data[end:] if end is not None else b""
+    foreign = foreign_payload(data, html=False) or (
+        foreign_payload(after, html=True) if after.strip(PDF_WHITESPACE) else None
+    )
+    if foreign is not None:
+        raise RefusedError(
+            Refusal.POLYGLOT,
+            f"Изображение содержит спрятанные данные: {_IN_IMAGE[foreign]}. "
+            "Сохраните скан заново как обычный JPEG или PNG или загрузите PDF.",
+        )
     try:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size  # from the header, before anything is decoded
@@ -191,8 +277,13 @@ _UNSAFE = re.compile(r"[^\w\-. ()]+")
 
 
 def safe_filename(name: str | None, file_type: FileType) -> str:
-    """The base name only, without paths, control or odd characters, with the real extension."""
+    """The base name only, without paths, control or odd characters, with the real extension;
+    a long one cut to :data:`MAX_FILENAME` characters, the extension kept."""
     base = unicodedata.normalize("NFC", (name or "").replace("\\", "/").rsplit("/", 1)[-1])
     base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C")
-    stem = _UNSAFE.sub("_", base.rsplit(".", 1)[0] if "." in base else base).strip(" ._")[:100]
-    return f"{stem or 'document'}.{EXTENSIONS[file_type]}"
+    extension = EXTENSIONS[file_type]
+    stem = _UNSAFE.sub("_", base.rsplit(".", 1)[0] if "." in base else base).strip(" ._")
+    # After NFC and the filter above no combining mark is left on its own: cutting by code
+    # points cuts between whole characters.
+    stem = stem[: MAX_FILENAME - len(extension) - 1].strip(" ._")
+    return f"{stem or 'document'}.{extension}"
