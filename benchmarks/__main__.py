@@ -21,9 +21,11 @@ from benchmarks import (
     foundation,
     gateway,
     identity,
+    load,
     public_check,
     records,
 )
+from emk_devstack.ports import SERVICES
 from emk_devstack.stack import Ports, Stack
 
 
@@ -45,10 +47,10 @@ def write(reports: Path, name: str, result: dict[str, Any]) -> None:
 
 def main() -> int:
     """``python -m benchmarks [foundation] [identity] [gateway] [documents] [applications]
-    [records] [public_check]`` — all when none is named."""
+    [records] [public_check] [load]`` — all when none is named."""
     wanted = set(sys.argv[1:]) or {
         "foundation", "identity", "gateway", "documents", "applications", "records",
-        "public_check",
+        "public_check", "load",
     }  # fmt: skip
     var_dir = Path(os.environ.get("EMK_VAR_DIR", "var")).resolve()
     reports = var_dir / "bench"
@@ -106,6 +108,12 @@ def main() -> int:
             print("==> public check: GET /verify/{code} vs a bare endpoint's indexed lookup")
             result = asyncio.run(public_check.run(stack))
             write(reports, "public_check", result)
+            print(json.dumps(result, indent=2, ensure_ascii=False))
+        if "load" in wanted:
+            stack.start_services([s for s in SERVICES if not stack.is_running(s)])
+            print(f"==> load: {load.CITIZENS} citizens through the whole journey at once")
+            result = asyncio.run(load.run(stack))
+            write(reports, "load", result)
             print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
 
