@@ -18,6 +18,7 @@ from emk_common.service_auth import ServiceTokenIssuer
 from emk_common.settings import decode_keyring
 from emk_devstack.ports import SERVICES
 from emk_devstack.stack import Stack
+from emk_testing import eventually
 
 from .journey import CODE, Inbox, bearer, login, new_person
 
@@ -112,6 +113,29 @@ async def test_a_citizen_registers_confirms_logs_in_with_two_factors_and_becomes
         "7700000000000008",
     ):
         assert secret not in raw
+
+
+async def test_registering_with_someones_phone_and_snils_tells_them_and_not_the_registrant(
+    identity: httpx.AsyncClient, inbox: Inbox
+) -> None:
+    """No account oracle: the answer is a new registration's; the owner's phone hears of the
+    attempt (through Kafka and notifications), the e-mail typed in the attempt hears nothing."""
+    owner, _, _ = await register_ready_citizen(identity, inbox)
+    attempt = new_person()
+    attempt.update(phone=owner["phone"], snils=owner["snils"])
+    answered = await identity.post("/api/v1/identity/register", json=attempt)
+    assert answered.status_code == 201
+    assert answered.json()["status"] == "pending_contacts"
+
+    async def told() -> str | None:
+        return next((t for t in inbox.sms_texts(owner["phone"]) if "пытался" in t), None)
+
+    text = await eventually(told, within=30, what="the owner's SMS about the attempt")
+    assert text == (
+        "ЭМК: кто-то пытался зарегистрироваться с вашим номером телефона и СНИЛС. Если это были "
+        "не вы, ничего делать не нужно: учётная запись не создана."
+    )
+    assert inbox.mails(attempt["email"]) == []  # no code for a registration that was not made
 
 
 async def test_refresh_rotates_and_a_reused_refresh_token_ends_the_session(

@@ -27,9 +27,11 @@ from emk_identifiers._password import is_common_password, password_strength
 from emk_identifiers._phone import phone
 from emk_identifiers._regions import REGIONS, region_code, region_name
 from emk_identifiers._snils import format_snils, mask_snils, snils, snils_check_number
+from emk_identifiers._time_zones import REGION_TIME_ZONES, region_time_zone
 
 __all__ = [
     "REGIONS",
+    "REGION_TIME_ZONES",
     "Address",
     "InnKind",
     "InvalidFields",
@@ -61,6 +63,7 @@ __all__ = [
     "phone",
     "region_code",
     "region_name",
+    "region_time_zone",
     "snils",
     "snils_check_number",
 ]

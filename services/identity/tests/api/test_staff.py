@@ -144,6 +144,27 @@ async def test_records_alone_reads_a_books_holder(identity: Identity, ip: str) -
     assert nobody.status_code == 401
 
 
+async def test_notifications_reads_a_persons_contacts_and_region(
+    identity: Identity, ip: str
+) -> None:
+    """The region of the registration address comes with the contacts (notifications keeps
+    quiet hours in the person's time zone); none before personal data."""
+    async with identity.client(ip) as http:
+        data, user_id = await ready_citizen(identity, http)
+        path = f"/internal/v1/users/{user_id}"
+        token = auth(service_token("notifications", "identity"))
+        early = await http.get(path, headers=token)
+        tokens = await sign_in(identity, http, data)
+        await http.put(
+            f"{P}/me/personal-data", headers=auth(tokens["access_token"]), json=PERSONAL_DATA
+        )
+        later = await http.get(path, headers=token)
+    assert early.status_code == 200
+    assert early.json()["region_code"] is None
+    assert later.json()["region_code"] == "86"
+    assert later.json()["contacts"]["phone"] == data["phone"]
+
+
 async def test_every_change_of_personal_data_is_announced(
     identity: Identity, ip: str, topic: TopicTap
 ) -> None:

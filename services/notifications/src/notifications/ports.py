@@ -45,6 +45,9 @@ class Contacts:
     email: str | None
     # How a letter greets the person («Мария Сергеевна»).
     addressee: str | None = None
+    # The subject code of the registration address (its time zone is the person's for the
+    # quiet hours); None before the personal data is entered.
+    region_code: str | None = None
 
     def __repr__(self) -> str:
         # A stray log line or traceback must not print someone's phone or e-mail.
@@ -169,7 +172,14 @@ class Store(Protocol):
 
     async def preferences(self, user_id: str, session: Session = None) -> Preferences: ...
 
-    async def put_preferences(self, user_id: str, chosen: Preferences, now: datetime) -> None: ...
+    async def put_preferences(self, user_id: str, chosen: Preferences, now: datetime) -> None:
+        """Stores the choices; the learnt ``time_zone`` stays as it was."""
+        ...
+
+    async def learn_time_zone(self, user_id: str, zone: str | None) -> None:
+        """Keeps the time zone (an IANA name) of the person's address region with their
+        preferences (None: no region now)."""
+        ...
 
     async def stage(self, deliveries: Sequence[Delivery], session: Session) -> None: ...
 

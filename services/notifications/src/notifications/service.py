@@ -8,6 +8,12 @@ inside a transaction) and wake the dispatcher once the transaction has committed
 Dispatching claims a due delivery with a lease, asks identity for the contacts at that
 moment (or opens the sealed code), sends, and records the attempt in the write that releases
 the claim, with the report (``NotificationSent``/``NotificationFailed``) in the same write.
+
+Quiet hours: no SMS but one-time codes in the person's window (their own hours, else the
+settings'), in their time zone — the one of their address region, which identity's answer at
+send time gives, else the settings' zone. The region's zone is kept with the preferences, so
+staging can hold an SMS too; while it is not known, only the dispatcher holds (it asks
+identity anyway), so no SMS waits on a guessed zone.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
@@ -30,6 +38,7 @@ from emk_common.catalog import (
     DeliverOtp,
     DueItem,
     NotificationSent,
+    RegistrationAttempted,
     ShareChecked,
 )
 from emk_common.clock import Clock
@@ -37,6 +46,7 @@ from emk_common.events import Envelope, EventData
 from emk_common.field_errors import FieldError
 from emk_common.inbox import after_commit
 from emk_common.problems import Problem
+from emk_identifiers import InvalidIdentifier, region_time_zone
 from notifications.domain import texts
 from notifications.domain.delivery import CHANNELS, ONE_TIME_CODE, Delivery, Unreadable, mask
 from notifications.domain.notification import (
@@ -51,11 +61,12 @@ from notifications.domain.notification import (
     ValidityRef,
     time_ordered_id,
 )
-from notifications.domain.reminders import QuietHours, Reminder, plan
+from notifications.domain.reminders import MOSCOW, QuietHours, Reminder, plan, quiet_hours_of
 from notifications.domain.retry import EXPIRED, NO_CONTACT, RetryPolicy, State, Verdict
 from notifications.ports import (
     CodeOpener,
     ContactDirectory,
+    Contacts,
     EmailSender,
     FiredElsewhereError,
     Session,
@@ -107,8 +118,10 @@ class Notifications:
         self.lease = lease
         self.clock = clock
         self._deliveries_staged = deliveries_staged
-        # No SMS in these hours but one-time codes (None: SMS at any hour).
+        # No SMS in these hours but one-time codes, unless the person chose their own (None:
+        # SMS at any hour); its zone is the one of people whose region is not known.
         self.quiet = quiet
+        self.default_zone = MOSCOW if quiet is None else quiet.zone
         # SMS a person may get in any hour, codes excepted (0: no limit); past it, folded.
         self.sms_per_hour = sms_per_hour
         # Reminders go out at this hour (Moscow) on their day.
@@ -143,6 +156,14 @@ class Notifications:
         """Sign-in was locked after password failures: the person is told (if it was not
         them, someone is guessing their password)."""
         message = texts.AccountLock(event.until)
+        await self._notify(event.user_id, message, None, event_id, session)
+
+    async def registration_attempted(
+        self, event: RegistrationAttempted, event_id: str, session: Session
+    ) -> None:
+        """Someone registered with the person's phone, e-mail or СНИЛС, and was answered as if
+        it worked (no account oracle): the owner learns it on their own contacts."""
+        message = texts.RegistrationAttempt(tuple(event.logins))
         await self._notify(event.user_id, message, None, event_id, session)
 
     async def due_dates_changed(
@@ -217,7 +238,8 @@ class Notifications:
     ) -> None:
         """One in-app notification now (always on), and a delivery per channel the person
         has not turned off, rendered at send time with the contacts of that moment. An SMS
-        staged in the quiet hours waits for their end."""
+        staged in the person's quiet hours waits for their end (if their time zone is not
+        known yet, the dispatcher holds it, having asked identity)."""
         now = self.clock()
         kind = texts.kind_of(message)
         shown = texts.in_app_of(message)
@@ -241,6 +263,8 @@ class Notifications:
             notification, [self._wrap(sent_in_app, notification.id, now)], session
         )
         preferences = await self.store.preferences(user_id, session=session)
+        zone = None if preferences.time_zone is None else self._zone_named(preferences.time_zone)
+        quiet_until = None if zone is None else self._quiet_until(now, preferences, zone)
         staged = [
             Delivery.of_message(
                 delivery_id=uuid.uuid4().hex,
@@ -252,7 +276,7 @@ class Notifications:
                 message=message,
                 subject=subject,
                 now=now,
-                not_before=self._quiet_until(now) if channel == "sms" else None,
+                not_before=quiet_until if channel == "sms" else None,
             )
             for channel in CHANNELS
             if preferences.allows(channel)
@@ -302,7 +326,12 @@ class Notifications:
         return marked
 
     async def preferences(self, user_id: str) -> Preferences:
-        return await self.store.preferences(user_id)
+        """The person's choices, with the time zone their quiet hours apply in: the one
+        learnt from their region, else as identity says now (one call, and learnt)."""
+        stored = await self.store.preferences(user_id)
+        if stored.time_zone is not None:
+            return replace(stored, time_zone=self._zone_named(stored.time_zone).key)
+        return await self._with_time_zone(user_id, stored)
 
     async def deliveries_of(
         self, who: Principal, user_id: str | None, reason: str | None, limit: int
@@ -328,13 +357,64 @@ class Notifications:
         return await self.store.deliveries_of(user_id, limit)
 
     async def choose(self, user_id: str, chosen: Preferences) -> Preferences:
-        """SMS and e-mail choices apply to what is handled after the change; new reminder
-        days plan the person's pending reminders again."""
+        """SMS and e-mail choices and the quiet hours apply to what is handled after the
+        change (an SMS already held keeps its time, and is looked at again then); new
+        reminder days plan the person's pending reminders again."""
         await self.store.put_preferences(user_id, chosen, self.clock())
         for book_id, due in await self.store.reminders.due_of(user_id):
             await self._replan(book_id, self._plan(user_id, book_id, due, chosen))
         self._reminders_planned()
-        return chosen
+        # Asked afresh: choosing is when a person who moved expects to see their new zone.
+        return await self._with_time_zone(user_id, await self.store.preferences(user_id))
+
+    async def _with_time_zone(self, user_id: str, preferences: Preferences) -> Preferences:
+        """The preferences with the zone their quiet hours apply in, as identity's answer
+        gives it now; if identity cannot say, the one learnt before, else the settings'."""
+        try:
+            contacts = await self.directory.contacts(user_id)
+        except Exception as exc:
+            log.warning("time zone of a person not known now (%s)", type(exc).__name__)
+            known = preferences.time_zone
+            zone = self.default_zone if known is None else self._zone_named(known)
+        else:
+            zone = await self._learn_zone(user_id, contacts, preferences)
+        return replace(preferences, time_zone=zone.key)
+
+    async def _learn_zone(
+        self, user_id: str, contacts: Contacts, preferences: Preferences
+    ) -> ZoneInfo:
+        """The zone the person's quiet hours apply in, from identity's answer: their
+        region's (kept with the preferences if new, forgotten if there is no region now),
+        else the settings'."""
+        zone = self._zone_of(contacts)
+        learnt = None if zone is None else zone.key
+        if learnt != preferences.time_zone:
+            await self.store.learn_time_zone(user_id, learnt)
+        return self.default_zone if zone is None else zone
+
+    def _zone_named(self, name: str) -> ZoneInfo:
+        """The zone of this IANA name; the default one if this machine's tz database does
+        not know it (an SMS is never refused over a zone)."""
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            log.warning("time zone %s is not in the tz database; default zone used", name)
+            return self.default_zone
+
+    def _zone_of(self, contacts: Contacts) -> ZoneInfo | None:
+        """The zone of the person's address region (None: no region, or none we know)."""
+        if contacts.region_code is None:
+            return None
+        try:
+            name = region_time_zone(contacts.region_code)
+        except InvalidIdentifier:
+            log.warning("identity gave a region code that is no subject's; default zone used")
+            return None
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            log.warning("time zone %s is not in the tz database; default zone used", name)
+            return None
 
     async def _replan(self, book_id: str, planned: list[Reminder]) -> None:
         async def replan(session: AsyncClientSession) -> None:
@@ -349,14 +429,24 @@ class Notifications:
 
     async def deliver(self, delivery: Delivery) -> Verdict:
         """One attempt at one claimed delivery, recorded with its outcome. An SMS other than
-        a one-time code that falls in the quiet hours goes back, unsent, until they end."""
-        held = self._quiet_until(self.clock())
-        if held is not None and delivery.channel == "sms" and not delivery.is_code:
-            if not await self.store.hold(delivery, held):
-                log.warning("delivery %s: claim lost before it was held", delivery.id)
-            else:
-                metrics.DELIVERIES.add(1, {"channel": delivery.channel, "outcome": "held"})
-            return Verdict(State.PENDING, held)
+        a one-time code that falls in the person's quiet hours (in the zone of the region
+        identity gives with the contacts) goes back, unsent, until they end."""
+        contacts: Contacts | None = None
+        lookup_error: str | None = None
+        if not delivery.is_code:
+            # One question to identity per delivery: the contacts, and the region with them.
+            try:
+                contacts = await self.directory.contacts(delivery.user_id)
+            except Exception as exc:
+                lookup_error = type(exc).__name__
+            if delivery.channel == "sms":
+                held = await self._held_until(delivery.user_id, contacts)
+                if held is not None:
+                    if not await self.store.hold(delivery, held):
+                        log.warning("delivery %s: claim lost before it was held", delivery.id)
+                    else:
+                        metrics.DELIVERIES.add(1, {"channel": delivery.channel, "outcome": "held"})
+                    return Verdict(State.PENDING, held)
         if await self._folded(delivery):
             metrics.DELIVERIES.add(1, {"channel": delivery.channel, "outcome": State.FOLDED.value})
             return Verdict(State.FOLDED)
@@ -369,7 +459,11 @@ class Notifications:
                 error, to = await self._send_code(delivery)
         else:
             policy = self.policy
-            error, to = await self._send_message(delivery)
+            if contacts is None:
+                # Identity did not answer: a failed attempt like any other.
+                error, to = lookup_error or KeyError.__name__, None
+            else:
+                error, to = await self._send_message(delivery, contacts)
         now = self.clock()
         settlement = delivery.settle(error, now, policy, to=to)
         report = settlement.report
@@ -398,12 +492,26 @@ class Notifications:
             )
         return verdict
 
-    async def _send_message(self, delivery: Delivery) -> tuple[str | None, str | None]:
+    async def _held_until(self, user_id: str, contacts: Contacts | None) -> datetime | None:
+        """When the person's quiet hours that an SMS now falls in end (None: not in them).
+        The zone is the one identity's answer gives (kept for staging if it is new); without
+        an answer, the one learnt before, else the settings'."""
+        preferences = await self.store.preferences(user_id)
+        if contacts is not None:
+            zone = await self._learn_zone(user_id, contacts, preferences)
+        elif preferences.time_zone is not None:
+            zone = self._zone_named(preferences.time_zone)
+        else:
+            zone = self.default_zone
+        return self._quiet_until(self.clock(), preferences, zone)
+
+    async def _send_message(
+        self, delivery: Delivery, contacts: Contacts
+    ) -> tuple[str | None, str | None]:
         """Send once; (None on success, else what went wrong — a class name, or no_contact;
         the destination masked, once known)."""
         to: str | None = None
         try:
-            contacts = await self.directory.contacts(delivery.user_id)
             destination = contacts.for_channel(delivery.channel)
             if destination is None:
                 return NO_CONTACT, None
@@ -483,8 +591,12 @@ class Notifications:
             log.info("delivery %s folded into %s (hourly SMS limit)", delivery.id, summary_id)
         return True
 
-    def _quiet_until(self, now: datetime) -> datetime | None:
-        return None if self.quiet is None else self.quiet.until(now)
+    def _quiet_until(
+        self, now: datetime, preferences: Preferences, zone: ZoneInfo
+    ) -> datetime | None:
+        """When the person's quiet hours that ``now`` falls in end; None outside them."""
+        quiet = quiet_hours_of(preferences.quiet_hours, self.quiet, zone)
+        return None if quiet is None else quiet.until(now)
 
     @staticmethod
     def _wrap(event: EventData, subject: str, now: datetime) -> Envelope:

@@ -43,9 +43,10 @@ class NotificationsSettings(ServiceSettings):
     # looked for this often (and at once when planned), each claimed for this long.
     reminder_hour: int = 10
     reminder_poll_seconds: float = 30.0
-    # No SMS but one-time codes from quiet_hours_start to quiet_hours_end o'clock in
-    # quiet_hours_time_zone (held until the window ends; in-app and e-mail go at once).
-    # Equal hours: no quiet window.
+    # No SMS but one-time codes from quiet_hours_start to quiet_hours_end o'clock (held until
+    # the window ends; in-app and e-mail go at once) unless the person chose their own hours,
+    # in the person's time zone (their address region's), or quiet_hours_time_zone for one
+    # whose region is not known. Equal hours: no default quiet window.
     quiet_hours_start: int = 21
     quiet_hours_end: int = 9
     quiet_hours_time_zone: str = "Europe/Moscow"

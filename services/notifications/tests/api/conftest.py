@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,9 +40,15 @@ def citizen() -> Person:
     return Person(uuid.uuid4().hex)
 
 
+@dataclass
 class NobodyReachable:
+    """Identity knowing no contacts; the regions of some people's addresses (the rest have
+    not entered their personal data)."""
+
+    regions: dict[str, str] = field(default_factory=dict)
+
     async def contacts(self, user_id: str) -> Contacts:
-        return Contacts(None, None)
+        return Contacts(None, None, region_code=self.regions.get(user_id))
 
 
 @dataclass
@@ -59,6 +65,12 @@ class NotificationsApp:
     def service(self) -> Notifications:
         service: Notifications = self.app.state.notifications
         return service
+
+    @property
+    def directory(self) -> NobodyReachable:
+        directory = self.service.directory
+        assert isinstance(directory, NobodyReachable)
+        return directory
 
     @property
     def runtime(self) -> Runtime:

@@ -24,6 +24,8 @@ URL = "/api/v1/notifications"
 HANDLER = "notifications.application_status"
 CYRILLIC = re.compile("[а-яё]", re.IGNORECASE)
 DEFAULTS = {"sms": True, "email": True, "reminders_days_before": [30, 7]}
+# What GET shows of them: no window of one's own, the settings' zone (no region known).
+SHOWN = {**DEFAULTS, "quiet_hours": None, "time_zone": "Europe/Moscow"}
 
 
 # How the applications service names its statuses and documents in its events.
@@ -214,7 +216,7 @@ async def test_staff_read_their_own_notifications_too(notifications: Notificatio
     async with notifications.client() as http:
         assert await listing(http, operator) == {"items": [], "next_cursor": None, "unread": 0}
         preferences = await http.get(f"{URL}/preferences", headers=operator.headers)
-        assert preferences.json() == DEFAULTS
+        assert preferences.json() == SHOWN
 
 
 async def test_preferences_start_at_the_defaults_and_are_replaced(
@@ -223,16 +225,60 @@ async def test_preferences_start_at_the_defaults_and_are_replaced(
     anna = citizen()
     async with notifications.client() as http:
         got = await http.get(f"{URL}/preferences", headers=anna.headers)
-        assert (got.status_code, got.json()) == (200, DEFAULTS)
+        assert (got.status_code, got.json()) == (200, SHOWN)
         wanted = {"sms": False, "email": True, "reminders_days_before": [7, 30, 1]}
         put = await http.put(f"{URL}/preferences", headers=anna.headers, json=wanted)
         assert put.status_code == 200, put.text
-        stored = {"sms": False, "email": True, "reminders_days_before": [30, 7, 1]}
+        stored = {**SHOWN, "sms": False, "email": True, "reminders_days_before": [30, 7, 1]}
         assert put.json() == stored
         assert (await http.get(f"{URL}/preferences", headers=anna.headers)).json() == stored
         # Another person's preferences are untouched.
         other = await http.get(f"{URL}/preferences", headers=citizen().headers)
-        assert other.json() == DEFAULTS
+        assert other.json() == SHOWN
+
+
+async def test_quiet_hours_are_chosen_in_the_zone_of_the_address_region(
+    notifications: NotificationsApp,
+) -> None:
+    anna = citizen()
+    notifications.directory.regions[anna.user_id] = "54"  # Новосибирская область
+    path = f"{URL}/preferences"
+    async with notifications.client() as http:
+        got = await http.get(path, headers=anna.headers)
+        assert got.json() == {**SHOWN, "time_zone": "Asia/Novosibirsk"}
+        night = {**DEFAULTS, "quiet_hours": {"start": 22, "end": 7}}
+        put = await http.put(path, headers=anna.headers, json=night)
+        assert put.status_code == 200, put.text
+        assert put.json() == {**night, "time_zone": "Asia/Novosibirsk"}
+        assert (await http.get(path, headers=anna.headers)).json() == put.json()
+        doc = await notifications.runtime.db["preferences"].find_one({"_id": anna.user_id})
+        assert doc is not None
+        assert (doc["quiet_hours"], doc["time_zone"]) == (
+            {"start": 22, "end": 7}, "Asia/Novosibirsk",
+        )  # fmt: skip
+        # Left out (or null): back to the default window; the zone stays the region's.
+        back = await http.put(path, headers=anna.headers, json=DEFAULTS)
+        assert back.json() == {**SHOWN, "time_zone": "Asia/Novosibirsk"}
+        nulled = await http.put(path, headers=anna.headers, json={**DEFAULTS, "quiet_hours": None})
+        assert nulled.json() == back.json()
+        # Equal hours: no window at all, kept as chosen.
+        none = await http.put(
+            path, headers=anna.headers, json={**DEFAULTS, "quiet_hours": {"start": 0, "end": 0}}
+        )
+        assert none.json()["quiet_hours"] == {"start": 0, "end": 0}
+
+
+async def test_a_preferences_document_from_before_the_quiet_hours_still_reads(
+    notifications: NotificationsApp,
+) -> None:
+    boris = citizen()
+    old = {"_id": boris.user_id, "sms": False, "email": True, "reminders_days_before": [14]}
+    await notifications.runtime.db["preferences"].insert_one(old)
+    async with notifications.client() as http:
+        got = await http.get(f"{URL}/preferences", headers=boris.headers)
+    assert (got.status_code, got.json()) == (
+        200, {**SHOWN, "sms": False, "reminders_days_before": [14]},
+    )  # fmt: skip
 
 
 def _with(**changes: Any) -> dict[str, Any]:
@@ -262,6 +308,18 @@ def _without(name: str) -> dict[str, Any]:
         (_with(reminders_days_before=[True]), {"reminders_days_before.0": "type"}),
         (_with(reminders_days_before=30), {"reminders_days_before": "type"}),
         (_with(push=True), {"push": "unknown_field"}),
+        (_with(quiet_hours={"start": 24, "end": 7}), {"quiet_hours.start": "out_of_range"}),
+        (_with(quiet_hours={"start": 22, "end": -1}), {"quiet_hours.end": "out_of_range"}),
+        (
+            _with(quiet_hours={"start": "22", "end": 7.5}),
+            {"quiet_hours.start": "type", "quiet_hours.end": "type"},
+        ),
+        (_with(quiet_hours={"start": 22}), {"quiet_hours.end": "missing"}),
+        (
+            _with(quiet_hours={"start": 22, "end": 7, "zone": "UTC"}),
+            {"quiet_hours.zone": "unknown_field"},
+        ),
+        (_with(quiet_hours="22-7"), {"quiet_hours": "type"}),
         (
             {"sms": "да", "email": 0, "reminders_days_before": [0, 400]},
             {
@@ -284,7 +342,7 @@ async def test_wrong_preferences_are_refused_naming_each_field_in_russian(
         for error in problem["errors"]:
             assert f"«{error['field']}»" in error["message"]
             assert CYRILLIC.search(error["message"])
-        assert (await http.get(f"{URL}/preferences", headers=anna.headers)).json() == DEFAULTS
+        assert (await http.get(f"{URL}/preferences", headers=anna.headers)).json() == SHOWN
 
 
 @pytest.mark.parametrize("body", ["not json", "[]", "null"])

@@ -184,6 +184,7 @@ class MemoryStore:
     deliveries: dict[str, Stored] = field(default_factory=dict)
     reminders: MemoryReminders = field(default_factory=MemoryReminders)
     access_log: MemoryAccessLog = field(default_factory=lambda: MemoryAccessLog("person"))
+    zones_learnt: int = 0  # writes of a person's time zone
 
     async def deliveries_of(self, user_id: str, limit: int) -> list[Delivery]:
         mine = [
@@ -273,7 +274,12 @@ class MemoryStore:
         return self.chosen.get(user_id, Preferences())
 
     async def put_preferences(self, user_id: str, chosen: Preferences, now: datetime) -> None:
-        self.chosen[user_id] = chosen
+        learnt = self.chosen.get(user_id, Preferences()).time_zone
+        self.chosen[user_id] = replace(chosen, time_zone=learnt)
+
+    async def learn_time_zone(self, user_id: str, zone: str | None) -> None:
+        self.zones_learnt += 1
+        self.chosen[user_id] = replace(self.chosen.get(user_id, Preferences()), time_zone=zone)
 
     async def stage(self, deliveries: Sequence[Delivery], session: object) -> None:
         for delivery in deliveries:

@@ -20,6 +20,7 @@ from emk_common.catalog import (
     DeliverOtp,
     NotificationFailed,
     NotificationSent,
+    RegistrationAttempted,
     ShareChecked,
 )
 from emk_common.problems import Problem
@@ -344,6 +345,26 @@ async def test_staff_see_where_each_attempt_went_masked_and_never_a_code() -> No
 def test_masking_keeps_only_what_tells_which_contact() -> None:
     assert mask("+79991234567") == "+7 *** ***-**-67"
     assert mask("maria.ivanova@mail.example.ru") == "m***@mail.example.ru"
+
+
+async def test_the_owner_of_logins_someone_registered_with_is_told_which() -> None:
+    rig = Rig()
+    attempt = RegistrationAttempted(user_id="u1", logins=["phone", "snils"])
+    await rig.service.registration_attempted(attempt, "e-attempt", None)
+    [shown] = rig.store.notifications.values()
+    assert (shown.kind, shown.title) == (
+        "registration_attempted", "Попытка регистрации с вашими данными",
+    )  # fmt: skip
+    assert "с вашим номером телефона и СНИЛС." in shown.text
+    assert await rig.dispatcher.drain() == 2
+    [(to, text)] = rig.sms.sent
+    assert to == PHONE
+    assert text == (
+        "ЭМК: кто-то пытался зарегистрироваться с вашим номером телефона и СНИЛС. Если это были "
+        "не вы, ничего делать не нужно: учётная запись не создана."
+    )
+    [(_, subject, _)] = rig.email.sent
+    assert subject == "Попытка регистрации с вашими данными — ЭМК"
 
 
 async def test_a_locked_sign_in_is_told_with_its_end_in_moscow_time() -> None:

@@ -338,6 +338,9 @@ PINNED: Mapping[tuple[str, str], tuple[int, str]] = {
     ("account_locked", "in_app"): (1, "94ce239e5087"),
     ("account_locked", "sms"): (1, "75b87d8e1a86"),
     ("account_locked", "email"): (1, "e7a2b0372c4d"),
+    ("registration_attempted", "in_app"): (1, "f40689002d49"),
+    ("registration_attempted", "sms"): (1, "c45b575125f9"),
+    ("registration_attempted", "email"): (1, "9e96ae19dba8"),
     ("sms_summary", "sms"): (1, "4119fbf4dfd8"),
 }
 

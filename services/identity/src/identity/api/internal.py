@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
+from emk_common.problems import problem_responses
 from emk_common.service_auth import ServiceTokenVerifier, require_service
 from identity.api.deps import IdentityDep
 from identity.api.schemas import BookHolder, InternalUser, Jwks
@@ -20,11 +21,17 @@ async def jwks(identity: IdentityDep) -> Jwks:
 def internal_router(verifier: ServiceTokenVerifier) -> APIRouter:
     # Every route here needs a service token from a trusted caller.
     caller = require_service(verifier)
-    router = APIRouter(prefix="/internal/v1", tags=["internal"], dependencies=[Depends(caller)])
+    router = APIRouter(
+        prefix="/internal/v1",
+        tags=["internal"],
+        dependencies=[Depends(caller)],
+        responses=problem_responses(403),
+    )
 
     @router.get("/users/{user_id}")
     async def internal_user(user_id: str, identity: IdentityDep) -> InternalUser:
-        """Readiness and contacts of a user, so phone numbers and e-mails never travel on topics."""
+        """Readiness, contacts and address region of a user, so phone numbers and e-mails
+        never travel on topics (the region: notifications keeps quiet hours in its zone)."""
         return InternalUser.of(await identity.require(user_id))
 
     @router.get("/users/{user_id}/holder")

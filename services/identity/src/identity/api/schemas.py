@@ -250,7 +250,9 @@ class Contacts(BaseModel):
 
 
 class InternalUser(BaseModel):
-    """What another service may know of a user: readiness, role, name, confirmed contacts."""
+    """What another service may know of a user: readiness, role, name, confirmed contacts,
+    and the region of the registration address (notifications' quiet hours are in its time
+    zone; null before the personal data is entered)."""
 
     user_id: str
     role: str
@@ -261,10 +263,11 @@ class InternalUser(BaseModel):
     first_name: str
     middle_name: str | None
     contacts: Contacts
+    region_code: str | None = None
 
     @classmethod
     def of(cls, user: User) -> InternalUser:
-        person = user.person
+        person, data = user.person, user.personal_data
         return cls(
             user_id=user.id,
             role=user.role,
@@ -278,6 +281,7 @@ class InternalUser(BaseModel):
                 phone=person.phone if user.contacts["sms"].verified else None,
                 email=person.email if user.contacts["email"].verified else None,
             ),
+            region_code=None if data is None else data.registration_address.region_code,
         )
 
 

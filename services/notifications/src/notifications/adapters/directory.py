@@ -1,7 +1,8 @@
 """Where a person's contacts come from at send time: identity's internal API.
 
 Contacts are never stored here; they live in memory for one delivery. Identity answers
-``null`` for a phone or e-mail the person has not verified.
+``null`` for a phone or e-mail the person has not verified, and for the region of the
+registration address before the personal data is entered.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class IdentityDirectory:
             phone=contacts.get("phone") or None,
             email=contacts.get("email") or None,
             addressee=addressee(body.get("first_name"), body.get("middle_name")),
+            region_code=body.get("region_code") or None,
         )
 
     async def aclose(self) -> None:

@@ -50,6 +50,7 @@ async def mark_read(
 async def get_preferences(
     who: CurrentPrincipal, notifications: NotificationsDep
 ) -> PreferencesView:
+    """Own choices, and the time zone the quiet hours apply in (the address region's)."""
     return PreferencesView.of(await notifications.preferences(who.user_id))
 
 
@@ -57,7 +58,9 @@ async def get_preferences(
 async def put_preferences(
     body: PreferencesBody, who: CurrentPrincipal, notifications: NotificationsDep
 ) -> PreferencesView:
-    """In-app notifications are always on; SMS and e-mail may be turned off."""
+    """In-app notifications are always on; SMS and e-mail may be turned off; no SMS but
+    one-time codes in the quiet hours (``quiet_hours``, in the person's time zone; null: the
+    default window)."""
     chosen = await notifications.choose(who.user_id, body.to_preferences())
     return PreferencesView.of(chosen)
 

@@ -65,6 +65,20 @@ class NotificationPageView(BaseModel):
 
 
 DaysBefore = Annotated[StrictInt, Field(ge=1, le=365)]
+Hour = Annotated[StrictInt, Field(ge=0, le=23)]
+
+
+class QuietHoursBody(RequestBody):
+    """No SMS but one-time codes from ``start`` to ``end`` o'clock in the person's time zone
+    (the window may cross midnight; equal hours: no window)."""
+
+    start: Hour = Field(description="The hour the window begins, 0–23.")
+    end: Hour = Field(description="The hour it ends, 0–23.")
+
+
+class QuietHoursView(BaseModel):
+    start: int
+    end: int
 
 
 class PreferencesBody(RequestBody):
@@ -72,6 +86,11 @@ class PreferencesBody(RequestBody):
     email: StrictBool
     reminders_days_before: list[DaysBefore] = Field(
         min_length=1, max_length=5, description="Days before an exam is due, 1–5 distinct."
+    )
+    quiet_hours: QuietHoursBody | None = Field(
+        default=None,
+        description="The person's own quiet window in their time zone; null or left out: "
+        "the default window.",
     )
 
     @field_validator("reminders_days_before")
@@ -82,20 +101,38 @@ class PreferencesBody(RequestBody):
         return sorted(days, reverse=True)
 
     def to_preferences(self) -> Preferences:
-        return Preferences(self.sms, self.email, tuple(self.reminders_days_before))
+        quiet = self.quiet_hours
+        return Preferences(
+            self.sms,
+            self.email,
+            tuple(self.reminders_days_before),
+            quiet_hours=None if quiet is None else (quiet.start, quiet.end),
+        )
 
 
 class PreferencesView(BaseModel):
     sms: bool
     email: bool
     reminders_days_before: list[int]
+    quiet_hours: QuietHoursView | None = Field(
+        description="The person's own quiet window; null: the default window."
+    )
+    time_zone: str = Field(
+        description="The IANA time zone the quiet hours apply in: the address region's, "
+        "else the service's default (Europe/Moscow)."
+    )
 
     @classmethod
     def of(cls, preferences: Preferences) -> PreferencesView:
+        quiet = preferences.quiet_hours
+        # The service fills the zone in (Notifications.preferences); the fallback is the
+        # settings' default zone.
         return cls(
             sms=preferences.sms,
             email=preferences.email,
             reminders_days_before=list(preferences.reminders_days_before),
+            quiet_hours=None if quiet is None else QuietHoursView(start=quiet[0], end=quiet[1]),
+            time_zone=preferences.time_zone or "Europe/Moscow",
         )
 
 

@@ -108,11 +108,20 @@ class NotificationPage:
 @dataclass(frozen=True)
 class Preferences:
     """In-app notifications are always on; SMS and e-mail may be turned off. Reminders go
-    out these days before each due date; changing them plans the pending ones again."""
+    out these days before each due date; changing them plans the pending ones again. No SMS
+    but one-time codes goes out in the quiet hours, in the person's own time zone."""
 
     sms: bool = True
     email: bool = True
     reminders_days_before: tuple[int, ...] = (30, 7)
+    # The person's own quiet window, (start, end) o'clock in their time zone (it may cross
+    # midnight; equal hours: no window). None: the settings' default hours.
+    quiet_hours: tuple[int, int] | None = None
+    # The time zone (IANA name) of the person's address region as identity last gave it;
+    # learnt, never chosen (a choice leaves it as it was); None while not known. What the
+    # service answers a person fills in the zone their quiet hours apply in (the settings'
+    # without a region).
+    time_zone: str | None = None
 
     def allows(self, channel: str) -> bool:
         return self.sms if channel == "sms" else self.email

@@ -93,7 +93,9 @@ def plan(
 @dataclass(frozen=True)
 class QuietHours:
     """No SMS from ``start`` to ``end`` o'clock (the window may cross midnight) in
-    ``zone``, except one-time codes; in-app and e-mail are never held."""
+    ``zone``, except one-time codes; in-app and e-mail are never held. The settings give
+    the default hours; a person may choose their own, and either applies in the person's
+    time zone (:func:`quiet_hours_of`)."""
 
     start: int = 21
     end: int = 9
@@ -114,3 +116,14 @@ class QuietHours:
             return None
         end_day = local.date() if hour < self.end else local.date() + timedelta(days=1)
         return datetime.combine(end_day, time(self.end), self.zone)
+
+
+def quiet_hours_of(
+    chosen: tuple[int, int] | None, default: QuietHours | None, zone: ZoneInfo
+) -> QuietHours | None:
+    """A person's quiet hours: the hours they chose, in their own ``zone`` (from their
+    address region); else the default window as settings give it — 21 to 9 Moscow time, as
+    the issue and DOMAIN.md put it (None: no window at all, so SMS go at any hour)."""
+    if chosen is not None:
+        return QuietHours(chosen[0], chosen[1], zone)
+    return default

@@ -26,6 +26,9 @@ from notifications.domain.templates.account import (
 from notifications.domain.templates.account import (
     ONE_TIME_CODE_TEXTS as ONE_TIME_CODE_TEXTS,
 )
+from notifications.domain.templates.account import (
+    REGISTRATION_ATTEMPTED as REGISTRATION_ATTEMPTED,
+)
 from notifications.domain.templates.account import one_time_code_name
 from notifications.domain.templates.application import (
     APPLICATION_STATUS as APPLICATION_STATUS,
@@ -138,6 +141,14 @@ class AccountLock:
 
 
 @dataclass(frozen=True)
+class RegistrationAttempt:
+    """Someone tried to register with the person's logins (identity's
+    ``RegistrationAttempted``): which kinds — ``phone``, ``email``, ``snils`` — never values."""
+
+    logins: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class SmsSummary:
     """Stands for ``count`` SMS folded past the person's hourly limit (SMS only)."""
 
@@ -145,7 +156,14 @@ class SmsSummary:
 
 
 Message = (
-    StatusChange | BookAccess | BookCheck | DueReminder | BookNotValid | AccountLock | SmsSummary
+    StatusChange
+    | BookAccess
+    | BookCheck
+    | DueReminder
+    | BookNotValid
+    | AccountLock
+    | RegistrationAttempt
+    | SmsSummary
 )
 
 
@@ -174,6 +192,8 @@ def kind_of(message: Message) -> str:
         return BOOK_NOT_VALID
     if isinstance(message, AccountLock):
         return ACCOUNT_LOCKED
+    if isinstance(message, RegistrationAttempt):
+        return REGISTRATION_ATTEMPTED
     if isinstance(message, SmsSummary):
         return SMS_SUMMARY
     return APPLICATION_STATUS
@@ -196,6 +216,8 @@ def variables_of(message: Message) -> dict[str, object]:
         return {"book_number": message.book_number}
     if isinstance(message, AccountLock):
         return {"until": message.until}
+    if isinstance(message, RegistrationAttempt):
+        return {"logins": list(message.logins)}
     if isinstance(message, SmsSummary):
         return {"count": message.count}
     return {

@@ -1,5 +1,6 @@
 """On ``emk.identity``: ``AccountLocked`` → the person is told sign-in is locked, and until
-when (in-app, SMS and e-mail as they chose)."""
+when; ``RegistrationAttempted`` → the person is told someone registered with their phone,
+e-mail or СНИЛС (in-app, SMS and e-mail as they chose)."""
 
 from __future__ import annotations
 
@@ -17,3 +18,9 @@ def subscribe(consumer: EventConsumer, notifications: Notifications) -> None:
         event: catalog.AccountLocked, envelope: Envelope, session: AsyncClientSession
     ) -> None:
         await notifications.account_locked(event, envelope.id, session)
+
+    @consumer.on(catalog.RegistrationAttempted, name="notifications.registration_attempted")
+    async def registration_attempted(
+        event: catalog.RegistrationAttempted, envelope: Envelope, session: AsyncClientSession
+    ) -> None:
+        await notifications.registration_attempted(event, envelope.id, session)

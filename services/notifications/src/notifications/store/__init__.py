@@ -48,6 +48,7 @@ from notifications.domain.texts import (
     BOOK_ACCESS,
     BOOK_CHECKED,
     BOOK_NOT_VALID,
+    REGISTRATION_ATTEMPTED,
     REMINDER,
     SMS_SUMMARY,
     AccountLock,
@@ -56,6 +57,7 @@ from notifications.domain.texts import (
     BookNotValid,
     DueReminder,
     Message,
+    RegistrationAttempt,
     SmsSummary,
     StatusChange,
 )
@@ -162,22 +164,34 @@ class NotificationStore:
         if stored is None:
             return Preferences()
         default = Preferences()
+        # Documents older than the quiet hours (or made by learn_time_zone alone) lack some
+        # fields: the defaults stand in.
+        quiet = stored.get("quiet_hours")
         return Preferences(
             sms=stored.get("sms", default.sms),
             email=stored.get("email", default.email),
             reminders_days_before=tuple(
                 stored.get("reminders_days_before", default.reminders_days_before)
             ),
+            quiet_hours=None if quiet is None else (int(quiet["start"]), int(quiet["end"])),
+            time_zone=stored.get("time_zone"),
         )
 
     async def put_preferences(self, user_id: str, chosen: Preferences, now: datetime) -> None:
+        quiet = chosen.quiet_hours
         values = {
             "sms": chosen.sms,
             "email": chosen.email,
             "reminders_days_before": list(chosen.reminders_days_before),
+            "quiet_hours": None if quiet is None else {"start": quiet[0], "end": quiet[1]},
             "updated_at": now,
         }
         await self.preference_docs.update_one({"_id": user_id}, {"$set": values}, upsert=True)
+
+    async def learn_time_zone(self, user_id: str, zone: str | None) -> None:
+        await self.preference_docs.update_one(
+            {"_id": user_id}, {"$set": {"time_zone": zone}}, upsert=True
+        )
 
     # --- deliveries ----------------------------------------------------------------------
 
@@ -416,6 +430,8 @@ def message_doc(message: Message) -> Doc:
         return {"book_number": message.book_number}
     if isinstance(message, AccountLock):
         return {"until": message.until.isoformat()}
+    if isinstance(message, RegistrationAttempt):
+        return {"logins": list(message.logins)}
     if isinstance(message, SmsSummary):
         return {"count": message.count}
     return {
@@ -443,6 +459,8 @@ def message_of(kind: str, doc: Mapping[str, Any]) -> Message:
         return BookNotValid(doc.get("book_number"))
     if kind == ACCOUNT_LOCKED:
         return AccountLock(datetime.fromisoformat(doc["until"]))
+    if kind == REGISTRATION_ATTEMPTED:
+        return RegistrationAttempt(tuple(doc["logins"]))
     if kind == SMS_SUMMARY:
         return SmsSummary(int(doc["count"]))
     return StatusChange(

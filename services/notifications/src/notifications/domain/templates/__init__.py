@@ -9,6 +9,7 @@ channel (in-app, SMS, e-mail), with its variables declared (``model.py``).
 | ``reminder`` | in_app, sms, email | a due date of the book comes near |
 | ``book_not_valid`` | in_app, sms, email | the book stopped being valid |
 | ``account_locked`` | in_app, sms, email | a login locked after password failures (not sent yet) |
+| ``registration_attempted`` | in_app, sms, email | someone registered with the person's phone, e-mail or СНИЛС |
 | ``one_time_code.login``, ``one_time_code.contact_verification`` | sms, email | a one-time code |
 
 An e-mail is plain text and the same content as HTML (``letter.py``). Change what a template

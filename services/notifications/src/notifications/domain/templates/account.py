@@ -1,5 +1,6 @@
-"""The account: one-time codes (``one_time_code.<purpose>``, SMS and e-mail) and a login
-locked after password failures (``account_locked``).
+"""The account: one-time codes (``one_time_code.<purpose>``, SMS and e-mail), a login
+locked after password failures (``account_locked``), and someone registering with the
+person's phone, e-mail or СНИЛС (``registration_attempted``).
 
 A code goes in at send time and is forgotten right after; its variable is secret, so a
 preview renders only the sample. Nothing here logs.
@@ -23,6 +24,7 @@ from notifications.domain.templates.model import Kind, Rendered, Template, Value
 
 ONE_TIME_CODE = "one_time_code"
 ACCOUNT_LOCKED = "account_locked"
+REGISTRATION_ATTEMPTED = "registration_attempted"
 
 # By purpose (``DeliverOtp.purpose``): the SMS, which is also the e-mail's body, and the
 # e-mail's subject.
@@ -110,6 +112,63 @@ def _locked_email(values: Values) -> Rendered:
 
 _ABOUT_LOCKED = "Вход заблокирован после неверных паролей (событие AccountLocked службы identity)"
 
+# --- someone registering with the person's data ---------------------------------------------
+
+# What each login is called in a sentence («с вашим номером телефона и СНИЛС»).
+LOGIN_NAMES: Mapping[str, str] = {
+    "phone": "номером телефона",
+    "email": "адресом электронной почты",
+    "snils": "СНИЛС",
+}
+_ATTEMPT: Mapping[str, Variable] = {
+    "logins": Variable(
+        "Какие данные человека указали при регистрации: phone, email, snils (только виды, "
+        "не сами значения)",
+        Kind.TEXT_LIST,
+        ["phone", "snils"],
+    ),
+}
+_IF_YOU = (
+    "Если это были вы — у вас уже есть учётная запись: войдите в ЭМК. Если нет — ничего делать "
+    "не нужно, новая учётная запись не создана; никому не сообщайте коды из SMS и писем ЭМК."
+)
+
+
+def _used(values: Values) -> str:
+    """«номером телефона, адресом электронной почты и СНИЛС»."""
+    names = [LOGIN_NAMES.get(login, login) for login in values.texts("logins")]
+    return " и ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
+def _attempt_sentence(values: Values) -> str:
+    return f"Кто-то пытался зарегистрироваться в ЭМК с вашим {_used(values)}."
+
+
+def _attempt_in_app(values: Values) -> Rendered:
+    return shown("Попытка регистрации с вашими данными", f"{_attempt_sentence(values)}\n{_IF_YOU}")
+
+
+def _attempt_sms(values: Values) -> Rendered:
+    return sms(
+        one_line(
+            f"ЭМК: кто-то пытался зарегистрироваться с вашим {_used(values)}. Если это были "
+            "не вы, ничего делать не нужно: учётная запись не создана."
+        )
+    )
+
+
+def _attempt_email(values: Values) -> Rendered:
+    return letter(
+        "Попытка регистрации с вашими данными — ЭМК",
+        [greeting(values), Paragraph(_attempt_sentence(values)), Paragraph(_IF_YOU), signature()],
+    )
+
+
+_ABOUT_ATTEMPT = (
+    "Регистрация с телефоном, почтой или СНИЛС уже зарегистрированного человека (событие "
+    "RegistrationAttempted службы identity): ответ регистрации не выдаёт, что они заняты"
+)
+
 TEMPLATES = (
     *_code_templates("login"),
     *_code_templates("contact_verification"),
@@ -122,5 +181,15 @@ TEMPLATES = (
         _ABOUT_LOCKED,
         {**_LOCKED, "addressee": ADDRESSEE},
         _locked_email,
+    ),
+    Template(REGISTRATION_ATTEMPTED, "in_app", 1, _ABOUT_ATTEMPT, _ATTEMPT, _attempt_in_app),
+    Template(REGISTRATION_ATTEMPTED, "sms", 1, _ABOUT_ATTEMPT, _ATTEMPT, _attempt_sms),
+    Template(
+        REGISTRATION_ATTEMPTED,
+        "email",
+        1,
+        _ABOUT_ATTEMPT,
+        {**_ATTEMPT, "addressee": ADDRESSEE},
+        _attempt_email,
     ),
 )
