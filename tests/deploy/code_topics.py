@@ -5,7 +5,7 @@ the test process (logging, the OpenTelemetry provider).
 Each app is built as ``main.py`` builds it, with made-up keys and no server
 (``emk_devstack.contracts.build_app``): building connects to nothing. Its broker's AsyncAPI
 document lists the topics it receives from and sends to (the outbox's publishers); the consumer
-group comes from the runtime.
+group and the dead-letter topic come from the runtime.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 from faststream.specification import AsyncAPI
 
+from emk_common.catalog import dlq_topic
 from emk_devstack.contracts import build_app
 
 SERVICES = ("identity", "applications", "documents", "records", "notifications")
@@ -37,6 +38,8 @@ def service_topics(service: str) -> dict[str, Any]:
         "consumes": sorted(flows["receive"]),
         "publishes": sorted(flows["send"]),
         "group": runtime.consumer.group_id,
+        # Where its consumers dead-letter (emk_common.kafka.EventConsumer).
+        "dead_letters": dlq_topic(runtime.settings.service_name),
     }
 
 

@@ -133,18 +133,6 @@ def selects(selector: Resource, labels: dict[str, str]) -> bool:
 
 SERVICES = ("identity", "applications", "documents", "records", "notifications")
 
-# Variables the manifests set for settings libs/common does not read yet: the Kafka client's
-# TLS and SCRAM credentials (the cluster's listener needs them; see deploy/k8s/README.md).
-PENDING = frozenset(
-    {
-        "KAFKA_SECURITY_PROTOCOL",
-        "KAFKA_SASL_MECHANISM",
-        "KAFKA_SASL_USERNAME",
-        "KAFKA_SASL_PASSWORD",
-        "KAFKA_SSL_CAFILE",
-    }
-)
-
 
 @functools.cache
 def settings_fields() -> dict[str, frozenset[str]]:

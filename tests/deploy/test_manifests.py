@@ -5,6 +5,7 @@ against its vendored CRD (deploy/schemas), and the rules the platform keeps."""
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 import re
 from typing import Any
@@ -14,13 +15,13 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 from kubernetes_validate.utils import SchemaNotFoundError  # type: ignore[import-untyped]
 
+from emk_common.settings import ServiceSettings
 from emk_devstack import topology
 
 from .support import (
     K8S,
     KUBERNETES_VERSION,
     OVERLAYS,
-    PENDING,
     ROOT,
     SERVICES,
     Resource,
@@ -328,19 +329,67 @@ def test_every_variable_set_is_a_setting_a_service_reads(overlay: str) -> None:
             "containers"
         ]
         for variable in container.get("env", []):
-            if service not in readers(variable["name"]) and variable["name"] not in PENDING:
+            if service not in readers(variable["name"]):
                 unread.append(f"{service}: {variable['name']}")
         for source in container.get("envFrom", []):
             if "configMapRef" in source:
                 for key in configs[source["configMapRef"]["name"]]["data"]:
-                    if not readers(key) and key not in PENDING:
+                    if not readers(key):
                         unread.append(f"{source['configMapRef']['name']}: {key}")
     assert unread == [], "set, but no service reads it (see emk_common.settings)"
 
 
-def test_the_pending_kafka_settings_are_still_pending() -> None:
-    """Once libs/common reads them, they leave PENDING (tests/deploy/support.py)."""
-    assert {name for name in PENDING if readers(name)} == set()
+def _settings_class(service: str) -> type[ServiceSettings]:
+    module = importlib.import_module(f"{service}.settings")
+    (found,) = (
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, ServiceSettings)
+        and value is not ServiceSettings
+    )
+    return found
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_kafka_clients_connect_with_tls_and_the_services_own_user(overlay: str) -> None:
+    """The Kafka variables a pod gets are valid values of the service's real settings: TLS
+    with SCRAM-SHA-512 as its own KafkaUser, the password from the User Operator's Secret,
+    the CA file the one the cluster CA's Secret is mounted as."""
+    resources = build(overlay)
+    configs = {c["metadata"]["name"]: c for c in of_kind(resources, "ConfigMap")}
+    for service in SERVICES:
+        pod = named(resources, "Deployment", service)["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        values: dict[str, str] = {}
+        for source in container.get("envFrom", []):
+            if "configMapRef" in source:
+                values.update(configs[source["configMapRef"]["name"]]["data"])
+        secrets: dict[str, Resource] = {}
+        for variable in container.get("env", []):
+            if "value" in variable:
+                values[variable["name"]] = variable["value"]
+            else:
+                secrets[variable["name"]] = variable["valueFrom"]["secretKeyRef"]
+                values[variable["name"]] = "from-a-secret"
+        kafka: dict[str, Any] = {
+            name.lower(): value for name, value in values.items() if name.startswith("KAFKA_")
+        }
+        settings = _settings_class(service)(**kafka)
+        assert settings.kafka_security_protocol == "SASL_SSL", service
+        assert settings.kafka_sasl_mechanism == "SCRAM-SHA-512", service
+        assert settings.kafka_sasl_username == service
+        password = secrets["KAFKA_SASL_PASSWORD"]
+        assert password == {"name": f"kafka-user-{service}", "key": "password"}
+        assert settings.kafka_ssl_cafile is not None, service
+        cafile = settings.kafka_ssl_cafile
+        volumes = {volume["name"]: volume for volume in pod.get("volumes", [])}
+        (mount,) = (
+            m for m in container.get("volumeMounts", []) if m["mountPath"] == str(cafile.parent)
+        )
+        secret = volumes[mount["name"]]["secret"]
+        assert secret["secretName"] == "emk-kafka-cluster-ca-cert", service
+        assert {"key": "ca.crt", "path": cafile.name} in secret.get("items", []), service
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

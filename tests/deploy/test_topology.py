@@ -70,6 +70,14 @@ def test_the_table_lists_what_the_app_publishes(
     )
 
 
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_table_names_the_dead_letter_topic_the_app_writes(
+    service: str, built_apps: dict[str, dict[str, Any]]
+) -> None:
+    assert built_apps[service]["dead_letters"] == topology.dead_letter_topic(service)
+    assert topology.dead_letter_topic(service) == f"emk.{service}.dlq"
+
+
 def _event_class(node: ast.expr | None, imported: dict[str, str], names: set[str]) -> str | None:
     """The event class ``node`` names: ``catalog.X``, or ``X`` imported from the catalog."""
     if (

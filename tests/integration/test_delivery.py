@@ -16,7 +16,7 @@ from emk_common.kafka import DeadLetter, RetryLater
 from emk_common.outbox import OUTBOX_FIELD, PENDING_FIELD
 from emk_testing import eventually
 
-from .probe import consumer_app, new_probe, producer_app, running
+from .probe import ProbeSettings, consumer_app, new_probe, producer_app, running
 
 FAST: dict[str, Any] = {
     "consumer_backoff_seconds": 0.05,
@@ -157,10 +157,12 @@ async def test_a_handler_that_always_fails_sends_the_event_to_the_dlq_and_moves_
         found = await eventually(lambda: effects(mongo, probe.consumer_db), what="next event")
         assert [e["event_id"] for e in found] == [healthy["event_id"]]
 
-    dead = await _read_one(kafka_bootstrap, dlq_topic(probe.topic))
+    dead = await _dead_letter_from(kafka_bootstrap, probe.topic)
+    assert dead.topic == "emk.probe.dlq"  # the consumer's own, not the source topic's
+    assert dead.key == b"c1"
     headers = {k: v.decode() for k, v in dead.headers}
-    assert headers["original_topic"] == probe.topic
     assert headers["exc_class"] == "builtins.ValueError"
+    assert headers["reason"] == "ValueError on every attempt"
     assert headers["handler"] == "probe.record_effect"
     assert json.loads(dead.value)["id"] == poison["event_id"]
 
@@ -205,18 +207,31 @@ async def test_an_event_that_can_never_apply_goes_to_the_dlq_at_once(
         found = await eventually(lambda: effects(mongo, probe.consumer_db), what="next event")
         assert [e["event_id"] for e in found] == [healthy["event_id"]]
     assert calls == [1, 2]  # no retries for the dead one
-    dead = await _read_one(kafka_bootstrap, dlq_topic(probe.topic))
+    dead = await _dead_letter_from(kafka_bootstrap, probe.topic)
     headers = {k: v.decode() for k, v in dead.headers}
     assert headers["exc_class"] == "emk_common.kafka.DeadLetter"
+    assert headers["reason"] == "counter c1 is unknown"
     assert json.loads(dead.value)["id"] == poison["event_id"]
 
 
-async def _read_one(bootstrap: str, topic: str) -> Any:
+async def _dead_letter_from(bootstrap: str, source_topic: str) -> Any:
+    """The first record on the probe service's DLQ (every partition) that came from
+    ``source_topic``: the DLQ is the consumer's, shared by every topic it reads."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+        dlq_topic(ProbeSettings.service_name),
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
     )
     await consumer.start()
+
+    async def find() -> Any:
+        while True:
+            record = await consumer.getone()
+            if ("original_topic", source_topic.encode()) in record.headers:
+                return record
+
     try:
-        return await asyncio.wait_for(consumer.getone(), 20)
+        return await asyncio.wait_for(find(), 20)
     finally:
         await consumer.stop()

@@ -168,23 +168,29 @@ class Harness:
             await client.close()
 
     async def dead_letters(self) -> list[ConsumerRecord[bytes, bytes]]:
-        """Everything on the DLQ topic, read to its end."""
-        partition = TopicPartition(dlq_topic(self.topic), 0)
+        """This test's records on the service's DLQ: every partition read to its end, those
+        whose ``original_topic`` is this test's topic (the DLQ is the consumer's, shared by
+        every topic it reads and by every test of this service)."""
+        topic = dlq_topic(BatchProbeSettings.service_name)
         consumer = AIOKafkaConsumer(bootstrap_servers=self.servers.kafka, group_id=None)
         await consumer.start()
         try:
-            consumer.assign([partition])
-            await consumer.seek_to_beginning(partition)
-            end: int = (await consumer.end_offsets([partition]))[partition]
+            found = consumer.partitions_for_topic(topic)
+            assert found, f"{topic} exists"
+            partitions = [TopicPartition(topic, p) for p in sorted(found)]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
             records: list[ConsumerRecord[bytes, bytes]] = []
 
             async def read_to_end() -> bool:
-                batch = await consumer.getmany(partition, timeout_ms=200)
-                records.extend(batch.get(partition, []))
-                return len(records) >= end
+                batch = await consumer.getmany(*partitions, timeout_ms=200)
+                for fetched in batch.values():
+                    records.extend(fetched)
+                return all([await consumer.position(p) >= ends[p] for p in partitions])
 
             await eventually(read_to_end, what="the DLQ read to its end")
-            return records
+            return [r for r in records if _headers(r).get("original_topic") == self.topic]
         finally:
             await consumer.stop()
 
@@ -194,6 +200,10 @@ class Harness:
             await client.drop_database(self.db_name)
         finally:
             await client.close()
+
+
+def _headers(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
+    return {key: value.decode() for key, value in record.headers}
 
 
 @pytest.fixture
@@ -250,11 +260,19 @@ async def test_one_poison_event_in_a_batch_of_fifty_reaches_the_dlq_alone(
     assert [doc["event_id"] for doc in found] == [e.id for e in sent if e.id != sent[poison].id]
     assert stats.skipped == 0
     [dead] = await harness.dead_letters()
+    # On the consumer's own DLQ, as it came (value and key), saying where from and why.
+    assert dead.topic == "emk.batchprobe.dlq"
     assert json.loads(dead.value)["id"] == sent[poison].id
-    headers = {key: value.decode() for key, value in dead.headers}
-    assert headers["exc_class"] == "builtins.ValueError"
-    assert headers["handler"] == "batch_probe.count"
+    assert dead.key == sent[poison].subject.encode()
+    headers = _headers(dead)
     assert headers["original_topic"] == harness.topic
+    # One partition, published in order: the poison is the topic's record 17.
+    assert (headers["original_partition"], headers["original_offset"]) == ("0", str(poison))
+    assert headers["exc_class"] == "builtins.ValueError"
+    # Only the class: an exception's text may quote what the handler read.
+    assert headers["reason"] == "ValueError on every attempt"
+    assert "poison by design" not in str(dead.headers)
+    assert headers["handler"] == "batch_probe.count"
     poison_calls = [c for c in harness.calls if c.n == poison]
     if batch_max == BATCHED:
         # The first fetch went into one transaction until the poison aborted it; then the

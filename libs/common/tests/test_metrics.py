@@ -121,9 +121,11 @@ class _Record:
 class _Broker:
     published: list[tuple[str, bytes]] = field(default_factory=list)
     subscribers: list[Any] = field(default_factory=list)
+    options: list[dict[str, Any]] = field(default_factory=list)  # key, headers
 
-    async def publish(self, body: bytes, topic: str, **_: Any) -> None:
+    async def publish(self, body: bytes, topic: str, **options: Any) -> None:
         self.published.append((topic, body))
+        self.options.append(options)
 
 
 async def test_a_dead_lettered_record_is_counted_by_its_source_topic() -> None:
@@ -134,7 +136,15 @@ async def test_a_dead_lettered_record_is_counted_by_its_source_topic() -> None:
     # An envelope that cannot be read is dead-lettered at once.
     await consumer.dispatch(broker, _Record("emk.metrics.unit", 0, 7))  # type: ignore[arg-type]
 
-    assert broker.published == [("emk.metrics.unit.dlq", b"{not json")]
+    # To the consumer's own DLQ, not the source topic's; the source is in the headers.
+    assert broker.published == [("emk.metricsprobe.dlq", b"{not json")]
+    [options] = broker.options
+    assert options["key"] == b"k"
+    assert options["headers"]["original_topic"] == "emk.metrics.unit"
+    assert (options["headers"]["original_partition"], options["headers"]["original_offset"]) == (
+        "0",
+        "7",
+    )
     assert _dlq_count("emk.metrics.unit") == before + 1
 
 

@@ -35,8 +35,11 @@ TOPICS = (
 )
 
 
-def dlq_topic(topic: str) -> str:
-    return f"{topic}.dlq"
+def dlq_topic(service: str) -> str:
+    """``service``'s own dead-letter topic: its consumers put there the records they can never
+    apply, from whichever topic they read them (the record's headers say which). Only that
+    service writes it (the Kafka ACLs of deploy/k8s, emk_devstack.topology)."""
+    return f"emk.{service}.dlq"
 
 
 Role = Literal["citizen", "medical_worker", "operator", "employer", "admin"]

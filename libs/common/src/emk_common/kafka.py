@@ -7,7 +7,8 @@ Consuming is at-least-once with effectively-once effects:
 - what one fetch returns is applied as a batch, one transaction and one offset commit for
   all of it; a failing handler rolls the batch back and its records are applied one by one;
 - a failing handler is retried with exponential backoff, a bounded number of times, then
-  the record goes to ``<topic>.dlq`` with the error in its headers and the consumer moves on;
+  the record goes to the service's own ``emk.<service>.dlq`` (whatever topic it came from), its
+  key kept, where it came from and why in its headers, and the consumer moves on;
 - while MongoDB is unreachable nothing is dead-lettered: the handler waits and retries,
   and if that lasts, the record is handed back to Kafka (``nack``) after a pause; a handler
   that depends on another service raises :class:`RetryLater` while that peer is down or
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -31,6 +33,8 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.kafka.security import parse_security
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import ValidationError
@@ -57,15 +61,54 @@ class RetryLater(Exception):  # noqa: N818 - an instruction, not an error
 
 class DeadLetter(Exception):  # noqa: N818 - an instruction, not an error
     """Raised by a handler for an event it can never apply (it names an aggregate nobody
-    has): straight to the dead-letter topic, without the retries that could not help."""
+    has): straight to the dead-letter topic, without the retries that could not help. The
+    message is the record's ``reason`` header and is logged: it must not quote data."""
 
 
 Handler = Callable[[E, Envelope, AsyncClientSession], Awaitable[None]]
 
 
+_SASL: dict[str, type[SASLPlaintext | SASLScram256 | SASLScram512]] = {
+    "PLAIN": SASLPlaintext,
+    "SCRAM-SHA-256": SASLScram256,
+    "SCRAM-SHA-512": SASLScram512,
+}
+
+
+def kafka_security(settings: ServiceSettings) -> BaseSecurity | None:
+    """How the service's Kafka clients connect, from ``KAFKA_SECURITY_PROTOCOL`` and its
+    companions: the one place these settings are read. The FastStream broker takes it as
+    ``security=``; the plain aiokafka clients take :func:`client_options`, made from it.
+    ``None`` is PLAINTEXT (the local stack)."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    use_ssl = protocol in ("SSL", "SASL_SSL")
+    context: ssl.SSLContext | None = None
+    if use_ssl:
+        cafile = settings.kafka_ssl_cafile
+        # Verifies the brokers' certificates and names; the cluster's CA when given.
+        context = ssl.create_default_context(cafile=str(cafile) if cafile else None)
+    if protocol == "SSL":
+        return BaseSecurity(ssl_context=context, use_ssl=True)
+    return _SASL[settings.kafka_sasl_mechanism](
+        settings.kafka_sasl_username,
+        settings.kafka_sasl_password.get_secret_value(),
+        ssl_context=context,
+        use_ssl=use_ssl,
+    )
+
+
+def client_options(settings: ServiceSettings) -> dict[str, Any]:
+    """The security keyword arguments of an ``AIOKafkaConsumer``/``Producer``/``AdminClient``:
+    exactly what the FastStream broker passes its own clients for :func:`kafka_security`."""
+    return parse_security(kafka_security(settings))
+
+
 def create_broker(settings: ServiceSettings, tracer_provider: TracerProvider | None) -> KafkaBroker:
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
+        security=kafka_security(settings),
         client_id=f"emk-{settings.service_name}",
         acks="all",
         linger_ms=2,
@@ -80,15 +123,18 @@ def create_broker(settings: ServiceSettings, tracer_provider: TracerProvider | N
 
 
 async def ensure_topics(settings: ServiceSettings, topics: Iterable[str]) -> None:
-    """Create the topics (and their DLQs) that are missing; in a cluster the operator's
-    manifests normally made them already, and this is a no-op."""
+    """Create the topics (and the service's own DLQ) that are missing; in a cluster the
+    operator's manifests made them already (a service may not create topics), and this only
+    lists them."""
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=5000
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        request_timeout_ms=5000,
+        **client_options(settings),
     )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = sorted({t for topic in topics for t in (topic, dlq_topic(topic))} - existing)
+        wanted = sorted({*topics, dlq_topic(settings.service_name)} - existing)
         for topic in wanted:  # one by one: a racing replica's creation is not our failure
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
@@ -450,12 +496,11 @@ class EventConsumer:
                 if attempt >= settings.consumer_max_attempts:
                     # The same safe summary as the DLQ header: an exception's text can quote data.
                     log.error(
-                        "handler %s failed %d times on event %s; dead-lettering: %s: %s",
+                        "handler %s failed %d times on event %s; dead-lettering: %s",
                         reg.name,
                         attempt,
                         envelope.id,
-                        type(exc).__name__,
-                        _safe_message(exc),
+                        _reason(exc),
                     )
                     await self._dead_letter(broker, record, exc, handler=reg.name)
                     return
@@ -478,22 +523,25 @@ class EventConsumer:
             "handler %s cannot apply event %s; dead-lettering: %s",
             work.registration.name,
             work.envelope.id,
-            _safe_message(exc),
+            _reason(exc),
         )
         await self._dead_letter(broker, work.record, exc, handler=work.registration.name)
 
     async def _dead_letter(
         self, broker: KafkaBroker, record: Any, exc: BaseException, *, handler: str
     ) -> None:
+        """To the service's own DLQ, as it came (value and key), with where it came from and
+        why: one DLQ holds the dead letters of every topic the service reads."""
         headers = {
             "original_topic": record.topic,
             "original_partition": str(record.partition),
             "original_offset": str(record.offset),
             "handler": handler,
             "exc_class": f"{type(exc).__module__}.{type(exc).__qualname__}",
-            "exc_message": _safe_message(exc),
+            "reason": _reason(exc),
         }
-        await broker.publish(record.value, dlq_topic(record.topic), key=record.key, headers=headers)
+        dlq = dlq_topic(self._settings.service_name)
+        await broker.publish(record.value, dlq, key=record.key, headers=headers)
         self.stats.dead_lettered += 1
         DLQ_RECORDS.add(1, {"topic": record.topic})
 
@@ -517,3 +565,13 @@ def _safe_message(exc: BaseException) -> str:
             f"{'.'.join(map(str, e['loc']))}: {e['type']}" for e in exc.errors(include_input=False)
         )[:300]
     return str(exc)[:300]
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a record is dead-lettered, short and without personal data: a validation error's
+    locations and codes, a :class:`DeadLetter`'s own message (written not to quote data); of
+    any other exception only its class — its text may quote what the handler read (a
+    duplicate key's values, a peer's answer)."""
+    if isinstance(exc, ValidationError | DeadLetter):
+        return _safe_message(exc)[:200]
+    return f"{type(exc).__name__} on every attempt"

@@ -39,6 +39,7 @@ from pydantic import ValidationError
 from emk_common.catalog import SessionRevoked
 from emk_common.clock import Clock, utc_now
 from emk_common.events import Envelope
+from emk_common.kafka import client_options
 from emk_common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,7 @@ class RevocationReader:
             auto_offset_reset="earliest",
             fetch_max_wait_ms=max(settings.kafka_fetch_max_wait_ms, _MIN_FETCH_WAIT_MS),
             request_timeout_ms=10_000,
+            **client_options(settings),  # TLS and SASL as the service's broker
         )
 
     def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -78,6 +78,8 @@ class ServiceSettings(BaseSettings):
     # it is read. A route that streams a larger body itself (the documents upload) is given
     # its own limit by its service (create_app's body_limits).
     emk_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # The Retry-After (seconds) of a 503 when MongoDB, S3 or identity's keys are unreachable.
+    unavailable_retry_after_seconds: int = Field(default=5, ge=1)
 
     # --- infrastructure (shared, unprefixed names) --------------------------
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
@@ -89,13 +91,34 @@ class ServiceSettings(BaseSettings):
     kafka_fetch_max_wait_ms: int = 500
     # One consumer group per service (default: its name); replicas share it.
     kafka_consumer_group: str = ""
+    # How every Kafka client of the service connects (emk_common.kafka.kafka_security):
+    # PLAINTEXT locally; in the cluster TLS with SCRAM (deploy/k8s: SASL_SSL, SCRAM-SHA-512,
+    # the cluster CA's file, the service's own Kafka user). The password is never logged.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    # The CA that signed the brokers' certificates (PEM); unset: the system's trusted CAs.
+    kafka_ssl_cafile: Path | None = None
     mongodb_uri: str = "mongodb://127.0.0.1:27017"
     mongodb_database: str = ""
+    # Every MongoDB operation's budget (pymongo's timeoutMS: server selection, connection,
+    # the round trip and its retries together), so a request gives up within 2 s when MongoDB
+    # is away or frozen and answers 503 (emk_common.unavailable). Background loops share it.
+    mongodb_timeout_ms: int = Field(default=1000, gt=0)
+    # Opening a connection (TCP and the handshake); within the budget above.
+    mongodb_connect_timeout_ms: int = Field(default=1000, gt=0)
+    # Startup's index builds and hooks together (they may scan a large collection once).
+    mongodb_startup_timeout_seconds: float = Field(default=60.0, gt=0)
     s3_endpoint: str = "http://127.0.0.1:9000"
     s3_access_key: str = "emk-local"
     s3_secret_key: str = "emk-local-secret"  # noqa: S105 - the local stand-in's default only
     s3_region: str = "us-east-1"
     s3_bucket: str = ""
+    # S3 calls give up quickly (a request answers 503 within 2 s when S3 is away): connecting,
+    # and each wait for data; only a connection that could not be opened is retried, once.
+    s3_connect_timeout_seconds: float = Field(default=0.5, gt=0)
+    s3_read_timeout_seconds: float = Field(default=1.5, gt=0)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
     emk_var_dir: Path = Path("var")
@@ -123,6 +146,8 @@ class ServiceSettings(BaseSettings):
     access_token_issuer: str = "emk-identity"  # noqa: S105 - a claim, not a secret
     access_token_audience: str = "emk"  # noqa: S105 - a claim, not a secret
     jwks_cache_seconds: float = 300.0
+    # How long fetching identity's JWKS may take (within the 2 s budget of a request).
+    jwks_timeout_seconds: float = Field(default=1.0, gt=0)
     # How long an access token lives (seconds; identity signs them so): a service keeps a
     # revoked session in memory that long, and on start reads that far back the revocations
     # on emk.identity.sessions (emk_common.revocation).
@@ -166,6 +191,22 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _default_group(cls, value: str) -> str:
         return value or cls.service_name
+
+    @field_validator("kafka_ssl_cafile", mode="before")
+    @classmethod
+    def _no_cafile(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _sasl_credentials(self) -> Self:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()
+        ):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
+        return self
 
     @field_validator("s3_bucket")
     @classmethod
