@@ -49,7 +49,13 @@ def build(
         token_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
     )
     identity = Identity(
-        IdentityStore(runtime, cipher, blind_index, clock),
+        IdentityStore(
+            runtime,
+            cipher,
+            blind_index,
+            clock,
+            unconfirmed_for=timedelta(days=settings.unconfirmed_account_days),
+        ),
         settings,
         courier=courier
         or SealedCodeCourier.from_keyring(

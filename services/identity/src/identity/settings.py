@@ -23,9 +23,11 @@ class IdentitySettings(ServiceSettings):
     otp_ttl_seconds: int = 300
     otp_max_attempts: int = 5
     otp_resend_cooldown_seconds: int = 60
-    # A registration whose phone, e-mail or СНИЛС is taken is answered as made; its contact
-    # steps keep answering alike for this long (``identity.domain.ghost``).
-    ghost_registration_days: int = 7
+    # An account whose contacts are not both confirmed this long after registration is
+    # deleted, its phone, e-mail and СНИЛС free again (a typo or a squatter holds them no
+    # longer). A registration answered as made though its logins were taken
+    # (``identity.domain.ghost``) is forgotten after the same time.
+    unconfirmed_account_days: int = 7
     # Rate limits: hits per window, per client IP and per account.
     register_per_ip_per_hour: int = 20
     login_per_ip_per_minute: int = 30

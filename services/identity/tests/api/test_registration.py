@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from emk_common import catalog
@@ -116,6 +117,30 @@ async def test_a_ghost_registrations_codes_are_refused_like_unreceived_ones(
             ]
     assert answers["ghost"] == answers["real"]  # tries counted down, spent, resend cooldown
     assert answers["ghost"][-1][0] == 429
+
+
+async def test_an_account_left_unconfirmed_is_deleted_after_a_week(
+    identity: Identity, ip: str
+) -> None:
+    """Its logins are not held forever by a typo or a squatter: MongoDB deletes it (a TTL
+    index on ``unconfirmed_until``), unless both contacts are confirmed in time."""
+    data = person()
+    async with identity.client(ip) as http:
+        made = await http.post(REGISTER, json=data)
+        user_id = made.json()["user_id"]
+        users = identity.app.state.runtime.db["users"]
+        stored = await users.find_one({"_id": user_id})
+        assert stored is not None
+        assert stored["unconfirmed_until"] - stored["created_at"] == timedelta(days=7)
+        indexes = await users.index_information()
+        assert indexes["unconfirmed_expiry"]["expireAfterSeconds"] == 0
+        for channel, to in (("sms", data["phone"]), ("email", data["email"])):
+            code = identity.courier.last_code(to)
+            body = {"user_id": user_id, "channel": channel, "code": code}
+            assert (await http.post(VERIFY, json=body)).status_code == 200
+    confirmed = await users.find_one({"_id": user_id})
+    assert confirmed is not None
+    assert "unconfirmed_until" not in confirmed
 
 
 async def test_contacts_are_confirmed_by_their_codes(identity: Identity, ip: str) -> None:

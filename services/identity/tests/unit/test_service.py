@@ -99,6 +99,17 @@ async def test_a_registration_with_taken_logins_is_answered_as_made_and_the_owne
     assert all(e.type == "emk.identity.RegistrationAttempted.v1" for e in r.store.ghosts.outbox)
 
 
+async def test_the_owner_is_told_of_attempts_once_a_day(r: Rig) -> None:
+    """Attempts from many addresses must not flood a person: one notice a day."""
+    first = await r.identity.register(registration())
+    for _ in range(3):
+        await r.identity.register(registration(phone=phone_of(first)))
+    assert len(r.store.ghosts.outbox) == 1
+    r.clock.advance(days=1, seconds=1)
+    await r.identity.register(registration(phone=phone_of(first)))
+    assert len(r.store.ghosts.outbox) == 2
+
+
 async def test_the_contact_steps_of_a_ghost_registration_answer_as_an_accounts_would(
     r: Rig,
 ) -> None:

@@ -21,6 +21,10 @@ from identity.service.core import Core, new_id
 
 log = logging.getLogger(__name__)
 
+# The notice to the owner of logins someone registered with: at most one a day.
+_NOTICE = "registration-notice"
+_NOTICE_EVERY = timedelta(days=1)
+
 
 class Accounts(Core):
     # --- registration -------------------------------------------------------------------
@@ -63,18 +67,19 @@ class Accounts(Core):
         by_owner: dict[str, list[LoginKind]] = {}
         for kind, owner in (await self.users.owners(attempt.person)).items():
             by_owner.setdefault(owner, []).append(kind)
-        told = [
-            event
-            for owner, kinds in by_owner.items()
-            for event in self.events(owner, [RegistrationAttempted(user_id=owner, logins=kinds)])
-        ]
+        told = []
+        for owner, kinds in by_owner.items():
+            # Told once a day at most: attempts from many addresses must not flood a person.
+            if await self.store.limits.hit(_NOTICE, owner, limit=1, window=_NOTICE_EVERY):
+                continue
+            told += self.events(owner, [RegistrationAttempted(user_id=owner, logins=kinds)])
         settings = self.settings
         made = ghost(
             attempt.id,
             key=self.code_key,
             now=self.clock(),
             code_ttl=timedelta(seconds=settings.otp_ttl_seconds),
-            lifetime=timedelta(days=settings.ghost_registration_days),
+            lifetime=timedelta(days=settings.unconfirmed_account_days),
         )
         await self.store.ghosts.insert(made, told)
 

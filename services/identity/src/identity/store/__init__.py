@@ -5,6 +5,8 @@ the documents' shape."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from emk_common.clock import Clock
 from emk_common.crypto import BlindIndex, FieldCipher
 from emk_common.limits import RateLimits
@@ -20,9 +22,15 @@ class IdentityStore:
     """Every collection of the service, made once (``identity.ports.Store``)."""
 
     def __init__(
-        self, runtime: Runtime, cipher: FieldCipher, index: BlindIndex, clock: Clock
+        self,
+        runtime: Runtime,
+        cipher: FieldCipher,
+        index: BlindIndex,
+        clock: Clock,
+        *,
+        unconfirmed_for: timedelta = timedelta(days=7),
     ) -> None:
-        self.users = UserStore(runtime, cipher, index, clock)
+        self.users = UserStore(runtime, cipher, index, clock, unconfirmed_for=unconfirmed_for)
         self.challenges = ChallengeStore(runtime)
         self.sessions = SessionStore(runtime, clock)
         self.guards = LoginGuards(runtime, index, clock)

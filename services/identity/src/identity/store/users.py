@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import asdict
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from pymongo import ASCENDING
@@ -43,14 +43,25 @@ LOGIN_KINDS: tuple[LoginKind, ...] = ("phone", "email", "snils")
 
 
 class UserStore:
+    """``unconfirmed_for``: a citizen's account whose contacts are not both confirmed this long
+    after registration is deleted by MongoDB (``unconfirmed_until``, a TTL index: the field is
+    set at registration and removed once the account moves on), freeing its logins."""
+
     def __init__(
-        self, runtime: Runtime, cipher: FieldCipher, index: BlindIndex, clock: Clock
+        self,
+        runtime: Runtime,
+        cipher: FieldCipher,
+        index: BlindIndex,
+        clock: Clock,
+        *,
+        unconfirmed_for: timedelta = timedelta(days=7),
     ) -> None:
         self.collection = runtime.collection("users")
         self._outbox = runtime.outbox
         self._cipher = cipher
         self._index = index
         self._clock = clock
+        self._unconfirmed_for = unconfirmed_for
 
     async def ensure_indexes(self) -> None:
         for kind in LOGIN_KINDS:
@@ -60,6 +71,9 @@ class UserStore:
                 unique=True,
                 partialFilterExpression={f"index.{kind}": {"$type": "string"}},
             )
+        await self.collection.create_index(
+            "unconfirmed_until", expireAfterSeconds=0, name="unconfirmed_expiry"
+        )
 
     async def get(self, user_id: str) -> User | None:
         doc = await self.collection.find_one({"_id": user_id})
@@ -88,6 +102,8 @@ class UserStore:
             "updated_at": now,
             "version": user.version,
         }
+        if user.status is Status.PENDING_CONTACTS:
+            document["unconfirmed_until"] = user.created_at + self._unconfirmed_for
         try:
             await self.collection.insert_one(self._outbox.insert(document, events))
         except DuplicateKeyError as exc:
@@ -151,6 +167,8 @@ class UserStore:
         removed: list[str] = []
         if after.status != before.status:
             fields["status"] = after.status.value
+            if before.status is Status.PENDING_CONTACTS:
+                removed.append("unconfirmed_until")  # confirmed: kept for good
         for channel in CHANNELS:
             old, new = before.contacts[channel], after.contacts[channel]
             if new.verified != old.verified:
