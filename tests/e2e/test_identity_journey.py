@@ -133,7 +133,7 @@ async def test_registering_with_someones_phone_and_snils_tells_them_and_not_the_
     text = await eventually(told, within=30, what="the owner's SMS about the attempt")
     assert text == (
         "ЭМК: кто-то пытался зарегистрироваться с вашим номером телефона и СНИЛС. Если это были "
-        "не вы, ничего делать не нужно: учётная запись не создана."
+        "не вы, ничего делать не нужно."
     )
     assert inbox.mails(attempt["email"]) == []  # no code for a registration that was not made
 

@@ -15,6 +15,7 @@ from pypdf.generic import (
     DecodedStreamObject,
     DictionaryObject,
     NameObject,
+    PdfObject,
     TextStringObject,
 )
 
@@ -86,10 +87,10 @@ def eicar() -> bytes:
 # --- hostile PDFs, each with one kind of active content (pypdf's writer, at run time) ------
 
 
-def _action(kind: str, **entries: str) -> DictionaryObject:
+def _action(kind: str, **entries: str | PdfObject) -> DictionaryObject:
     action = DictionaryObject({NameObject("/S"): NameObject(kind)})
     for key, value in entries.items():
-        action[NameObject(f"/{key}")] = TextStringObject(value)
+        action[NameObject(f"/{key}")] = TextStringObject(value) if isinstance(value, str) else value
     return action
 
 
@@ -139,6 +140,26 @@ def hostile_pdf(kind: str) -> bytes:
         )
     else:
         raise ValueError(kind)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def pdf_opening_at_first_page(how: str) -> bytes:
+    """A one-page PDF told to open at its page, fitted: ``destination`` (``/OpenAction
+    [page /Fit]``, as LibreOffice writes), ``goto`` (a GoTo action) or ``page_goto`` (the
+    page's own ``/AA`` open action, a GoTo)."""
+    writer = PdfWriter()
+    page = writer.add_blank_page(width=420, height=595)
+    where = ArrayObject([page.indirect_reference, NameObject("/Fit")])
+    if how == "destination":
+        writer.root_object[NameObject("/OpenAction")] = where
+    elif how == "goto":
+        writer.root_object[NameObject("/OpenAction")] = _action("/GoTo", D=where)
+    elif how == "page_goto":
+        page[NameObject("/AA")] = DictionaryObject({NameObject("/O"): _action("/GoTo", D=where)})
+    else:
+        raise ValueError(how)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()

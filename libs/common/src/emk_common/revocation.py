@@ -169,9 +169,10 @@ class RevocationReader:
         return [TopicPartition(self.topic, p) for p in sorted(found)]
 
     async def _seek(self, consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]) -> None:
-        """To the first record of the last token lifetime on each partition; from the
-        beginning where the broker cannot say (the topic keeps little, and what has expired
-        is skipped as it is read)."""
+        """To the first record of the last token lifetime on each partition. Where the
+        broker knows no record that recent, or cannot say, from the beginning: the topic keeps
+        an hour, and what has expired is skipped as it is read. (Not to the end: a revocation
+        published between asking and seeking would be skipped.)"""
         since = int((self._wall_clock() - self._lookback) * 1000)
         try:
             found: dict[TopicPartition, Any] = await asyncio.wait_for(

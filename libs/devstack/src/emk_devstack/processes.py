@@ -210,10 +210,6 @@ class Supervisor:
                 )
             time.sleep(POLL_INTERVAL)
 
-    def exited(self) -> list[Child]:
-        """Children that have exited although nobody stopped them."""
-        return [child for child in self._children.values() if child.returncode() is not None]
-
     def stop(self, name: str, timeout: float = STOP_TIMEOUT) -> None:
         child = self._children.pop(name, None)
         if child is not None:

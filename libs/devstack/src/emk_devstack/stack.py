@@ -188,10 +188,6 @@ class Stack:
         child = self._supervisor.get(name)
         return child is not None and child.returncode() is None
 
-    def exited(self) -> list[Child]:
-        """Children that died although nobody stopped them."""
-        return self._supervisor.exited()
-
     # --- lifecycle -------------------------------------------------------------
 
     def __enter__(self) -> Self:

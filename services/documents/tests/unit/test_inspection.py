@@ -155,8 +155,22 @@ def test_hex_escaped_names_are_the_same_names() -> None:
     data = samples.hostile_pdf("open_action").replace(b"/OpenAction", b"/#4Fpen#41ction")
     assert b"/OpenAction" not in data
     assert active_in_pdf(PdfReader(io.BytesIO(data))) is Active.OPEN_ACTION
-    assert active_names_in_bytes(data) is Active.OPEN_ACTION
+    # An open action is judged by what it holds (the object walk), never by its name alone.
+    assert active_names_in_bytes(data) is None
     assert refusal(data).code is Refusal.ACTIVE_CONTENT
+    launch = samples.hostile_pdf("launch").replace(b"/Launch", b"/L#61unch")
+    assert b"/Launch" not in launch
+    assert active_names_in_bytes(launch) is Active.LAUNCH
+
+
+def test_a_pdf_that_opens_at_its_first_page_is_a_clean_pdf() -> None:
+    """What LibreOffice and most PDF writers put in: /OpenAction [page /Fit], or a GoTo
+    action, or a page's /AA going to another page — navigation, not active content."""
+    for opening in ("destination", "goto", "page_goto"):
+        data = samples.pdf_opening_at_first_page(opening)
+        assert active_in_pdf(PdfReader(io.BytesIO(data))) is None, opening
+        assert active_names_in_bytes(data) is None, opening
+        assert inspect(data).pages == 1, opening
 
 
 def test_an_object_pypdf_never_reaches_is_still_found_in_the_bytes() -> None:

@@ -361,7 +361,7 @@ async def test_the_owner_of_logins_someone_registered_with_is_told_which() -> No
     assert to == PHONE
     assert text == (
         "ЭМК: кто-то пытался зарегистрироваться с вашим номером телефона и СНИЛС. Если это были "
-        "не вы, ничего делать не нужно: учётная запись не создана."
+        "не вы, ничего делать не нужно."
     )
     [(_, subject, _)] = rig.email.sent
     assert subject == "Попытка регистрации с вашими данными — ЭМК"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import itertools
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -339,10 +340,19 @@ PINNED: Mapping[tuple[str, str], tuple[int, str]] = {
     ("account_locked", "sms"): (1, "75b87d8e1a86"),
     ("account_locked", "email"): (1, "e7a2b0372c4d"),
     ("registration_attempted", "in_app"): (1, "f40689002d49"),
-    ("registration_attempted", "sms"): (1, "c45b575125f9"),
+    ("registration_attempted", "sms"): (2, "f96df4a96bb5"),
     ("registration_attempted", "email"): (1, "9e96ae19dba8"),
     ("sms_summary", "sms"): (1, "4119fbf4dfd8"),
 }
+
+
+def test_the_registration_notice_fits_one_sms_whatever_logins_it_names() -> None:
+    sms = templates.template("registration_attempted", "sms")
+    kinds = ["phone", "email", "snils"]
+    for size in (1, 2, 3):
+        for logins in itertools.combinations(kinds, size):
+            text = sms.render({"logins": list(logins)}).text
+            assert len(text) <= texts.SMS_MAX_CHARS, (logins, len(text))
 
 
 def _fingerprint(template: Template) -> str:

@@ -140,6 +140,18 @@ async def test_what_the_book_becomes_after_sharing_is_what_a_check_shows(
     assert "Смирнов" not in str(stored)  # the card is sealed like the rest of the book
 
 
+async def test_a_share_made_before_shares_kept_cards_is_checked_on_the_book(
+    service: RecordsApp,
+) -> None:
+    citizen, book = await valid_book(service)
+    code = (await shared(service, citizen))["code"]
+    await service.store.shares.update_many({"book_id": book.id}, {"$unset": {"card": ""}})
+    shown = (await check(service, code)).json()
+    assert (shown["valid"], shown["holder"], shown["valid_until"]) == (
+        True, "Иванов И. И.", "2027-11-20",
+    )  # fmt: skip
+
+
 async def test_a_share_made_while_the_book_changes_keeps_the_card_of_the_book_as_written(
     service: RecordsApp,
 ) -> None:

@@ -159,6 +159,9 @@ class MemoryStore:
     keys: dict[str, SigningKey] = field(default_factory=dict)
     visit_codes: dict[str, VisitCodeEntry] = field(default_factory=dict)
     shares: dict[str, Share] = field(default_factory=dict)  # by code
+    # Each share's public card, as the store keeps it: written with the share and rewritten
+    # by the book's writes (never made up at read time).
+    cards: dict[str, PublicCard] = field(default_factory=dict)  # by share id
     checks: dict[str, list[datetime]] = field(default_factory=dict)  # by share id
     opened: dict[str, list[str]] = field(default_factory=dict)
     deactivated: dict[str, datetime] = field(default_factory=dict)
@@ -259,13 +262,20 @@ class MemoryStore:
             version=stored.version + 1,
         )
         self.events.extend(change.events)
+        self._rewrite_cards(self.books[book.id])
         return True
+
+    def _rewrite_cards(self, book: Book) -> None:
+        for share in self.shares.values():
+            if share.book_id == book.id:
+                self.cards[share.id] = public_card(book)
 
     async def refresh_holder(self, book: Book, holder: Holder) -> bool:
         stored = self.books.get(book.id)
         if stored is None or stored.version != book.version:
             return False
         self.books[book.id] = replace(stored, holder=holder, version=stored.version + 1)
+        self._rewrite_cards(self.books[book.id])
         return True
 
     # --- medical workers -----------------------------------------------------------------
@@ -333,6 +343,7 @@ class MemoryStore:
             return False
         self.books[book.id] = replace(stored, shared=True, version=stored.version + 1)
         self.shares[share.code] = share
+        self.cards[share.id] = public_card(stored)
         self.events.extend(events)
         return True
 
@@ -340,12 +351,8 @@ class MemoryStore:
         return self.shares.get(code)
 
     async def share_for_check(self, code: str) -> tuple[Share, PublicCard | None] | None:
-        # The card as the store keeps it in step with the book: made from the book now.
         share = self.shares.get(code)
-        if share is None:
-            return None
-        book = self.books.get(share.book_id)
-        return share, None if book is None else public_card(book)
+        return None if share is None else (share, self.cards.get(share.id))
 
     async def shares_of(self, holder_id: str) -> list[Share]:
         mine = [s for s in self.shares.values() if s.holder_id == holder_id]

@@ -53,8 +53,6 @@ class TooComplexError(Exception):
 _KEYS = {
     "/JS": Active.JAVASCRIPT,
     "/JavaScript": Active.JAVASCRIPT,  # the catalog's names tree of document scripts
-    "/OpenAction": Active.OPEN_ACTION,
-    "/AA": Active.ADDITIONAL_ACTIONS,
     "/EmbeddedFiles": Active.EMBEDDED_FILE,  # the catalog's names tree of attachments
     "/EmbeddedFile": Active.EMBEDDED_FILE,
     "/EF": Active.EMBEDDED_FILE,  # a file specification carrying the file itself
@@ -91,6 +89,10 @@ def active_in_pdf(reader: PdfReader) -> Active | None:
         if isinstance(node, DictionaryObject):  # a stream's dictionary too
             values = list(dict.values(node))
             found.update(_KEYS[key] for key in node if key in _KEYS)
+            if _acts("/OpenAction", dict.get(node, "/OpenAction"), triggers=False):
+                found.add(Active.OPEN_ACTION)
+            if _acts("/AA", dict.get(node, "/AA"), triggers=True):
+                found.add(Active.ADDITIONAL_ACTIONS)
             for key in ("/S", "/Type", "/Subtype"):
                 value = dict.get(node, key)
                 if isinstance(value, IndirectObject):
@@ -110,9 +112,38 @@ def active_in_pdf(reader: PdfReader) -> Active | None:
     return min(found, key=list(Active).index, default=None)
 
 
-# The names above as tokens (ISO 32000-2, 7.3.5): not the start of a longer name.
+# Actions that only move within the document: what a PDF writer's "open at page 1, fit"
+# is (LibreOffice writes one). Any other action on opening or on an event is refused.
+_NAVIGATION = frozenset({"/GoTo"})
+
+
+def _acts(key: str, value: PdfObject | None, *, triggers: bool) -> bool:
+    """Whether ``/OpenAction`` (a destination or an action) or ``/AA`` (trigger → action)
+    does more than go to a place in this document."""
+    del key  # named for the reader of a call
+    if isinstance(value, IndirectObject):
+        value = value.get_object()
+    if value is None or isinstance(value, ArrayObject):
+        return False  # a destination: [page /Fit] and the like
+    if not isinstance(value, DictionaryObject):
+        return True  # neither a destination nor an action: nothing a clean writer makes
+    actions = list(dict.values(value)) if triggers else [value]
+    for action in actions:
+        if isinstance(action, IndirectObject):
+            action = action.get_object()
+        kind = dict.get(action, "/S") if isinstance(action, DictionaryObject) else None
+        if isinstance(kind, IndirectObject):
+            kind = kind.get_object()
+        if kind not in _NAVIGATION:
+            return True
+    return False
+
+
+# The names of active content as tokens (ISO 32000-2, 7.3.5): not the start of a longer
+# name. /OpenAction and /AA are not among them: a page to open at is one too, so only the
+# object walk, which sees what they hold, judges them.
 _ACTIVE_NAME = re.compile(
-    rb"/(JS|JavaScript|OpenAction|AA|EmbeddedFiles?|RichMedia(?:Content)?|XFA|Launch)"
+    rb"/(JS|JavaScript|EmbeddedFiles?|RichMedia(?:Content)?|XFA|Launch)"
     rb"(?![A-Za-z0-9#])"
 )
 _HEX_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")

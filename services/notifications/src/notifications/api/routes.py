@@ -51,7 +51,9 @@ async def get_preferences(
     who: CurrentPrincipal, notifications: NotificationsDep
 ) -> PreferencesView:
     """Own choices, and the time zone the quiet hours apply in (the address region's)."""
-    return PreferencesView.of(await notifications.preferences(who.user_id))
+    return PreferencesView.of(
+        await notifications.preferences(who.user_id), notifications.default_zone.key
+    )
 
 
 @router.put("/preferences", responses=problem_responses(422))
@@ -62,7 +64,7 @@ async def put_preferences(
     one-time codes in the quiet hours (``quiet_hours``, in the person's time zone; null: the
     default window)."""
     chosen = await notifications.choose(who.user_id, body.to_preferences())
-    return PreferencesView.of(chosen)
+    return PreferencesView.of(chosen, notifications.default_zone.key)
 
 
 @router.get("/deliveries", responses=problem_responses(401, 404, 422))

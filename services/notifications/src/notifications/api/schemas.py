@@ -119,11 +119,11 @@ class PreferencesView(BaseModel):
     )
     time_zone: str = Field(
         description="The IANA time zone the quiet hours apply in: the address region's, "
-        "else the service's default (Europe/Moscow)."
+        "else the service's default (QUIET_HOURS_TIME_ZONE, Europe/Moscow)."
     )
 
     @classmethod
-    def of(cls, preferences: Preferences) -> PreferencesView:
+    def of(cls, preferences: Preferences, default_zone: str) -> PreferencesView:
         quiet = preferences.quiet_hours
         # The service fills the zone in (Notifications.preferences); the fallback is the
         # settings' default zone.
@@ -132,7 +132,7 @@ class PreferencesView(BaseModel):
             email=preferences.email,
             reminders_days_before=list(preferences.reminders_days_before),
             quiet_hours=None if quiet is None else QuietHoursView(start=quiet[0], end=quiet[1]),
-            time_zone=preferences.time_zone or "Europe/Moscow",
+            time_zone=preferences.time_zone or default_zone,
         )
 
 

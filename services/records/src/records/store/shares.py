@@ -73,9 +73,11 @@ class Shares:
         staged = self.outbox.insert(document, self._wrap_share(share, events))
 
         async def write(session: AsyncClientSession) -> bool:
+            # A new version, as any write of the book: the scheduler's claim goes with it (a
+            # claim's own write would now lose to this one; the book is looked at again).
             marked = await self.books.update_one(
                 {"_id": book.id, "version": book.version},
-                {"$set": {"shared": True}, "$inc": {"version": 1}},
+                {"$set": {"shared": True, "check_claim": None}, "$inc": {"version": 1}},
                 session=session,
             )
             if marked.matched_count != 1:

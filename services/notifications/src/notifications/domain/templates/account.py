@@ -152,7 +152,7 @@ def _attempt_sms(values: Values) -> Rendered:
     return sms(
         one_line(
             f"ЭМК: кто-то пытался зарегистрироваться с вашим {_used(values)}. Если это были "
-            "не вы, ничего делать не нужно: учётная запись не создана."
+            "не вы, ничего делать не нужно."
         )
     )
 
@@ -183,7 +183,7 @@ TEMPLATES = (
         _locked_email,
     ),
     Template(REGISTRATION_ATTEMPTED, "in_app", 1, _ABOUT_ATTEMPT, _ATTEMPT, _attempt_in_app),
-    Template(REGISTRATION_ATTEMPTED, "sms", 1, _ABOUT_ATTEMPT, _ATTEMPT, _attempt_sms),
+    Template(REGISTRATION_ATTEMPTED, "sms", 2, _ABOUT_ATTEMPT, _ATTEMPT, _attempt_sms),
     Template(
         REGISTRATION_ATTEMPTED,
         "email",
