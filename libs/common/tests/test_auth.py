@@ -255,12 +255,14 @@ def test_only_ed25519_signing_keys_are_taken_from_a_jwks() -> None:
         _parse_jwks({"keys": "a"})
 
 
-async def test_no_keys_at_all_is_a_401_not_a_crash() -> None:
+async def test_no_keys_because_identity_is_away_is_a_503_not_a_401() -> None:
+    """An infrastructure failure is never an authentication failure (#15): the caller is
+    told to come back, not to sign in again."""
     identity, clock = Identity(user_1=KEY_1), Clock()
     identity.up = False
     with pytest.raises(Problem) as caught:
         await verifier(identity.cache(clock)).verify(signed())
-    assert caught.value.status == 401
+    assert caught.value.status == 503
 
 
 async def test_cache_from_settings() -> None:

@@ -139,3 +139,23 @@ async def test_an_unreadable_envelope_goes_there_too() -> None:
     assert (topic, body, options["key"]) == ("emk.deadprobe.dlq", b"{not json", None)
     assert options["headers"]["handler"] == "envelope"
     assert options["headers"]["original_topic"] == "emk.dead.unit"
+
+
+def test_a_database_out_of_its_time_budget_is_an_outage_not_a_poison_event() -> None:
+    """With every MongoDB operation bounded (``MONGODB_TIMEOUT_MS``), a slow database raises
+    timeouts: they are waited out like an unreachable one, never counted toward the DLQ."""
+    from pymongo.errors import (
+        AutoReconnect,
+        ExecutionTimeout,
+        NetworkTimeout,
+        OperationFailure,
+        WTimeoutError,
+    )
+
+    from emk_common.kafka import RetryLater, _an_outage
+
+    for away in (AutoReconnect("x"), NetworkTimeout("x"), ExecutionTimeout("x"), RetryLater("x")):
+        assert _an_outage(away), type(away).__name__
+    assert _an_outage(WTimeoutError("x"))
+    for poison in (OperationFailure("bad $set"), ValueError("x"), KeyError("x")):
+        assert not _an_outage(poison), type(poison).__name__

@@ -200,7 +200,13 @@ async def probe(endpoints: dict[str, str]) -> AsyncIterator[Probe]:
     )
     runtime = create_runtime(settings)
     effects = Effects()
-    app = create_app(runtime, title="probe", description="test", routers=[probe_router(effects)])
+    app = create_app(
+        runtime,
+        title="probe",
+        description="test",
+        routers=[probe_router(effects)],
+        body_limits={f"/upload/{LARGE}": 7 * 1024 * 1024},  # as documents declares its upload
+    )
     # Set after create_app, as the services do: the middleware looks it up per request.
     app.state.access_verifier = AccessTokenVerifier(
         StaticKeys({KID: KEY.public_key()}), issuer="emk-identity", audience="emk"
@@ -510,6 +516,7 @@ async def test_a_body_the_route_never_reads_still_counts(
 
 CHUNK = 64 * 1024
 CHUNKS = 96  # 6 MB, over the stored-answer cap and the documents service's 5 MB
+LARGE = "large"  # the upload path given a body limit of its own (the default is 64 KB)
 
 
 async def upload_body(probe: Probe, tag: str, *, last: bytes = b"z") -> AsyncIterator[bytes]:
@@ -528,7 +535,7 @@ async def upload_body(probe: Probe, tag: str, *, last: bytes = b"z") -> AsyncIte
 async def test_a_large_upload_streams_through_and_is_replayed_by_its_hash(
     probe: Probe, client: httpx.AsyncClient
 ) -> None:
-    key, tag = new_key(), uuid.uuid4().hex
+    key, tag = new_key(), LARGE
     first = await client.post(
         f"/upload/{tag}", content=upload_body(probe, tag), headers=headers(key)
     )

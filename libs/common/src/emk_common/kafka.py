@@ -39,7 +39,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import ValidationError
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import ConnectionFailure
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 from emk_common.catalog import dlq_topic
 from emk_common.events import Envelope, EventData
@@ -473,25 +473,25 @@ class EventConsumer:
             except DeadLetter as exc:
                 await self._cannot_apply(broker, work, exc)
                 return
-            except (ConnectionFailure, RetryLater) as exc:
-                # Our own database or a peer is away: not the event's fault, never dead-lettered.
-                if outage_waited >= 30:
-                    raise  # nack: Kafka hands the record back; the loop below paces it
-                delay = min(
-                    settings.consumer_backoff_seconds * 2 ** (outage_attempt),
-                    settings.consumer_backoff_max_seconds,
-                )
-                outage_attempt += 1
-                log.warning(
-                    "handler %s waits on %s (%s); retrying in %.2f s",
-                    reg.name,
-                    envelope.type,
-                    _safe_message(exc) if isinstance(exc, RetryLater) else "MongoDB unreachable",
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                outage_waited += delay
             except Exception as exc:
+                if _an_outage(exc):
+                    # Our own database or a peer is away: not the event's fault, never
+                    # dead-lettered.
+                    if outage_waited >= 30:
+                        raise  # nack: Kafka hands the record back; the loop below paces it
+                    delay = min(
+                        settings.consumer_backoff_seconds * 2 ** (outage_attempt),
+                        settings.consumer_backoff_max_seconds,
+                    )
+                    outage_attempt += 1
+                    away = _safe_message(exc) if isinstance(exc, RetryLater) else "MongoDB away"
+                    log.warning(
+                        "handler %s waits on %s (%s); retrying in %.2f s",
+                        reg.name, envelope.type, away, delay,
+                    )  # fmt: skip
+                    await asyncio.sleep(delay)
+                    outage_waited += delay
+                    continue
                 attempt += 1
                 if attempt >= settings.consumer_max_attempts:
                     # The same safe summary as the DLQ header: an exception's text can quote data.
@@ -544,6 +544,15 @@ class EventConsumer:
         await broker.publish(record.value, dlq, key=record.key, headers=headers)
         self.stats.dead_lettered += 1
         DLQ_RECORDS.add(1, {"topic": record.topic})
+
+
+def _an_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says a dependency is away rather than that the event cannot apply:
+    MongoDB unreachable or out of its time budget (pymongo marks a timeout so), a peer asking
+    to come back later."""
+    if isinstance(exc, ConnectionFailure | RetryLater):
+        return True
+    return isinstance(exc, PyMongoError) and exc.timeout
 
 
 def _fetch_position(consumer: Any, tp: Any) -> int | None:

@@ -17,13 +17,26 @@ from emk_common.settings import ServiceSettings
 def mongo_client(
     settings: ServiceSettings, listeners: Sequence[monitoring.CommandListener] = ()
 ) -> AsyncMongoClient[dict[str, Any]]:
+    """The service's one client, every operation bounded.
+
+    ``timeoutMS`` (pymongo's client-side operation timeout) bounds each operation as a
+    whole — waiting for a server, for a pooled connection, the round trip and the driver's
+    own retry — where ``socketTimeoutMS`` alone would let a retried read wait twice. So
+    with MongoDB away or frozen a request fails in about a second (a 503 with Retry-After,
+    :mod:`emk_common.unavailable`), and once MongoDB answers again the same client serves:
+    the driver rediscovers the server and reopens its pool, nothing here holds a broken
+    connection. Background loops (outbox relay, leases, consumers, schedulers) share the
+    bound and retry on their own; startup's index builds get a longer one
+    (``mongodb_startup_timeout_seconds``, :func:`emk_common.service.create_app`).
+    """
     return AsyncMongoClient(
         settings.mongodb_uri,
         tz_aware=True,
         uuidRepresentation="standard",
         appname=settings.service_name,
-        serverSelectionTimeoutMS=5000,
-        connectTimeoutMS=3000,
+        timeoutMS=settings.mongodb_timeout_ms,
+        serverSelectionTimeoutMS=settings.mongodb_timeout_ms,
+        connectTimeoutMS=settings.mongodb_connect_timeout_ms,
         event_listeners=list(listeners),
     )
 

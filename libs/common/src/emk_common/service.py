@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Any
 
+import pymongo
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from faststream.kafka import KafkaBroker
@@ -73,6 +74,7 @@ from emk_common.revocation import RevocationReader, RevokedSessions
 from emk_common.s3 import ensure_bucket, s3_client
 from emk_common.settings import ServiceSettings
 from emk_common.telemetry import instrument_fastapi, setup_telemetry
+from emk_common.unavailable import install_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -188,8 +190,10 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await _prepare_storage(runtime)
-        await idempotency.ensure_indexes()
+        # Index builds may scan a large collection once: longer than an operation's budget.
+        with pymongo.timeout(runtime.settings.mongodb_startup_timeout_seconds):
+            await _prepare_storage(runtime)
+            await idempotency.ensure_indexes()
         # Every background task is supervised: one that crashes is logged and started again.
         named: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
             ("kafka-connect", runtime.kafka.run),
@@ -223,6 +227,9 @@ def create_app(
     app.state.revocations = revocations
     # Before the problem handlers: inside their 500 guard, it sees a route's exception first.
     install_idempotency(app, idempotency)
+    # Between the two: MongoDB, S3 or identity's keys away is a 503 with Retry-After, whether a
+    # route or the idempotency middleware met it; anything else still reaches the 500 guard.
+    install_unavailable(app, runtime.settings.unavailable_retry_after_seconds)
     install_problem_handlers(app)
     secrets = compile_secret_paths(secret_paths)
     remember_secret_paths(app, secrets)

@@ -59,6 +59,10 @@ class ObjectStorage(Protocol):
 
     async def put(self, document_id: str, blob: bytes) -> None: ...
 
+    async def remove(self, document_id: str) -> None:
+        """Remove the object (gone already is fine): a failed upload leaves none behind."""
+        ...
+
     def open(self, document_id: str, data_key: str, size: int) -> Plaintext:
         """Start reading the object now; a bad key fails here, before anything is read."""
         ...

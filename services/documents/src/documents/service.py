@@ -89,6 +89,8 @@ class Documents:
         self.clock = clock
         self.review_time = timedelta(hours=settings.review_hours)
         self._inspections = asyncio.Semaphore(settings.concurrent_inspections)
+        # Objects of failed uploads being removed (held here so the tasks are not collected).
+        self._discarding: set[asyncio.Task[None]] = set()
 
     def overdue(self, document: Document) -> bool:
         return document.overdue(self.clock(), self.review_time)
@@ -120,7 +122,14 @@ class Documents:
             sealing.cancel()
             raise _problem(error) from error
         sha256, sealed = await sealing
-        await self.storage.put(document_id, sealed.blob)
+        try:
+            await self.storage.put(document_id, sealed.blob)
+        except BaseException as error:
+            # S3 may have stored the object before its answer was lost: removed once it answers.
+            self._discard(document_id, unless_recorded=False)
+            if isinstance(error, StorageUnavailableError):
+                raise _problem(error) from None
+            raise
         scan = Scan(
             size=len(data),
             content_type=str(inspection.content_type),
@@ -134,10 +143,25 @@ class Documents:
             document_id, owner.user_id, checked, scan, sealed.data_key, self.clock()
         )
         # The upload's access-log entry is written alongside the document, not after it.
-        await asyncio.gather(
-            self.store.insert(document, [event]), self._log(owner, document, "upload", None)
-        )
+        try:
+            await asyncio.gather(
+                self.store.insert(document, [event]), self._log(owner, document, "upload", None)
+            )
+        except BaseException:
+            # MongoDB away (a 503 for the client): the object must not outlive the upload.
+            self._discard(document_id, unless_recorded=True)
+            raise
         return document
+
+    def _discard(self, document_id: str, *, unless_recorded: bool) -> None:
+        """Remove an upload's object in the background, retrying until storage (and, with
+        ``unless_recorded``, MongoDB) answers: the client already has its 503."""
+        task = asyncio.create_task(
+            _discard(self.storage, self.store, document_id, unless_recorded=unless_recorded),
+            name=f"discard-{document_id[:8]}",
+        )
+        self._discarding.add(task)
+        task.add_done_callback(self._discarding.discard)
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -239,6 +263,51 @@ class Documents:
         self, who: Principal, document: Document, action: str, reason: str | None
     ) -> None:
         await self.store.log(document, Access(who.user_id, who.role, action, reason))
+
+
+# How long an upload's object is tried to be removed (then it is logged as orphaned).
+DISCARD_FOR = 15 * 60.0
+_DISCARD_FIRST_DELAY = 0.5
+_DISCARD_MAX_DELAY = 30.0
+# A record must be found missing twice, this far apart, before its object goes: a write sent
+# before an outage may still be waiting in the database's socket when it first answers again.
+_DISCARD_SETTLE = 3.0
+
+
+async def _discard(
+    storage: ObjectStorage, store: Store, document_id: str, *, unless_recorded: bool
+) -> None:
+    """Remove the object of a failed upload, retrying with backoff while S3 or MongoDB is
+    away. With ``unless_recorded``, the record's write timed out: it may have landed after
+    all (a frozen MongoDB works through what it was sent once it runs again), and then the
+    object is that document's bytes and stays. Only ids and error types are logged."""
+    loop = asyncio.get_running_loop()
+    give_up_at = loop.time() + DISCARD_FOR
+    delay = _DISCARD_FIRST_DELAY
+    missing_once = False
+    while True:
+        try:
+            if unless_recorded:
+                if await store.get(document_id) is not None:
+                    log.info("document %s was recorded after all: its object stays", document_id)
+                    return
+                if not missing_once:
+                    missing_once = True
+                    await asyncio.sleep(_DISCARD_SETTLE)
+                    continue
+            await storage.remove(document_id)
+            log.info("removed the object of failed upload %s", document_id)
+            return
+        except Exception as exc:
+            if loop.time() + delay > give_up_at:
+                log.error(
+                    "could not remove the object of failed upload %s (%s): orphaned",
+                    document_id,
+                    type(exc).__name__,
+                )
+                return
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, _DISCARD_MAX_DELAY)
 
 
 async def _then(first: bytes, rest: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Literal
+
+from pymongo.errors import NetworkTimeout
 
 from documents.domain.document import Document
 from documents.ports import (
@@ -72,6 +75,10 @@ class FakeStorage:
 
     objects: dict[str, bytes] = field(default_factory=dict)
     down: bool = False
+    # S3 away for writes: "lost" stores the object and then fails (its answer never came).
+    put_fails: Literal["no", "refused", "lost"] = "no"
+    remove_fails: int = 0  # how many removals fail before S3 answers again
+    removed: list[str] = field(default_factory=list)
     opened: list[FakePlaintext] = field(default_factory=list)
     # What happened, in order, shared with the store: chunks handed out, log entries.
     journal: list[str] = field(default_factory=list)
@@ -80,7 +87,18 @@ class FakeStorage:
         return Sealed(data[::-1], f"key-of-{document_id}")
 
     async def put(self, document_id: str, blob: bytes) -> None:
+        if self.put_fails == "lost":
+            self.objects[document_id] = blob
+        if self.put_fails != "no":
+            raise StorageUnavailableError("MaxRetryError")
         self.objects[document_id] = blob
+
+    async def remove(self, document_id: str) -> None:
+        if self.remove_fails > 0:
+            self.remove_fails -= 1
+            raise StorageUnavailableError("MaxRetryError")
+        self.objects.pop(document_id, None)
+        self.removed.append(document_id)
 
     def open(self, document_id: str, data_key: str, size: int) -> FakePlaintext:
         assert data_key == f"key-of-{document_id}"
@@ -100,14 +118,25 @@ class FakeStore:
     # A decision taken by someone else between our read and our write.
     racing: Document | None = None
     journal: list[str] = field(default_factory=list)
+    # MongoDB away for inserts: "lost" writes the document and then fails (a timed-out write
+    # that landed after all); reads fail while ``reads_fail`` is above zero.
+    insert_fails: Literal["no", "timeout", "lost"] = "no"
+    reads_fail: int = 0
 
     async def get(self, document_id: str) -> Document | None:
+        if self.reads_fail > 0:
+            self.reads_fail -= 1
+            raise NetworkTimeout("MongoDB is frozen")
         return self.documents.get(document_id)
 
     async def insert(self, document: Document, events: Iterable[EventData]) -> None:
         assert document.id not in self.documents
+        if self.insert_fails == "timeout":
+            raise NetworkTimeout("MongoDB is frozen")
         self.documents[document.id] = document
         self.events.extend(events)
+        if self.insert_fails == "lost":
+            raise NetworkTimeout("MongoDB is frozen")
 
     async def apply(
         self, before: Document, after: Document, events: Iterable[EventData]

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from emk_common.eddsa import ALGORITHM
 from emk_common.settings import ServiceSettings
+from emk_common.unavailable import DependencyUnavailableError
 
 # A JWK we verify with: (member, required value, value assumed when absent).
 _JWK_MUST = (
@@ -49,10 +50,14 @@ class JwksCache:
     ``kid`` (identity rotated its key). Every fetch, whatever caused it, is at least
     ``min_refresh_interval`` apart, and concurrent callers share one fetch, so a flood of
     tokens with made-up kids costs identity one request per interval. While identity is
-    unreachable the last keys stay in use: a known key keeps working, an unknown one is
-    a 401 for the client and a warning in our log. A successful fetch replaces the set, so
-    a key identity stops publishing stops being accepted.
-    Without ``client`` each fetch opens its own short-lived client (fetches are rare).
+    unreachable the last keys stay in use: a known key keeps working. A token whose key is
+    not among them cannot be checked then — its key may be identity's newest — so it is
+    not refused either: :class:`~emk_common.unavailable.DependencyUnavailableError`, a 503
+    with ``Retry-After`` (the fetch failure is a warning in our log, once per attempt). A
+    successful fetch replaces the set, so a key identity stops publishing stops being
+    accepted (a 401). A fetch gives up after ``timeout`` seconds, connecting included, so a
+    frozen identity costs a request at most that long, and the next ones within the
+    interval nothing. Without ``client`` each fetch opens its own short-lived client.
     """
 
     def __init__(
@@ -62,7 +67,7 @@ class JwksCache:
         ttl: float,
         client: httpx.AsyncClient | None = None,
         min_refresh_interval: float = 5.0,
-        timeout: float = 3.0,
+        timeout: float = 0.75,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = url
@@ -74,6 +79,7 @@ class JwksCache:
         self._keys: dict[str, Ed25519PublicKey] = {}
         self._fetched_at: float | None = None  # last successful fetch
         self._attempted_at: float | None = None  # last fetch, successful or not
+        self._failing = False  # the last fetch failed: an unknown kid cannot be told
         self._generation = 0
         self._lock = asyncio.Lock()
 
@@ -82,14 +88,27 @@ class JwksCache:
         cls, settings: ServiceSettings, client: httpx.AsyncClient | None = None
     ) -> JwksCache:
         url = f"{settings.identity_url.rstrip('/')}/.well-known/jwks.json"
-        return cls(url, ttl=settings.jwks_cache_seconds, client=client)
+        return cls(
+            url,
+            ttl=settings.jwks_cache_seconds,
+            client=client,
+            timeout=settings.jwks_timeout_seconds,
+        )
 
     async def key(self, kid: str) -> Ed25519PublicKey | None:
         now = self._clock()
         stale = self._fetched_at is None or now - self._fetched_at >= self._ttl
         if stale or kid not in self._keys:
             await self._refresh()
-        return self._keys.get(kid)
+        found = self._keys.get(kid)
+        if found is None and self._failing:
+            raise DependencyUnavailableError("identity-keys", self._retry_after())
+        return found
+
+    def _retry_after(self) -> float:
+        """Seconds until the next fetch may be tried."""
+        since = self._clock() - (self._attempted_at or 0.0)
+        return max(1.0, self._min_interval - since)
 
     async def _refresh(self) -> None:
         generation = self._generation
@@ -101,9 +120,13 @@ class JwksCache:
                 return
             self._attempted_at = now
             try:
-                self._keys = _parse_jwks(await self._fetch())
+                async with asyncio.timeout(self._timeout):  # connecting and reading together
+                    document = await self._fetch()
+                self._keys = _parse_jwks(document)
                 self._fetched_at = now
-            except (httpx.HTTPError, ValueError) as exc:
+                self._failing = False
+            except (httpx.HTTPError, ValueError, TimeoutError) as exc:
+                self._failing = True
                 _log.warning(
                     "JWKS %s unavailable (%s), keeping %d cached keys",
                     self.url,

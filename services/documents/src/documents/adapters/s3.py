@@ -30,7 +30,7 @@ import urllib3
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from minio import Minio
-from minio.error import S3Error
+from minio.error import MinioException, S3Error
 
 from documents.ports import ObjectMissingError, Sealed, StorageUnavailableError
 from emk_common.crypto import DecryptionError, FieldCipher
@@ -69,14 +69,35 @@ class EncryptedS3:
         return Sealed(b"".join(parts), wrapped)
 
     async def put(self, document_id: str, blob: bytes) -> None:
-        await asyncio.to_thread(
-            self._s3.put_object,
-            self._bucket,
-            document_id,
-            io.BytesIO(blob),
-            len(blob),
-            content_type="application/octet-stream",
-        )
+        """Raises :class:`StorageUnavailableError` when S3 fails or does not answer in time
+        (the client's bounds: :func:`emk_common.s3.s3_client`); the object may then exist or
+        not — the caller removes it (:meth:`remove`)."""
+        try:
+            await asyncio.to_thread(
+                self._s3.put_object,
+                self._bucket,
+                document_id,
+                io.BytesIO(blob),
+                len(blob),
+                content_type="application/octet-stream",
+            )
+        except Exception as error:
+            translated = _write_error(error)
+            if translated is None:
+                raise
+            raise translated from error
+
+    async def remove(self, document_id: str) -> None:
+        """Remove the object, if there is one (an upload that could not be recorded)."""
+        try:
+            await asyncio.to_thread(self._s3.remove_object, self._bucket, document_id)
+        except Exception as error:
+            if isinstance(_as_port_error(error), ObjectMissingError):
+                return
+            translated = _write_error(error)
+            if translated is None:
+                raise
+            raise translated from error
 
     def open(self, document_id: str, data_key: str, size: int) -> Plaintext:
         """Start reading the object now; iterate the result for the plaintext.
@@ -99,9 +120,20 @@ def _as_port_error(error: BaseException) -> Exception | None:
         if error.code in ("NoSuchKey", "NoSuchBucket"):
             return ObjectMissingError(error.code)
         return StorageUnavailableError(error.code)
-    if isinstance(error, OSError | urllib3.exceptions.HTTPError):
+    if isinstance(error, MinioException | OSError | urllib3.exceptions.HTTPError):
         return StorageUnavailableError(type(error).__name__)
     return None
+
+
+def _write_error(error: Exception) -> Exception | None:
+    """A write's failure in the port's words: storage unavailable (a missing bucket too);
+    None for anything that is not S3's or the network's, which is raised as it is."""
+    translated = _as_port_error(error)
+    if translated is None:
+        return None
+    if isinstance(translated, ObjectMissingError):
+        return StorageUnavailableError(str(error.code) if isinstance(error, S3Error) else "")
+    return translated
 
 
 class Plaintext:
