@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from emk_common.field_errors import (
+    FieldError,
     InvalidFieldsError,
     field_errors_from_pydantic,
 )
@@ -56,11 +57,29 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
     """
     if not isinstance(exc, StarletteHTTPException):  # pragma: no cover
         raise exc
+    if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+        return Problem.validation([_unparsable_body(request)]).to_response(request.url.path)
     detail = None
     if exc.status_code == 405:
         detail = f"Метод {request.method} не поддерживается для этого адреса."
     problem = Problem(exc.status_code, detail=detail, headers=exc.headers)
     return problem.to_response(request.url.path)
+
+
+# FastAPI's 400 for a body it could not even decode (JSON that is not UTF-8, a broken form): to
+# the caller it is bad input like any other, a 422 naming the body.
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
+def _unparsable_body(request: Request) -> FieldError:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type == "application/json" or media_type.endswith("+json"):
+        return FieldError(
+            field="body", code="invalid_json", message="Тело запроса — некорректный JSON"
+        )
+    return FieldError(
+        field="body", code="invalid_body", message="Тело запроса не удалось разобрать"
+    )
 
 
 def _internal_error(path: str) -> Response:

@@ -1,5 +1,7 @@
 """Problem documents in the OpenAPI schema: one ``Problem`` component, FastAPI's default
-422 schema replaced."""
+422 schema replaced, and the problem statuses the shared machinery answers documented on every
+operation it answers them for (:func:`_shared_statuses`); a route documents only the statuses
+particular to it (``responses=problem_responses(403, 409)``)."""
 
 from __future__ import annotations
 
@@ -19,13 +21,22 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
     @router.post("/{id}/submit", responses=problem_responses(404, 409))
     """
-    return {
-        status: {
-            "description": _STATUS_DEFAULTS.get(status, ("", "Ошибка", ""))[1],
-            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": _PROBLEM_REF}}},
-        }
-        for status in statuses
+    return {status: _problem_response(status) for status in statuses}
+
+
+def _problem_response(status: int) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": _STATUS_DEFAULTS.get(status, ("", "Ошибка", ""))[1],
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": _PROBLEM_REF}}},
     }
+    if status == 429:  # Problem.rate_limited always says when to come back
+        response["headers"] = {
+            "Retry-After": {
+                "description": "Через сколько секунд можно повторить запрос.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        }
+    return response
 
 
 def _document_problems(app: FastAPI) -> None:
@@ -46,12 +57,40 @@ def _rewrite_openapi(schema: dict[str, Any]) -> None:
     problem = ProblemDocument.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(problem.pop("$defs", {}))
     components["Problem"] = problem
-    for operations in schema.get("paths", {}).values():
+    for path, operations in schema.get("paths", {}).items():
         for operation in operations.values():
             responses = operation.get("responses") if isinstance(operation, dict) else None
-            if responses and "422" in responses:
-                responses["422"] = problem_responses(422)[422]
+            if not responses:
+                continue
+            if "422" in responses:
+                responses["422"] = _problem_response(422)
+            for status in _shared_statuses(path, operation):
+                responses.setdefault(str(status), _problem_response(status))
+            operation["responses"] = dict(sorted(responses.items()))
     text = repr(schema)
     for name in ("HTTPValidationError", "ValidationError"):
         if f"#/components/schemas/{name}'" not in text:
             components.pop(name, None)
+
+
+def _shared_statuses(path: str, operation: dict[str, Any]) -> list[int]:
+    """What an operation may answer whatever its route does, from its description alone.
+
+    * 401: it names a security scheme (a bearer token it checks before anything else);
+    * 404: a path parameter names something that may not exist, or not be the caller's;
+    * 413 and 415: it takes a body (``emk_common.http_guard`` refuses one over its limit or
+      of another media type before the route sees it);
+    * 422: it has parameters or a body to validate.
+    """
+    parameters = operation.get("parameters") or []
+    body = "requestBody" in operation
+    statuses = []
+    if operation.get("security"):
+        statuses.append(401)
+    if any(parameter.get("in") == "path" for parameter in parameters) or "{" in path:
+        statuses.append(404)
+    if body:
+        statuses += [413, 415]
+    if parameters or body:
+        statuses.append(422)
+    return statuses

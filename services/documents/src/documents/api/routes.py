@@ -20,6 +20,10 @@ from emk_common.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
 
+# Deeper than any list is read page by page, and within the 64 bits MongoDB's skip takes: a
+# larger offset is a 422 naming ``offset``, not a 500.
+MAX_OFFSET = 1_000_000
+
 # The upload reads its body itself (api/upload.py), so FastAPI cannot describe it: said here.
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -67,7 +71,7 @@ async def list_documents(
     status: Status | None = None,
     overdue: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> DocumentPage:
     """A citizen's own documents, or for staff everyone's (an operator with
     ``X-Access-Reason``; each document shown goes into the access log)."""
