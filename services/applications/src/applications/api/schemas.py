@@ -3,6 +3,7 @@ API shows of an application, its lists, the employment records reads, and the ca
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ from applications.domain.calendar import CalendarSettings, Override
 from applications.domain.employer import DraftInput, EmployerInput
 from applications.domain.parts import Summary
 from applications.domain.statuses import LABELS
-from applications.domain.vocabulary import DOCUMENT_LABELS
+from applications.domain.vocabulary import DOCUMENT_LABELS, FIELD_LABELS
 from applications.service import Page
 from emk_common.field_errors import RequestBody
 
@@ -53,7 +54,12 @@ class DraftIn(RequestBody):
     """A draft or a change to it: a field that is absent or ``null`` is left as it was."""
 
     employer: EmployerIn | None = None
-    oms_policy: str | None = Field(default=None, max_length=_CODE_CAP)
+    oms_policy: str | None = Field(
+        default=None,
+        max_length=_CODE_CAP,
+        # What the code takes (emk_identifiers.oms_policy): 16 digits, spaces between groups.
+        json_schema_extra={"pattern": r"^ *(?:[0-9] *){16}$"},
+    )
     # Strict: consent is an explicit ``true``, not a string or a number that looks like one.
     consent_personal_data: StrictBool | None = None
 
@@ -83,15 +89,28 @@ class Answer(RequestBody):
     comment: str | None = Field(default=None, max_length=2000)
 
 
+def _one_of(names: Iterable[str]) -> dict[str, Any]:
+    """The schema of a list of the names the code knows (``domain.parts`` refuses others)."""
+    return {"items": {"type": "string", "enum": sorted(names)}}
+
+
 class ClarificationRequest(RequestBody):
     comment: str = Field(min_length=3, max_length=2000)
-    fields: list[str] = Field(default_factory=list, max_length=50)
-    documents: list[str] = Field(default_factory=list, max_length=10)
+    fields: list[str] = Field(
+        default_factory=list, max_length=50, json_schema_extra=_one_of(FIELD_LABELS)
+    )
+    documents: list[str] = Field(
+        default_factory=list, max_length=10, json_schema_extra=_one_of(DOCUMENT_LABELS)
+    )
 
 
 class Rejection(RequestBody):
     reason: str = Field(min_length=3, max_length=2000)
-    fields: list[str] = Field(default_factory=list, max_length=50)
+    fields: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        json_schema_extra=_one_of([*FIELD_LABELS, *(f"documents.{d}" for d in DOCUMENT_LABELS)]),
+    )
 
 
 class PeakPeriodIn(RequestBody):

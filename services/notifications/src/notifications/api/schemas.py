@@ -85,7 +85,10 @@ class PreferencesBody(RequestBody):
     sms: StrictBool
     email: StrictBool
     reminders_days_before: list[DaysBefore] = Field(
-        min_length=1, max_length=5, description="Days before an exam is due, 1–5 distinct."
+        min_length=1,
+        max_length=5,
+        description="Days before an exam is due, 1–5 distinct.",
+        json_schema_extra={"uniqueItems": True},
     )
     quiet_hours: QuietHoursBody | None = Field(
         default=None,

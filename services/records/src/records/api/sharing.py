@@ -39,7 +39,9 @@ SECRET_PATHS = [r"(?<=/verify/)[^/?]+", r"(?<=/check/)[^/?]+", r"(?<=/book/share
 
 class ShareIn(RequestBody):
     employer_inn: str | None = Field(
-        default=None, description="The employer's ИНН: the book appears in its list."
+        default=None,
+        description="The employer's ИНН: the book appears in its list.",
+        json_schema_extra={"pattern": r"^ *[0-9]{10}(?:[0-9]{2})? *$"},  # emk_identifiers.inn
     )
     expires_in_days: StrictInt = Field(ge=1, le=MAX_DAYS)
 
