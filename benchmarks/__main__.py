@@ -17,6 +17,7 @@ from typing import Any
 
 from benchmarks import (
     applications,
+    audit,
     documents,
     foundation,
     gateway,
@@ -47,10 +48,10 @@ def write(reports: Path, name: str, result: dict[str, Any]) -> None:
 
 def main() -> int:
     """``python -m benchmarks [foundation] [identity] [gateway] [documents] [applications]
-    [records] [public_check] [load]`` — all when none is named."""
+    [records] [public_check] [audit] [load]`` — all when none is named."""
     wanted = set(sys.argv[1:]) or {
         "foundation", "identity", "gateway", "documents", "applications", "records",
-        "public_check", "load",
+        "public_check", "audit", "load",
     }  # fmt: skip
     var_dir = Path(os.environ.get("EMK_VAR_DIR", "var")).resolve()
     reports = var_dir / "bench"
@@ -97,7 +98,7 @@ def main() -> int:
             print(json.dumps(applications.summary(result), indent=2, ensure_ascii=False))
         # The public check's bench checks from one address far more often than a person.
         os.environ["RECORDS_PUBLIC_CHECKS_PER_MINUTE"] = "1000000"
-        if "records" in wanted or "public_check" in wanted:
+        if wanted & {"records", "public_check", "audit"}:
             stack.start_services(["records"])
         if "records" in wanted:
             print("==> records: GET /book with 5 vs 300 records; a signed write vs write + verify")
@@ -108,6 +109,11 @@ def main() -> int:
             print("==> public check: GET /verify/{code} vs a bare endpoint's indexed lookup")
             result = asyncio.run(public_check.run(stack))
             write(reports, "public_check", result)
+            print(json.dumps(result, indent=2, ensure_ascii=False))
+        if "audit" in wanted:
+            print("==> audit: a journaled GET /books/{id} vs the same read without the journal")
+            result = asyncio.run(audit.run(stack))
+            write(reports, "audit", result)
             print(json.dumps(result, indent=2, ensure_ascii=False))
         if "load" in wanted:
             stack.start_services([s for s in SERVICES if not stack.is_running(s)])

@@ -28,6 +28,7 @@ from emk_common.auth.keys import _parse_jwks
 from emk_common.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
 from emk_common.service_auth import ServiceTokenIssuer
 from emk_common.settings import ServiceSettings
+from emk_testing import eventually
 
 ISSUER, AUDIENCE = "emk-identity", "emk"
 KEY_1, KEY_2, STRANGER = (Ed25519PrivateKey.generate() for _ in range(3))
@@ -263,6 +264,26 @@ async def test_no_keys_because_identity_is_away_is_a_503_not_a_401() -> None:
     with pytest.raises(Problem) as caught:
         await verifier(identity.cache(clock)).verify(signed())
     assert caught.value.status == 503
+
+
+async def test_keys_are_fetched_at_start_until_identity_answers() -> None:
+    """A replica starting before identity keeps trying in the background (not on the request
+    path), so its first token is checked against keys in hand."""
+    identity, clock = Identity(user_1=KEY_1), Clock()
+    identity.up = False
+    cache = identity.cache(clock)
+    warming = asyncio.create_task(cache.warm(every=0.01))
+
+    async def tried_twice() -> bool | None:
+        return True if identity.fetches >= 2 else None
+
+    await eventually(tried_twice, within=5, what="two fetches while identity is down")
+    assert not warming.done()
+    identity.up = True
+    await asyncio.wait_for(warming, 5)
+    fetches = identity.fetches
+    assert await verifier(cache).verify(signed()) is not None
+    assert identity.fetches == fetches  # the token was checked against the keys in hand
 
 
 async def test_cache_from_settings() -> None:

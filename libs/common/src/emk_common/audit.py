@@ -1,6 +1,10 @@
 """The access log every service keeps of a citizen's data (152-ФЗ ст. 19: who did what
 with whose data, when and why) — one shape for all, so the citizen's «who accessed my
-data» can be answered the same way everywhere."""
+data» can be answered the same way everywhere.
+
+The log is the service's audit journal (:mod:`emk_common.journal`): each entry also names the
+kind of thing (``resource``) and the trace it was made in, and is sealed into the hash chain
+shortly after it is written."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from pymongo import DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from emk_common.clock import Clock, utc_now
+from emk_common.journal import new_entry
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class AccessLog:
         self, collection: AsyncCollection[dict[str, Any]], subject: str, clock: Clock = utc_now
     ) -> None:
         self.collection = collection
+        self.subject = subject
         self._subject_field = f"{subject}_id"
         self._clock = clock
 
@@ -72,7 +78,32 @@ class AccessLog:
         at: datetime | None = None,
         organization_id: str | None = None,
     ) -> None:
-        entry: dict[str, Any] = {
+        await self.collection.insert_one(
+            self.entry(
+                subject_id, owner_id, actor_id=actor_id, actor_role=actor_role, action=action,
+                reason=reason, at=at, organization_id=organization_id,
+            )
+        )  # fmt: skip
+
+    def entry(
+        self,
+        subject_id: str,
+        owner_id: str,
+        *,
+        actor_id: str,
+        actor_role: str,
+        action: str,
+        reason: str | None,
+        at: datetime | None = None,
+        organization_id: str | None = None,
+        listed: bool = True,
+    ) -> dict[str, Any]:
+        """The entry ``record`` inserts; a write stages it in the aggregate's own write
+        instead (:func:`emk_common.journal.stage`). One not ``listed`` is in the journal but
+        not in what the owner reads (``of``): a change the service also records as an access
+        of its own, until that access is the staged entry itself."""
+        fields: dict[str, Any] = {
+            "resource": self.subject,
             self._subject_field: subject_id,
             "owner_id": owner_id,
             "actor_id": actor_id,
@@ -82,8 +113,10 @@ class AccessLog:
             "at": at or self._clock(),
         }
         if organization_id is not None:
-            entry["organization_id"] = organization_id
-        await self.collection.insert_one(entry)
+            fields["organization_id"] = organization_id
+        if not listed:
+            fields["listed"] = False
+        return new_entry(fields)
 
     async def record_many(
         self,
@@ -99,24 +132,21 @@ class AccessLog:
         write."""
         when = at or self._clock()
         entries = [
-            {
-                self._subject_field: subject_id,
-                "owner_id": owner_id,
-                "actor_id": actor_id,
-                "actor_role": actor_role,
-                "action": action,
-                "reason": reason,
-                "at": when,
-            }
+            self.entry(
+                subject_id, owner_id, actor_id=actor_id, actor_role=actor_role, action=action,
+                reason=reason, at=when,
+            )
             for subject_id, owner_id in subjects
-        ]
+        ]  # fmt: skip
         if entries:
             await self.collection.insert_many(entries, ordered=False)
 
     async def of(self, subject_id: str, *, limit: int = 100) -> list[AccessEntry]:
         """The newest entries about one subject, newest first (what its owner reads)."""
         cursor = (
-            self.collection.find({self._subject_field: subject_id}, {"_id": 0})
+            self.collection.find(
+                {self._subject_field: subject_id, "listed": {"$ne": False}}, {"_id": 0}
+            )
             .sort([("at", DESCENDING), ("_id", DESCENDING)])  # the same instant: as written
             .limit(limit)
         )

@@ -23,6 +23,8 @@ DOCUMENTS = "emk.documents"
 RECORDS = "emk.records"
 NOTIFICATIONS = "emk.notifications"
 NOTIFICATION_COMMANDS = "emk.notifications.commands"
+# Every service writes its audit journal's anchors here; identity alone reads (and keeps) them.
+AUDIT = "emk.audit"
 
 TOPICS = (
     IDENTITY,
@@ -32,6 +34,7 @@ TOPICS = (
     RECORDS,
     NOTIFICATIONS,
     NOTIFICATION_COMMANDS,
+    AUDIT,
 )
 
 
@@ -416,6 +419,23 @@ class DeliverOtp(EventData):
     sealed: SealedBox
 
 
+# --- every service: the audit journal --------------------------------------------------------
+
+
+class AuditAnchored(EventData):
+    """The head of a sealed batch of a service's audit journal (``emk_common.journal``):
+    the chain's hash up to entry ``seq``. Identity keeps every anchor forever, so a journal
+    rewritten inside the service's own database no longer matches them (``emk-audit verify``).
+    The subject (Kafka key) is the service: its anchors stay in order."""
+
+    topic = AUDIT
+    name = "AuditAnchored"
+    service: str
+    seq: int
+    hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    at: datetime
+
+
 CATALOG: dict[str, type[EventData]] = {
     cls.event_type(): cls
     for cls in (
@@ -456,5 +476,6 @@ CATALOG: dict[str, type[EventData]] = {
         NotificationSent,
         NotificationFailed,
         DeliverOtp,
+        AuditAnchored,
     )
 }

@@ -36,7 +36,6 @@ import pymongo
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from faststream.kafka import KafkaBroker
-from faststream.specification import AsyncAPI
 from faststream.specification.asyncapi.site import get_asyncapi_html
 from minio import Minio
 from opentelemetry.sdk.trace import TracerProvider
@@ -44,6 +43,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from emk_common.asyncapi import AsyncAPIDocument, consumed_events, service_document
 from emk_common.auth import AccessTokenVerifier
 from emk_common.clock import Clock, utc_now
 from emk_common.events import Envelope
@@ -52,6 +52,7 @@ from emk_common.http_guard import HttpGuard
 from emk_common.idempotency import COLLECTION as IDEMPOTENCY_KEYS
 from emk_common.idempotency import IdempotencyStore, install_idempotency
 from emk_common.inbox import Inbox
+from emk_common.journal import install_journal
 from emk_common.kafka import BrokerPublisher, EventConsumer, KafkaConnection, create_broker
 from emk_common.leases import ShardLeases
 from emk_common.logging import configure_logging
@@ -178,6 +179,8 @@ def create_app(
 ) -> FastAPI:
     """The service's app. ``body_limits`` gives a request path a body limit of its own
     (bytes) instead of ``EMK_MAX_BODY_BYTES`` — a route that streams a larger body itself."""
+    # The audit journal's collector and sealer: a background loop; its anchors ride the outbox.
+    install_journal(runtime)
     runtime.consumer.subscribe(runtime.broker)
     runtime.kafka.add_topics(runtime.consumer.topics)
     idempotency = IdempotencyStore(
@@ -203,6 +206,7 @@ def create_app(
         verifier = getattr(app.state, "access_verifier", None)
         if isinstance(verifier, AccessTokenVerifier):
             verifier.refuse_revoked(revocations.revoked)
+            named.append(("token-keys", verifier.warm))
         unwatch = [watch(CONSUMER_LAG, lambda: runtime.consumer.lag(runtime.broker))]
         if runtime.outbox_collections:
             relay = _create_relay(runtime)
@@ -323,16 +327,27 @@ def _readiness(runtime: Runtime) -> dict[str, Callable[[], Awaitable[None]]]:
 
 
 def _asyncapi_router(runtime: Runtime, title: str, version: str) -> APIRouter:
+    """The service's events (emk_common.asyncapi): every handler is declared by now (create_app
+    subscribes the consumer first), so the document is made once."""
     router = APIRouter(include_in_schema=False)
-    spec = AsyncAPI(runtime.broker, title=f"{title} — events", version=version)
+    spec = AsyncAPIDocument(
+        service_document(
+            runtime.settings.service_name,
+            title=f"{title} — events",
+            version=version,
+            produces=runtime.produces,
+            consumes=consumed_events(runtime.consumer),
+        )
+    )
 
     @router.get("/asyncapi.json")
     async def asyncapi_json() -> JSONResponse:
-        return JSONResponse(spec.to_specification().to_jsonable())
+        return JSONResponse(spec.to_jsonable())
 
     @router.get("/asyncapi")
     async def asyncapi_html() -> HTMLResponse:
-        return HTMLResponse(get_asyncapi_html(spec.to_specification()))
+        # FastStream's page (AsyncAPI's React component) takes any document; no try-it-out.
+        return HTMLResponse(get_asyncapi_html(spec, try_it_out_path=None))
 
     return router
 

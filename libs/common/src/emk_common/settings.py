@@ -147,7 +147,7 @@ class ServiceSettings(BaseSettings):
     access_token_audience: str = "emk"  # noqa: S105 - a claim, not a secret
     jwks_cache_seconds: float = 300.0
     # How long fetching identity's JWKS may take (within the 2 s budget of a request).
-    jwks_timeout_seconds: float = Field(default=1.0, gt=0)
+    jwks_timeout_seconds: float = Field(default=0.75, gt=0)
     # How long an access token lives (seconds; identity signs them so): a service keeps a
     # revoked session in memory that long, and on start reads that far back the revocations
     # on emk.identity.sessions (emk_common.revocation).

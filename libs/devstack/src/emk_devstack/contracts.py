@@ -11,6 +11,11 @@ up there: building connects to nothing, and a running stack's settings never lea
 ``data``), the envelope's own schema and an index (``README.md``) of the topics, their events,
 publisher and consumers (``emk_devstack.topology.TABLE``).
 
+``python -m emk_devstack.contracts asyncapi`` writes ``docs/asyncapi/<service>.json``: each
+service's AsyncAPI 3.0 document (``emk_common.asyncapi``) exactly as its built app serves it at
+``/asyncapi.json`` — the topics it publishes and reads, every event type on them as a message
+with its schema, its dead-letter topic.
+
 A committed event schema is a promise to its consumers. The generator refuses to overwrite one
 with a change that would break them (:func:`breaking_changes`): such a change is a new event
 type (raise the class's ``version``), and the old version's file stays. ``--check`` writes
@@ -20,9 +25,9 @@ nothing and fails when a file is out of date. Paths are relative to the reposito
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import importlib
-import inspect
 import json
 import os
 import re
@@ -34,11 +39,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from emk_common import asyncapi
+from emk_common.asyncapi import ENVELOPE_FILE as ENVELOPE_FILE  # made there, used here too
+from emk_common.asyncapi import envelope_schema as envelope_schema
+from emk_common.asyncapi import event_file as event_file
 from emk_common.catalog import CATALOG
-from emk_common.events import Envelope
 from emk_common.settings import ServiceSettings, encode_keyring
 from emk_devstack import topology
 from emk_devstack.gateway import dynamic_config
@@ -46,12 +55,11 @@ from emk_devstack.ports import SERVICES
 
 OPENAPI_OUTPUT = Path("docs/openapi.json")
 EVENTS_OUTPUT = Path("docs/events")
+ASYNCAPI_OUTPUT = Path("docs/asyncapi")
 # The local gateway of ``make run``; production serves the same paths on the gateway's host.
 GATEWAY_URL = "http://127.0.0.1:8000"
-DIALECT = "https://json-schema.org/draft/2020-12/schema"
-# Where the event schemas' ``$id`` point: an identifier, like the problem types' base.
-SCHEMA_BASE = "https://emk.example/events/"
-ENVELOPE_FILE = "envelope.json"
+# The event schemas' dialect (emk_common.asyncapi makes them).
+DIALECT = asyncapi.DIALECT
 INDEX_FILE = "README.md"
 # Never published, whatever prefix they sit under: each service keeps them on its own port.
 HIDDEN_SEGMENTS = frozenset(
@@ -63,6 +71,9 @@ BUILD_TIMEOUT_SECONDS = 120.0
 
 OPENAPI_COMMAND = "python -m emk_devstack.contracts openapi"
 EVENTS_COMMAND = "python -m emk_devstack.contracts events"
+ASYNCAPI_COMMAND = "python -m emk_devstack.contracts asyncapi"
+# What a child of service_documents makes of a built app.
+KINDS = ("openapi", "asyncapi")
 
 
 def dumps(document: Any) -> str:
@@ -119,20 +130,40 @@ def _service_openapi(service: str) -> dict[str, Any]:
     return document
 
 
+def _service_asyncapi(service: str) -> dict[str, Any]:
+    """``service``'s AsyncAPI document as its built app serves it (``GET /asyncapi.json``; no
+    lifespan: nothing connects)."""
+
+    async def fetch() -> dict[str, Any]:
+        transport = httpx.ASGITransport(app=build_app(service))
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+            response = await client.get("/asyncapi.json")
+        response.raise_for_status()
+        document: dict[str, Any] = response.json()
+        return document
+
+    return asyncio.run(fetch())
+
+
 def clean_environment() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if name in CLEAN_ENV}
 
 
-def service_documents(services: Sequence[str] = SERVICES) -> dict[str, dict[str, Any]]:
-    """Each service's own OpenAPI document, each built in a child process of its own (building
-    an app sets process-wide logging and telemetry), all at once."""
+def service_documents(
+    services: Sequence[str] = SERVICES, kind: str = "openapi"
+) -> dict[str, dict[str, Any]]:
+    """Each service's own OpenAPI (or, ``kind="asyncapi"``, AsyncAPI) document, each built in a
+    child process of its own (building an app sets process-wide logging and telemetry), all at
+    once."""
+    if kind not in KINDS:
+        raise ValueError(f"no such document: {kind}")
     with tempfile.TemporaryDirectory(prefix="emk-contracts-") as scratch:
         work = Path(scratch)
         children: dict[str, subprocess.Popen[str]] = {}
         for service in services:
             out = work / f"{service}.json"
             children[service] = subprocess.Popen(
-                [sys.executable, "-m", "emk_devstack.contracts", "_build", service, str(out)],
+                [sys.executable, "-m", "emk_devstack.contracts", "_build", service, str(out), kind],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
@@ -369,11 +400,6 @@ def openapi_text(documents: Mapping[str, Mapping[str, Any]] | None = None) -> st
 # --- event schemas -------------------------------------------------------------------------
 
 
-def event_file(event: type[Any]) -> str:
-    """Where an event type's schema lives under ``docs/events``: ``<topic>/<Name>.v<N>.json``."""
-    return f"{event.topic}/{event.name}.v{event.version}.json"
-
-
 def _publisher(topic: str) -> str:
     owners = [s for s, flows in topology.TABLE.items() if topic in flows.publishes]
     return ", ".join(owners) or "nobody"
@@ -384,54 +410,9 @@ def _consumers(topic: str) -> list[str]:
 
 
 def event_schema(event: type[Any]) -> dict[str, Any]:
-    """The JSON Schema of one event type's ``data`` (validation: what a consumer may rely on
-    and an older event still satisfies), with its identity as the catalog says."""
-    schema: dict[str, Any] = event.model_json_schema()
-    event_type = event.event_type()
-    own_doc = event.__dict__.get("__doc__")
-    summary = (
-        f"The `data` of an `{event_type}` event: the envelope (`../{ENVELOPE_FILE}`) has"
-        f" `type` = `{event_type}` and travels on the Kafka topic `{event.topic}`, published by"
-        f" {_publisher(event.topic)}. Unknown fields are to be ignored: fields may be added."
-    )
-    schema.pop("description", None)
-    return {
-        "$schema": DIALECT,
-        "$id": SCHEMA_BASE + event_file(event),
-        **schema,
-        "title": event_type,
-        "description": summary + ("\n\n" + inspect.cleandoc(own_doc) if own_doc else ""),
-        "x-topic": event.topic,
-        "x-event-type": event_type,
-        "x-event-name": event.name,
-        "x-event-version": event.version,
-    }
-
-
-def envelope_schema() -> dict[str, Any]:
-    """The envelope around every event (CloudEvents 1.0, structured JSON mode). A published
-    envelope has every attribute (``null`` when there is no trace context)."""
-    schema: dict[str, Any] = Envelope.model_json_schema()
-    schema["required"] = list(schema["properties"])
-    schema["properties"]["data"]["description"] = (
-        "The event's payload: the schema of its `type`, `<topic>/<Name>.v<N>.json` here."
-    )
-    schema["properties"]["type"]["description"] = (
-        "`<topic>.<Name>.v<N>`, e.g. `emk.applications.ApplicationSubmitted.v1`; a consumer"
-        " ignores types it does not know."
-    )
-    schema["properties"]["subject"]["description"] = (
-        "The aggregate's id, also the Kafka record's key: one aggregate's events are in order."
-    )
-    schema["properties"]["id"]["description"] = (
-        "A uuid4, the idempotency key: an event may be delivered more than once."
-    )
-    return {
-        "$schema": DIALECT,
-        "$id": SCHEMA_BASE + ENVELOPE_FILE,
-        **schema,
-        "title": "Envelope",
-    }
+    """The JSON Schema of one event type's ``data`` (``emk_common.asyncapi.event_schema``, which
+    the services' AsyncAPI documents embed too), naming its topic's publisher from the table."""
+    return asyncapi.event_schema(event, _publisher(event.topic))
 
 
 def events_index(events: Iterable[type[Any]]) -> str:
@@ -644,6 +625,23 @@ def breaking_message(breaking: Mapping[str, Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+# --- the services' AsyncAPI documents ----------------------------------------------------
+
+
+def asyncapi_file(service: str) -> str:
+    """Where ``service``'s AsyncAPI document lives under ``docs/asyncapi``."""
+    return f"{service}.json"
+
+
+def asyncapi_documents(
+    documents: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, str]:
+    """The files of ``docs/asyncapi`` made from the code (its name there → its text): each
+    service's AsyncAPI document as its built app serves it, unless ``documents`` are given."""
+    built = service_documents(kind="asyncapi") if documents is None else documents
+    return {asyncapi_file(service): dumps(document) for service, document in built.items()}
+
+
 # --- the command ---------------------------------------------------------------------------
 
 
@@ -683,21 +681,44 @@ def run_events(output: Path, *, check: bool) -> int:
     return 0
 
 
+def run_asyncapi(output: Path, *, check: bool) -> int:
+    """Write (or, ``check``, compare) ``<service>.json`` for each service; the vendored AsyncAPI
+    JSON Schema beside them (``schema/``) is left alone."""
+    generated = asyncapi_documents()
+    changed = [
+        name
+        for name, text in generated.items()
+        if not (output / name).is_file() or (output / name).read_text("utf-8") != text
+    ]
+    if check:
+        if changed:
+            print(f"out of date in {output}: {', '.join(changed)}; run `{ASYNCAPI_COMMAND}`")
+            return 1
+        return 0
+    for name in changed:
+        _write(output / name, generated[name])
+        print(f"wrote {output / name}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["_build"]:
-        # A child of service_documents: build one app, write its OpenAPI document.
-        _, service, out = args_list
-        Path(out).write_text(dumps(_service_openapi(service)), encoding="utf-8")
+        # A child of service_documents: build one app, write its OpenAPI or AsyncAPI document.
+        _, service, out, kind = args_list
+        make = _service_asyncapi if kind == "asyncapi" else _service_openapi
+        Path(out).write_text(dumps(make(service)), encoding="utf-8")
         return 0
     parser = argparse.ArgumentParser(
         prog="python -m emk_devstack.contracts",
-        description="Write the published contracts: docs/openapi.json and docs/events/.",
+        description="Write the published contracts: docs/openapi.json, docs/events/ and"
+        " docs/asyncapi/.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     for name, default, about in (
         ("openapi", OPENAPI_OUTPUT, "one OpenAPI document of the routes behind the gateway"),
         ("events", EVENTS_OUTPUT, "a JSON Schema of every event type, the envelope, an index"),
+        ("asyncapi", ASYNCAPI_OUTPUT, "each service's AsyncAPI document, <service>.json"),
     ):
         command = commands.add_parser(name, help=about)
         command.add_argument(
@@ -712,6 +733,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(args_list)
     if args.command == "openapi":
         return run_openapi(args.output, check=args.check)
+    if args.command == "asyncapi":
+        return run_asyncapi(args.output, check=args.check)
     return run_events(args.output, check=args.check)
 
 

@@ -7,9 +7,10 @@ and ACLs are generated from.
 the table against the code: the topics each service's built app subscribes to and publishes
 (its AsyncAPI), and the topics of the events its code makes.
 
-A service may write only its own topics and its own dead-letter topic ``emk.<service>.dlq``,
-and read only the topics it consumes, in its own consumer group (its name: the default of
-``KAFKA_CONSUMER_GROUP``) — or, for the ``BROADCAST`` topics, without a group.
+A service may write only its own topics, the ``SHARED`` ones (its audit journal's anchors) and
+its own dead-letter topic ``emk.<service>.dlq``, and read only the topics it consumes, in its
+own consumer group (its name: the default of ``KAFKA_CONSUMER_GROUP``) — or, for the
+``BROADCAST`` topics, without a group.
 """
 
 from __future__ import annotations
@@ -45,24 +46,28 @@ class Flows:
 SESSIONS = "emk.identity.sessions"
 # Topics read without a consumer group, so reading them needs no group ACL.
 BROADCAST = frozenset({SESSIONS})
+# The audit journals' anchors (emk_common.journal): every service writes them, identity alone
+# reads them. The one topic with more than one publisher.
+AUDIT = "emk.audit"
+SHARED = frozenset({AUDIT})
 
 # The table. Keep it true: the test in tests/deploy fails when the code disagrees.
 TABLE: Mapping[str, Flows] = {
     "identity": Flows(
-        publishes=("emk.identity", SESSIONS, "emk.notifications.commands"),
-        consumes=(SESSIONS,),
+        publishes=(AUDIT, "emk.identity", SESSIONS, "emk.notifications.commands"),
+        consumes=(AUDIT, SESSIONS),
     ),
     "applications": Flows(
-        publishes=("emk.applications",),
+        publishes=(AUDIT, "emk.applications"),
         consumes=("emk.documents", SESSIONS, "emk.records"),
     ),
-    "documents": Flows(publishes=("emk.documents",), consumes=(SESSIONS,)),
+    "documents": Flows(publishes=(AUDIT, "emk.documents"), consumes=(SESSIONS,)),
     "records": Flows(
-        publishes=("emk.records",),
+        publishes=(AUDIT, "emk.records"),
         consumes=("emk.applications", "emk.identity", SESSIONS),
     ),
     "notifications": Flows(
-        publishes=("emk.notifications",),
+        publishes=(AUDIT, "emk.notifications"),
         consumes=(
             "emk.applications",
             "emk.identity",
@@ -123,14 +128,18 @@ def topics(table: Mapping[str, Flows] = TABLE) -> dict[str, TopicSpec]:
 
 
 def problems(table: Mapping[str, Flows] = TABLE) -> list[str]:
-    """What makes the table inconsistent: a topic nobody publishes, or two publishers."""
+    """What makes the table inconsistent: a topic nobody publishes, or two publishers (but
+    for the ``SHARED`` topics, which every service publishes)."""
     found: list[str] = []
     owners: dict[str, list[str]] = {}
     for service, flows in table.items():
         for topic in flows.publishes:
             owners.setdefault(topic, []).append(service)
     for topic, services in owners.items():
-        if len(services) > 1:
+        if topic in SHARED:
+            if sorted(services) != sorted(table):
+                found.append(f"{topic} is published by every service, not only {services}")
+        elif len(services) > 1:
             found.append(f"{topic} has more than one publisher: {', '.join(services)}")
     for service, flows in table.items():
         for topic in flows.consumes:

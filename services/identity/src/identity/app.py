@@ -18,10 +18,13 @@ from identity.adapters.passwords import Argon2Passwords
 from identity.adapters.registries import LocalPersonRegistry
 from identity.adapters.token_keys import SigningKeys
 from identity.api import internal, routes
+from identity.handlers import audit
 from identity.ports import CodeCourier, PasswordHasher, PersonRegistry, TokenKeys
 from identity.service import Identity
 from identity.settings import IdentitySettings
 from identity.store import IdentityStore
+from identity.store.anchors import COLLECTION as AUDIT_ANCHORS
+from identity.store.anchors import AuditAnchors
 
 
 def build(
@@ -73,6 +76,10 @@ def build(
         return not await identity.session_active(principal.session_id)
 
     runtime.startup.append(identity.prepare)
+    # Every service's audit journal anchors, kept forever (emk_common.journal).
+    anchors = AuditAnchors(runtime.collection(AUDIT_ANCHORS))
+    runtime.startup.append(anchors.ensure_indexes)
+    audit.subscribe(runtime.consumer, anchors)
     app = create_app(
         runtime,
         title="ЭМК — identity",

@@ -105,6 +105,16 @@ class JwksCache:
             raise DependencyUnavailableError("identity-keys", self._retry_after())
         return found
 
+    async def warm(self, *, every: float = 1.0) -> None:
+        """Fetch the keys at start, until it works (identity may start after us): the first
+        token a replica sees is then checked against keys in hand, not against a fetch made
+        while the machine is busy starting everything. A background task of ``create_app``."""
+        while self._fetched_at is None:
+            self._attempted_at = None  # not the request path: no interval to keep
+            await self._refresh()
+            if self._fetched_at is None:
+                await asyncio.sleep(every)
+
     def _retry_after(self) -> float:
         """Seconds until the next fetch may be tried."""
         since = self._clock() - (self._attempted_at or 0.0)

@@ -48,6 +48,12 @@ class AccessTokenVerifier:
         self._is_revoked = is_revoked
         self._revoked = revoked
 
+    async def warm(self) -> None:
+        """Have the keys in hand before the first token (see ``JwksCache.warm``)."""
+        warm = getattr(self._keys, "warm", None)
+        if warm is not None:
+            await warm()
+
     def refuse_revoked(self, revoked: RevokedSessions) -> None:
         """Refuse from now on the tokens of the sessions in ``revoked``."""
         self._revoked = revoked

@@ -14,8 +14,10 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from emk_common.audit import AccessLog
 from emk_common.clock import Clock
 from emk_common.events import Envelope, EventData
+from emk_common.journal import JOURNAL_FIELD, stage, stage_insert
 from emk_common.mongo import claim_one
 from emk_common.outbox import OUTBOX_FIELD, Outbox
 from records.domain.book import Book, Change, DuplicateRecordError, Holder, RecordVersion
@@ -32,7 +34,8 @@ from records.store.codec import (
 from records.views import record_lists
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # before every check: the claim's lower bound
-_NOT_SHOWN = {OUTBOX_FIELD: 0, "shown": 0}
+_NOT_SHOWN = {OUTBOX_FIELD: 0, JOURNAL_FIELD: 0, "shown": 0}
+_SYSTEM = ("records", "system")  # the service itself: an event handled, a scheduled check
 
 
 class Books:
@@ -40,6 +43,7 @@ class Books:
     versions: AsyncCollection[Doc]
     sequences: AsyncCollection[Doc]
     shares: AsyncCollection[Doc]
+    access_log: AccessLog  # the audit journal: a write's entry rides in the book's write
     outbox: Outbox
     codec: Codec
     _clock: Clock  # the events' time
@@ -67,7 +71,7 @@ class Books:
         return await self._shown({"holder_id": holder_id})
 
     async def _shown(self, query: Doc) -> tuple[Book, str] | None:
-        doc = await self.books.find_one(query, {OUTBOX_FIELD: 0})
+        doc = await self.books.find_one(query, {OUTBOX_FIELD: 0, JOURNAL_FIELD: 0})
         if doc is None:
             return None
         return self.codec.book(doc), self.codec.open_shown(doc["_id"], doc["shown"])
@@ -101,8 +105,10 @@ class Books:
             "check_claim": None,
             "version": book.version,
         }
+        entry = self._entry(book, *_SYSTEM, "book.issue")
+        staged = stage_insert(self.outbox.insert(document, self._wrap(book, events)), [entry])
         try:
-            await self.books.insert_one(self.outbox.insert(document, self._wrap(book, events)))
+            await self.books.insert_one(staged)
         except DuplicateKeyError:
             raise HolderHasBookError(book.holder_id) from None
 
@@ -145,7 +151,10 @@ class Books:
                 )
                 for g in book.grants
             ]
-        staged = self.outbox.update(book.id, update, self._wrap(book, change.events))
+        staged = stage(
+            self.outbox.update(book.id, update, self._wrap(book, change.events)),
+            [self._change_entry(book, change)],
+        )
         after = book if change.basis is None else replace(book, basis=change.basis)
         return await self._write(book, staged, self._card_change(book, after))
 
@@ -158,8 +167,47 @@ class Books:
             "$inc": {"version": 1},
         }
         return await self._write(
-            book, update, self._card_change(book, replace(book, holder=holder))
+            book,
+            stage(update, [self._entry(book, *_SYSTEM, "holder.refresh")]),
+            self._card_change(book, replace(book, holder=holder)),
         )
+
+    def _entry(
+        self, book: Book, actor_id: str, role: str, action: str, organization_id: str | None = None
+    ) -> Doc:
+        # Not listed to the holder: the use cases still log the lookup or write that made the
+        # change as an access of its own (with its reason).
+        return self.access_log.entry(
+            book.id, book.holder_id, actor_id=actor_id, actor_role=role, action=action,
+            reason=None, at=self._clock(), organization_id=organization_id, listed=False,
+        )  # fmt: skip
+
+    def _change_entry(self, book: Book, change: Change) -> Doc:
+        """The journal's entry of a change, told by what the change holds: who signed its
+        record, whose lookup opened the book, whether its holder ended a grant; otherwise the
+        service itself (an approval handled, a scheduled check). The action lists what changed
+        (codes only)."""
+        actor, role, organization = _SYSTEM[0], _SYSTEM[1], None
+        actions: list[str] = []
+        if change.ended_grants:
+            actions.append("grant.end")
+            if change.ended_by == book.holder_id:
+                actor, role = book.holder_id, "citizen"
+        if change.grant is not None:
+            extended = any(g.id == change.grant.id for g in book.grants)
+            actions.append("grant.extend" if extended else "grant.open")
+            actor, role = change.grant.granted_by, "medical_worker"
+            organization = change.grant.organization.id
+        if change.record is not None:
+            record = change.record
+            actions.append("record.correct" if record.replaces else f"record.{record.kind}")
+            actor, role = record.author.user_id, "medical_worker"
+            organization = record.organization.id
+        if change.position is not None:
+            actions.append("position.add")
+        if change.basis is not None or change.published is not None:
+            actions.append("validity")
+        return self._entry(book, actor, role, "+".join(actions) or "write", organization)
 
     @staticmethod
     def _card_change(book: Book, after: Book) -> PublicCard | None:
