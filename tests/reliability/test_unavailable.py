@@ -170,7 +170,7 @@ async def all_serving(journey: Journey, token: str) -> bool:
     return True
 
 
-# The order matters: the first test needs the other services' key caches still cold.
+# The order matters: the first test restarts services while identity is frozen.
 
 
 async def test_identity_frozen_with_cold_key_caches_is_a_503_not_a_401(
@@ -178,6 +178,10 @@ async def test_identity_frozen_with_cold_key_caches_is_a_503_not_a_401(
 ) -> None:
     with frozen(local_stack, "identity"):
         for service in ("documents", "notifications", "applications"):
+            # A replica fetches the keys as it starts (JwksCache.warm): one started while
+            # identity is away has none, however long it waits.
+            local_stack.stop_server(service)
+            local_stack.start_server(service)
             path, _ = READS[service]
             answer, elapsed = await timed_get(journey, service, path, citizen.token)
             assert_unavailable(answer, elapsed, f"{service} without identity's keys")

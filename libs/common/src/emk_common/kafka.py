@@ -154,7 +154,10 @@ class KafkaConnection:
     """Starts the broker in the background and keeps trying until Kafka answers.
 
     FastStream's ``broker.start()`` fails at once when no broker answers; a service must
-    start and serve without Kafka (the outbox holds its events meanwhile).
+    start and serve without Kafka (the outbox holds its events meanwhile). The relay may
+    publish as soon as the producer is connected (``publishing``); readiness reports Kafka
+    ``connected`` once every consumer has started too. A consumer group's join can take long
+    (a member left behind by a stopped process holds it up): it never holds up the outbox.
     """
 
     def __init__(
@@ -164,13 +167,21 @@ class KafkaConnection:
         self._settings = settings
         self._topics = set(topics)
         self._connected = asyncio.Event()
+        self._publishing = False
 
     def add_topics(self, topics: Iterable[str]) -> None:
         self._topics.update(topics)
 
     @property
     def connected(self) -> bool:
+        """Producer and every consumer started (what readiness reports as ``connected``)."""
         return self._connected.is_set()
+
+    @property
+    def publishing(self) -> bool:
+        """The producer is connected: events may be published (consumers may still be
+        joining their groups)."""
+        return self._publishing or self.connected
 
     async def wait_connected(self) -> None:
         await self._connected.wait()
@@ -180,8 +191,13 @@ class KafkaConnection:
         while True:
             try:
                 await ensure_topics(self._settings, self._topics)
+                await self.broker.connect()
+                # Publishing needs only the producer: the outbox goes out while the consumers
+                # join their groups (a join can take a while, and must never hold events up).
+                self._publishing = True
                 await self.broker.start()
             except Exception as exc:
+                self._publishing = False
                 log.info(
                     "Kafka not reachable yet (%s); retrying in %.1f s", type(exc).__name__, delay
                 )
@@ -214,7 +230,7 @@ class BrokerPublisher:
 
     @property
     def ready(self) -> bool:
-        return self._connection.connected
+        return self._connection.publishing
 
     async def publish(self, topic: str, key: str, body: bytes, headers: dict[str, str]) -> None:
         await self._connection.broker.publish(body, topic, key=key.encode(), headers=headers)

@@ -95,8 +95,12 @@ class Identity:
 
 @pytest.fixture(scope="module")
 def identity_settings(stack: Stack | None) -> dict[str, Any]:
+    suffix = uuid.uuid4().hex[:8]
     return {
-        "mongodb_database": f"identity_test_{uuid.uuid4().hex[:8]}",
+        "mongodb_database": f"identity_test_{suffix}",
+        # A group of its own (identity reads the audit anchors): this module's apps must not
+        # leave members in the group the end-to-end tests' identity joins.
+        "kafka_consumer_group": f"identity-test-{suffix}",
         "trusted_proxies": ["127.0.0.1"],
         "lockout_threshold": 3,
         "argon2_memory_kib": 8192,
