@@ -16,13 +16,16 @@ from emk_devstack.stack import Stack
 Series = list[tuple[dict[str, str], float]]
 
 # Where every route of a service is (a path that matched no route has no http_route).
-ROUTES = ("/api/v1/", "/check/", "/internal/", "/.well-known/")
+# The service's own routes, and its contracts (the fuzz test reads /openapi.json).
+ROUTES = ("/api/v1/", "/check/", "/internal/", "/.well-known/", "/openapi.json", "/asyncapi")
+# Every collection whose events a service's relay publishes: its aggregates', and the audit
+# journal's head (its anchors).
 OUTBOXES = {
-    "identity": {"users", "challenges"},
-    "applications": {"applications"},
-    "documents": {"documents"},
-    "records": {"books", "shares"},
-    "notifications": {"deliveries", "notifications"},
+    "identity": {"users", "challenges", "ghost_registrations", "sessions", "journal_head"},
+    "applications": {"applications", "journal_head"},
+    "documents": {"documents", "journal_head"},
+    "records": {"books", "shares", "journal_head"},
+    "notifications": {"deliveries", "notifications", "journal_head"},
 }
 
 
