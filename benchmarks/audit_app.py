@@ -33,6 +33,9 @@ class Unjournaled:
     async def of(self, subject_id: str, *, limit: int = 100) -> list[AccessEntry]:
         return []
 
+    async def ensure_indexes(self) -> None:
+        return None
+
 
 app = build(RecordsSettings())
 app.state.records.store.access_log = Unjournaled()

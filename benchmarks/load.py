@@ -115,6 +115,7 @@ class Load:
     http: httpx.AsyncClient
     delivered: Deliveries
     steps: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    unavailable: int = 0  # 503s answered (each retried after its Retry-After)
 
     def url(self, service: str, path: str) -> str:
         return f"{self.stack.service_url(service)}/api/v1/{service}{path}"
@@ -125,7 +126,14 @@ class Load:
     ) -> Any:  # fmt: skip
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         headers.update(kwargs.pop("headers", {}))
-        answer = await self.http.request(method, self.url(service, path), headers=headers, **kwargs)
+        for _ in range(6):  # as a client does: a 503 says when to come back (Retry-After)
+            answer = await self.http.request(
+                method, self.url(service, path), headers=headers, **kwargs
+            )
+            if answer.status_code != 503:
+                break
+            self.unavailable += 1
+            await asyncio.sleep(float(answer.headers.get("retry-after", "1")))
         if answer.status_code != expect:
             raise BenchError(
                 f"{method} {service}{path}: {answer.status_code} (expected {expect}): "
@@ -140,6 +148,7 @@ class Load:
         return result
 
     async def login(self, login: str, password: str, code_to: str) -> str:
+        self.delivered.read()  # up to date before counting: the code must be a new one
         before = self.delivered.count(code_to)
         body = {"login": login, "password": password}
         challenge = await self.call("POST", "identity", "/login", json=body)
@@ -271,6 +280,7 @@ async def run(stack: Stack) -> dict[str, Any]:
         },
         "steps": {name: {**percentiles(t), "n": len(t)} for name, t in load.steps.items()},
         "approval_sms": told,
+        "answered_503_then_retried": load.unavailable,
         **checks,
         "peak_rss_mb": _peak_rss(stack),
     }
