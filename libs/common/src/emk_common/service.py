@@ -231,8 +231,9 @@ def create_app(
     app.state.revocations = revocations
     # Before the problem handlers: inside their 500 guard, it sees a route's exception first.
     install_idempotency(app, idempotency)
-    # Between the two: MongoDB, S3 or identity's keys away is a 503 with Retry-After, whether a
-    # route or the idempotency middleware met it; anything else still reaches the 500 guard.
+    # The problem handlers' one guard answers MongoDB, S3 or identity's keys away with a 503
+    # and Retry-After (whether a route or the idempotency middleware met it), anything else
+    # with a 500.
     install_unavailable(app, runtime.settings.unavailable_retry_after_seconds)
     install_problem_handlers(app)
     secrets = compile_secret_paths(secret_paths)

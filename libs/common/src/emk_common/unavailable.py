@@ -22,9 +22,11 @@ import urllib3
 from minio.error import InvalidResponseError, S3Error, ServerError
 from pymongo.errors import ConnectionFailure, PyMongoError
 from starlette.applications import Starlette
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.responses import Response
+from starlette.types import Scope
 
 from emk_common.problems import Problem
+from emk_common.problems.handlers import answer_specially
 from emk_common.redaction import redacted_path
 
 __all__ = [
@@ -91,51 +93,23 @@ def dependency_of(exc: BaseException) -> str | None:
     return None
 
 
-class _UnavailableAnswers:
-    """ASGI middleware: an infrastructure failure raised below it becomes the 503 problem.
-
-    It sits inside the 500 guard of :mod:`emk_common.problems.handlers` and outside the
-    idempotency middleware, which has released its key by the time the exception gets here.
-    An answer already started (a download cut off) cannot be replaced: the exception goes on.
-    """
-
-    def __init__(self, app: ASGIApp, retry_after_seconds: int) -> None:
-        self.app = app
-        self.retry_after_seconds = retry_after_seconds
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def send_tracking(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_tracking)
-        except Exception as exc:
-            dependency = dependency_of(exc)
-            if dependency is None or started:
-                raise
-            path = str(scope.get("path", ""))
-            _log.warning(
-                "%s unavailable (%s) on %s %s: answered 503",
-                dependency,
-                type(exc).__name__,
-                scope.get("method"),
-                redacted_path(scope.get("app"), path),
-            )
-            await unavailable(self.retry_after_seconds).to_response(path)(scope, receive, send)
-
-
 def install_unavailable(app: Starlette, retry_after_seconds: int = 5) -> None:
-    """Answer 503 with ``Retry-After: retry_after_seconds`` for an unreachable dependency.
+    """Answer 503 with ``Retry-After: retry_after_seconds`` for an unreachable dependency,
+    through the one guard of :mod:`emk_common.problems.handlers` (which answers anything else
+    with a 500). An answer already started (a download cut off) cannot be replaced: the
+    exception goes on."""
 
-    Call it after ``install_idempotency`` and before ``install_problem_handlers`` (its 500
-    guard stays outermost: anything else still becomes a 500).
-    """
-    app.add_middleware(_UnavailableAnswers, retry_after_seconds=retry_after_seconds)
+    def answer(exc: BaseException, scope: Scope, path: str) -> Response | None:
+        dependency = dependency_of(exc)
+        if dependency is None:
+            return None
+        _log.warning(
+            "%s unavailable (%s) on %s %s: answered 503",
+            dependency,
+            type(exc).__name__,
+            scope.get("method"),
+            redacted_path(scope.get("app"), path),
+        )
+        return unavailable(retry_after_seconds).to_response(path)
+
+    answer_specially(app, answer)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -127,6 +129,10 @@ class _UnhandledErrors:
             await self.app(scope, receive, send_tracking)
         except Exception as exc:
             path = str(scope.get("path", ""))
+            special = None if started else _special_answer(scope, exc, path)
+            if special is not None:  # a failure some part of the platform knows how to answer
+                await special(scope, receive, send)
+                return
             _log_unhandled(scope.get("method"), redacted_path(scope.get("app"), path), exc)
             span = trace.get_current_span()
             if span.is_recording():
@@ -135,6 +141,33 @@ class _UnhandledErrors:
             if started:  # too late for another response; let the server drop the connection
                 raise
             await _internal_error(path)(scope, receive, send)
+
+
+SpecialAnswer = Callable[[BaseException, Scope, str], Response | None]
+"""Given an exception that reached the guard, the request's scope and path: the answer it
+gets instead of a 500 (and the answerer logs it as it sees fit), or None."""
+
+
+def answer_specially(app: Starlette, answer: SpecialAnswer) -> None:
+    """Let the 500 guard give ``answer``'s response to the exceptions it recognises (the
+    503 of an unreachable dependency: :func:`emk_common.unavailable.install_unavailable`).
+    One guard, so an exception is caught, logged and answered in one place."""
+    answers: list[SpecialAnswer] = getattr(app.state, _ANSWERS, None) or []
+    answers.append(answer)
+    setattr(app.state, _ANSWERS, answers)
+
+
+_ANSWERS = "problem_special_answers"
+
+
+def _special_answer(scope: Scope, exc: BaseException, path: str) -> Response | None:
+    app = scope.get("app")
+    answers: list[SpecialAnswer] = getattr(getattr(app, "state", None), _ANSWERS, None) or []
+    for answer in answers:
+        found = answer(exc, scope, path)
+        if found is not None:
+            return found
+    return None
 
 
 def install_problem_handlers(app: FastAPI) -> None:
