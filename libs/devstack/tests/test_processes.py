@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import signal
 import subprocess
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from emk_devstack.processes import Child, StartupError, Supervisor
+from emk_devstack.processes import Child, StartupError, Supervisor, service_consuming
+from emk_devstack.stack import free_ports
 
 DEADLINE = 10.0
 
@@ -185,3 +187,41 @@ def test_a_child_started_from_a_short_lived_thread_outlives_the_thread(
     time.sleep(0.5)
 
     assert child.returncode() is None
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "ready"),
+    [
+        (200, b'{"status": "ready", "info": {"kafka": "connected"}}', True),
+        (200, b'{"status": "ready", "info": {"kafka": "connecting"}}', False),
+        (200, b'{"status": "ready", "info": {}}', False),
+        (200, b"not json", False),
+        (200, b"[]", False),
+        (503, b'{"status": "unavailable", "info": {"kafka": "connected"}}', False),
+    ],
+)
+def test_a_service_is_ready_once_it_consumes(status: int, body: bytes, ready: bool) -> None:
+    class Readyz(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Readyz)
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    try:
+        probe = service_consuming(f"http://127.0.0.1:{server.server_port}/readyz")
+        assert probe() is ready
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_service_that_does_not_answer_is_not_consuming() -> None:
+    (port,) = free_ports(1, avoid=set())
+    assert service_consuming(f"http://127.0.0.1:{port}/readyz", timeout=0.2)() is False

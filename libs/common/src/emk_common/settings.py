@@ -91,6 +91,13 @@ class ServiceSettings(BaseSettings):
     kafka_fetch_max_wait_ms: int = 500
     # One consumer group per service (default: its name); replicas share it.
     kafka_consumer_group: str = ""
+    # How long the group coordinator waits for a silent member before it hands the member's
+    # partitions to the others (heartbeats every third of it). Tansu also waits half of it
+    # for more members whenever one joins, and holds a restarted member back until its old
+    # self has timed out (LeaveGroup is not honoured): the local stack sets 3 s, so a start
+    # joins in ~1.5 s and a restart in ~7 s. Apache Kafka refuses less than its
+    # group.min.session.timeout.ms (6 s by default).
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=1000)
     # How every Kafka client of the service connects (emk_common.kafka.kafka_security):
     # PLAINTEXT locally; in the cluster TLS with SCRAM (deploy/k8s: SASL_SSL, SCRAM-SHA-512,
     # the cluster CA's file, the service's own Kafka user). The password is never logged.

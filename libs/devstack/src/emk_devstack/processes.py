@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import http.client
+import json
 import os
 import signal
 import socket
@@ -108,6 +109,27 @@ def http_ok(url: str, timeout: float = 1.0) -> Probe:
                 return int(response.status) == 200
         except (OSError, http.client.HTTPException):
             return False
+
+    return probe
+
+
+def service_consuming(url: str, timeout: float = 1.0) -> Probe:
+    """A service's ``/readyz`` answers 200 and reports Kafka ``connected``: its consumers
+    have joined their group, so an event published now is heard (a service serves HTTP
+    before, while its group join is under way)."""
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"not an HTTP URL: {url}")
+
+    def probe() -> bool:
+        try:
+            with _direct.open(url, timeout=timeout) as response:
+                if int(response.status) != 200:
+                    return False
+                body = json.loads(response.read())
+        except (OSError, http.client.HTTPException, ValueError):
+            return False
+        info = body.get("info") if isinstance(body, dict) else None
+        return isinstance(info, dict) and info.get("kafka") == "connected"
 
     return probe
 

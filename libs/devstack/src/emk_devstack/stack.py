@@ -39,6 +39,7 @@ from emk_devstack.processes import (
     all_of,
     http_answers,
     http_ok,
+    service_consuming,
     tcp_accepts,
 )
 from emk_devstack.secrets import StackSecrets, load_or_create
@@ -158,6 +159,7 @@ class Stack:
             "EMK_VAR_DIR": str(self.var_dir),
             # Tansu answers a waiting fetch only when the wait ends (Kafka answers at once).
             "KAFKA_FETCH_MAX_WAIT_MS": "10",
+            "KAFKA_SESSION_TIMEOUT_MS": "3000",
         }
         for service in SERVICES:
             env[f"{service.upper()}_HTTP_PORT"] = str(ports.of(service))
@@ -357,8 +359,10 @@ class Stack:
             config = clamav.write_config(self.clamav_dir, self.clamav_signatures, HOST, port)
             argv = [clamav.clamd_binary(), f"--config-file={config}"]
             return argv, {}, clamav.clamd_pongs(HOST, port)
-        # A service: its own package's __main__ runs uvicorn on <SERVICE>_HTTP_PORT.
-        return [sys.executable, "-m", name], {}, http_ok(f"{self.service_url(name)}/readyz")
+        # A service: its own package's __main__ runs uvicorn on <SERVICE>_HTTP_PORT; ready
+        # once it consumes, so a journey started then is never ahead of its consumers.
+        readyz = f"{self.service_url(name)}/readyz"
+        return [sys.executable, "-m", name], {}, service_consuming(readyz)
 
     def _gateway_command(self, port: int) -> tuple[list[str], dict[str, str], Probe]:
         (ping,) = free_ports(1, avoid=set(astuple(self.ports)))
