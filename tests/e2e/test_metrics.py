@@ -120,13 +120,14 @@ def test_the_outbox_backlog_is_exported_per_collection(
 def test_the_schedulers_and_the_consumers_report_their_lag(scrapes: dict[str, str]) -> None:
     lags = {
         (service, labels["scheduler"])
-        for service in ("notifications", "applications")
+        for service in ("notifications", "applications", "records")
         for labels, _ in series(scrapes[service], "emk_scheduler_lag_seconds")
     }
     assert {
         ("notifications", "dispatcher"),
         ("notifications", "reminders"),
         ("applications", "deadlines"),
+        ("records", "validity"),
     } <= lags
     consumer = series(scrapes["notifications"], "emk_consumer_lag")
     assert consumer, "notifications consumes several topics: their partitions have a lag"

@@ -195,6 +195,11 @@ class SchedulerLag:
         if due is not None:
             self._worst = max(self._worst, (now - due).total_seconds())
 
+    @property
+    def worst(self) -> float:
+        """How late the latest item of the round under way was (seconds; 0: none yet)."""
+        return self._worst
+
     def publish(self) -> None:
         worst, self._worst = self._worst, 0.0
         _scheduler_lag.set(worst, {"scheduler": self.name})

@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from emk_common.clock import Clock
 from emk_common.loops import PollingLoop
+from emk_common.metrics import SchedulerLag
 from records.domain import book as domain
 from records.domain.dates import moscow_date
 from records.store import BookStore
@@ -38,16 +39,20 @@ class ValidityScheduler:
         self.clock = clock
         self.owner = owner
         self.claim = timedelta(seconds=claim_seconds)
-        self.loop = PollingLoop("validity scheduler", self.tick, poll_seconds)
+        # How late the checks a round makes are (emk_scheduler_lag_seconds{scheduler=validity}).
+        self.lag = SchedulerLag("validity")
+        self.loop = PollingLoop("validity scheduler", self.tick, poll_seconds, lag=self.lag)
 
     async def tick(self) -> int:
         """Looks again at every book whose check is due; returns how many changed status."""
         changed = 0
         while True:
             now = self.clock()
-            book = await self.store.claim_due(now, self.claim, self.owner)
-            if book is None:
+            claimed = await self.store.claim_due(now, self.claim, self.owner)
+            if claimed is None:
                 return changed
+            book, due = claimed
+            self.lag.late(due, now)
             today = moscow_date(now)
             change = domain.recheck(book, today)
             if not await self.store.apply(book, change, today):

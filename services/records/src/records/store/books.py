@@ -239,8 +239,11 @@ class Books:
         async with self.books.database.client.start_session() as session:
             return await session.with_transaction(write)
 
-    async def claim_due(self, now: datetime, hold: timedelta, owner: str) -> Book | None:
-        """One book whose next check is due and that no live replica holds."""
+    async def claim_due(
+        self, now: datetime, hold: timedelta, owner: str
+    ) -> tuple[Book, datetime] | None:
+        """One book whose next check is due and that no live replica holds, with the instant
+        its check fell due (how late the scheduler is)."""
         claimed = await claim_one(
             self.books,
             {"next_check_at": {"$gte": _EPOCH, "$lte": now}},
@@ -249,7 +252,7 @@ class Books:
             now=now,
             claim={"check_claim": {"owner": owner, "until": now + hold}},
         )
-        return self.codec.book(claimed) if claimed else None
+        return (self.codec.book(claimed), claimed["next_check_at"]) if claimed else None
 
     async def next_sequence(self, region_code: str, year: int) -> int:
         # A sequence must read back exactly its own increment: findAndModify, on a small
