@@ -31,7 +31,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from emk_common.events import Envelope, EventData
-from emk_common.inbox import after_commit
+from emk_common.inbox import after_commit, insert_effect
 from emk_common.kafka import ensure_topics
 from emk_common.service import create_app, create_runtime
 from emk_common.settings import ServiceSettings
@@ -374,7 +374,9 @@ async def drain(topic: str, event: type[EventData], count: int, batch_max: int) 
     async def apply(data: Any, envelope: Envelope, session: AsyncClientSession) -> None:
         if not first_call:
             first_call.append(time.perf_counter())
-        await effects.insert_one(_effect_of(envelope), session=session)
+        # As a service's handler writes new documents (emk_common.inbox.insert_effect): in a
+        # batch, gathered into one insert_many at the end of its transaction.
+        await insert_effect(effects, [_effect_of(envelope)], session)
         after_commit(one_committed)
 
     app = create_app(runtime, title="bench backlog", description="bench")
@@ -428,7 +430,9 @@ async def run(bootstrap: str) -> dict[str, Any]:
             "The pipeline's consumers run with the default consumer_batch_max (batched).",
             "consumer: one consumer draining a backlog published beforehand, timed from its "
             "first handler call to the commit of the last effect; its handler inserts one "
-            "document with the inbox's session, as a service's handler writes its effect. "
+            "document with emk_common.inbox.insert_effect, as a service's handler writes new "
+            "documents (in a batch: one insert_many per collection before the commit; one by "
+            "one: an insert at once). "
             "raw_insert_many writes the same documents, a batch's worth per call, and no inbox.",
         ],
         "samples": {

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient, MongoClient
+from pymongo import AsyncMongoClient, MongoClient, monitoring
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from emk_common.inbox import Inbox, InboxItem, after_commit
+from emk_common.inbox import Inbox, InboxItem, after_commit, insert_effect
 from emk_devstack.stack import Stack
 
 Doc = dict[str, Any]
@@ -131,3 +131,80 @@ async def test_a_failing_effect_rolls_the_whole_batch_back_and_nudges_nobody(
     assert await inbox.apply_once("h", "e3", items[2].effect) is True
     assert await applied(db) == ["e1", "e3"]
     assert nudges == ["1"]
+
+
+class _Inserts(monitoring.CommandListener):
+    """The insert commands a client sent, by collection."""
+
+    def __init__(self) -> None:
+        self.into: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "insert":
+            self.into.append(event.command["insert"])
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def deferred_writer(
+    db: AsyncDatabase[Doc], *event_ids: str, fail: bool = False
+) -> Callable[[AsyncClientSession], Awaitable[None]]:
+    async def effect(session: AsyncClientSession) -> None:
+        await insert_effect(db["effects"], [{"event_id": e} for e in event_ids], session)
+        await insert_effect(db["others"], [{"event_id": e} for e in event_ids], session)
+        if fail:
+            raise RuntimeError("this effect fails after its inserts")
+
+    return effect
+
+
+async def test_a_batchs_effect_inserts_are_one_insert_per_collection(mongodb_uri: str) -> None:
+    inserts = _Inserts()
+    client: AsyncMongoClient[Doc] = AsyncMongoClient(mongodb_uri, event_listeners=[inserts])
+    db = client[f"inbox_batch_{uuid.uuid4().hex[:8]}"]
+    try:
+        for name in ("effects", "others", "inbox"):
+            await db[name].insert_one({"_id": "warm"})
+        inserts.into.clear()
+        items = [InboxItem("h", f"e{n}", deferred_writer(db, f"e{n}")) for n in range(1, 51)]
+        items.append(InboxItem("h", "e51", deferred_writer(db, "e51a", "e51b")))
+        assert await inbox_of(db).apply_batch(items) == [True] * 51
+        expected = sorted([f"e{n}" for n in range(1, 51)] + ["e51a", "e51b"])
+        assert await applied(db) == expected
+        others = await db["others"].count_documents({"event_id": {"$exists": True}})
+        assert others == 52
+        # The marks, then each collection's documents, in one insert each.
+        assert sorted(inserts.into) == ["effects", "inbox", "others"]
+    finally:
+        await client.drop_database(db.name)
+        await client.close()
+
+
+async def test_a_failing_effect_takes_the_batchs_deferred_inserts_with_it(
+    db: AsyncDatabase[Doc],
+) -> None:
+    items = [
+        InboxItem("h", "e1", deferred_writer(db, "e1")),
+        InboxItem("h", "e2", deferred_writer(db, "e2", fail=True)),
+    ]
+    with pytest.raises(RuntimeError):
+        await inbox_of(db).apply_batch(items)
+    assert await applied(db) == []
+    assert await db["others"].count_documents({"event_id": {"$exists": True}}) == 0
+    assert await db["inbox"].count_documents({"_id": {"$ne": "warm"}}) == 0
+
+
+async def test_one_by_one_an_effects_inserts_are_made_at_once(db: AsyncDatabase[Doc]) -> None:
+    seen: list[int] = []
+
+    async def effect(session: AsyncClientSession) -> None:
+        await insert_effect(db["effects"], [{"event_id": "e1"}], session)
+        seen.append(await db["effects"].count_documents({"event_id": "e1"}, session=session))
+
+    assert await inbox_of(db).apply_once("h", "e1", effect) is True
+    assert seen == [1]
+    assert await applied(db) == ["e1"]
