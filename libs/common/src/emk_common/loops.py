@@ -26,6 +26,15 @@ from emk_common.metrics import SchedulerLag
 log = logging.getLogger(__name__)
 
 
+def stop_if_cancelled() -> None:
+    """Raise ``CancelledError`` if this task was asked to stop. A library that turns the
+    cancellation of a call into an error of its own (a network error, say) would otherwise
+    have a loop that catches such errors go on after its service has stopped."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class PollingLoop:
     def __init__(
         self,
@@ -52,12 +61,14 @@ class PollingLoop:
         first_backoff = min(self.poll_seconds, self._max_backoff)
         backoff = first_backoff
         while True:
+            stop_if_cancelled()
             self._wake.clear()
             try:
                 await self._round()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # MongoDB away, say: after a pause, the next round tries
+                stop_if_cancelled()
                 log.warning(
                     "%s: round failed: %s; retrying in %.1f s",
                     self.name,
@@ -71,8 +82,11 @@ class PollingLoop:
             if self.lag is not None:
                 self.lag.publish()
             backoff = first_backoff
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+            # that meets a wake-up, and the loop would outlive its service.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
 
 
 async def supervised(
@@ -91,6 +105,7 @@ async def supervised(
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            stop_if_cancelled()
             frames = "".join(traceback.format_tb(exc.__traceback__)).rstrip()
             log.error(
                 "background task %s crashed (%s); restarting in %.0f s\n%s",

@@ -30,6 +30,7 @@ from pymongo.errors import PyMongoError
 
 from emk_common.events import EVENT_CONTENT_TYPE, Envelope
 from emk_common.leases import ShardLeases, shard_of
+from emk_common.loops import stop_if_cancelled
 from emk_common.metrics import Reading
 
 log = logging.getLogger(__name__)
@@ -184,6 +185,7 @@ class OutboxRelay:
         backoff = self._poll
         try:
             while True:
+                stop_if_cancelled()
                 now = time.monotonic()
                 if now >= next_maintenance:
                     await self._leases.maintain()
@@ -195,6 +197,7 @@ class OutboxRelay:
                         await self.observe_backlog()
                     drained = await self.drain_once() if self._publisher.ready else 0
                 except (PublishError, PyMongoError) as exc:
+                    stop_if_cancelled()
                     log.warning("outbox relay: %s; retrying in %.1f s", exc, backoff)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self._max_backoff)
@@ -203,8 +206,11 @@ class OutboxRelay:
                 if drained >= self._batch_size:
                     continue  # there is probably more right behind
                 timeout = max(0.0, min(self._poll, next_maintenance - time.monotonic()))
+                # Not wait_for: on Python 3.11 it swallows a cancellation that meets a wake-up
+                # (a commit's), and the relay would outlive its service.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
         finally:
             await self._leases.release_all()
 

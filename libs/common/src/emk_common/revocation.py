@@ -143,7 +143,8 @@ class RevocationReader:
                 )
             finally:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(consumer.stop(), 10.0)
+                    async with asyncio.timeout(10.0):
+                        await consumer.stop()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
 
@@ -175,9 +176,10 @@ class RevocationReader:
         published between asking and seeking would be skipped.)"""
         since = int((self._wall_clock() - self._lookback) * 1000)
         try:
-            found: dict[TopicPartition, Any] = await asyncio.wait_for(
-                consumer.offsets_for_times(dict.fromkeys(partitions, since)), 15.0
-            )
+            async with asyncio.timeout(15.0):
+                found: dict[TopicPartition, Any] = await consumer.offsets_for_times(
+                    dict.fromkeys(partitions, since)
+                )
         except (KafkaError, TimeoutError) as exc:
             log.info("revoked sessions: no offsets by time (%s); reading all", type(exc).__name__)
             found = {}

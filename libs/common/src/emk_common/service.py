@@ -275,7 +275,8 @@ async def _stop(runtime: Runtime, tasks: list[asyncio.Task[Any]]) -> None:
     ]
     for name, step in steps:
         try:
-            await asyncio.wait_for(step(), _STOP_STEP_SECONDS)
+            async with asyncio.timeout(_STOP_STEP_SECONDS):
+                await step()
         except TimeoutError:
             log.warning("stopping: %s did not stop in time", name)
         except Exception as exc:
