@@ -11,7 +11,9 @@ import ast
 import asyncio
 from pathlib import Path
 
-from emk_common.loops import PollingLoop
+import pytest
+
+from emk_common.loops import CallCancelledError, PollingLoop, bounded
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -47,3 +49,34 @@ def test_no_service_code_waits_with_asyncio_wait_for() -> None:
             ):
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert found == []
+
+
+async def test_a_cancellation_a_call_raises_of_its_own_is_its_error_not_the_tasks() -> None:
+    """aiokafka's ``consumer.stop()`` awaits a task of its own that it cancelled: bounded
+    makes that an error of the call, so the caller's task is not ended by it."""
+
+    async def stops_like_aiokafka() -> None:
+        inner = asyncio.create_task(asyncio.sleep(10))
+        inner.cancel()
+        await inner
+
+    with pytest.raises(CallCancelledError):
+        await bounded(stops_like_aiokafka(), 5.0)
+    with pytest.raises(TimeoutError):
+        await bounded(asyncio.sleep(10), 0.01)
+    assert await bounded(asyncio.sleep(0, result="done"), 1.0) == "done"
+
+
+async def test_bounded_still_lets_its_own_task_be_cancelled() -> None:
+    started = asyncio.Event()
+
+    async def waits() -> None:
+        started.set()
+        await bounded(asyncio.sleep(10), 30.0)
+
+    task = asyncio.create_task(waits())
+    await started.wait()
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=5)
+    assert task in done
+    assert task.cancelled()

@@ -19,11 +19,33 @@ import contextlib
 import logging
 import traceback
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from emk_common.metrics import SchedulerLag
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class CallCancelledError(Exception):
+    """A call ended with a ``CancelledError`` of its own while this task was not asked to
+    stop: aiokafka's consumers, for one, cancel a task of theirs on ``stop()`` and await it."""
+
+
+async def bounded(awaitable: Awaitable[T], seconds: float) -> T:
+    """``await awaitable``, for at most ``seconds`` (then ``TimeoutError``), in this task.
+
+    Not ``asyncio.wait_for``: on Python 3.11 it swallows this task's cancellation when the call
+    completes at the same moment. And a ``CancelledError`` the call raises of its own is
+    ``CallCancelledError`` here, an error of the call: raised as a cancellation it would end
+    this task, which no one asked to stop."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    except asyncio.CancelledError:
+        stop_if_cancelled()
+        raise CallCancelledError from None
 
 
 def stop_if_cancelled() -> None:

@@ -40,6 +40,7 @@ from emk_common.catalog import SessionRevoked
 from emk_common.clock import Clock, utc_now
 from emk_common.events import Envelope
 from emk_common.kafka import client_options
+from emk_common.loops import CallCancelledError, bounded
 from emk_common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -143,8 +144,7 @@ class RevocationReader:
                 )
             finally:
                 with contextlib.suppress(Exception):
-                    async with asyncio.timeout(10.0):
-                        await consumer.stop()
+                    await bounded(consumer.stop(), 10.0)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
 
@@ -176,11 +176,10 @@ class RevocationReader:
         published between asking and seeking would be skipped.)"""
         since = int((self._wall_clock() - self._lookback) * 1000)
         try:
-            async with asyncio.timeout(15.0):
-                found: dict[TopicPartition, Any] = await consumer.offsets_for_times(
-                    dict.fromkeys(partitions, since)
-                )
-        except (KafkaError, TimeoutError) as exc:
+            found: dict[TopicPartition, Any] = await bounded(
+                consumer.offsets_for_times(dict.fromkeys(partitions, since)), 15.0
+            )
+        except (KafkaError, TimeoutError, CallCancelledError) as exc:
             log.info("revoked sessions: no offsets by time (%s); reading all", type(exc).__name__)
             found = {}
         for partition in partitions:

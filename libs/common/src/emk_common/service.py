@@ -56,7 +56,7 @@ from emk_common.journal import install_journal
 from emk_common.kafka import BrokerPublisher, EventConsumer, KafkaConnection, create_broker
 from emk_common.leases import ShardLeases
 from emk_common.logging import configure_logging
-from emk_common.loops import supervised
+from emk_common.loops import bounded, supervised
 from emk_common.metrics import (
     CONSUMER_LAG,
     OUTBOX_OLDEST_AGE,
@@ -275,8 +275,7 @@ async def _stop(runtime: Runtime, tasks: list[asyncio.Task[Any]]) -> None:
     ]
     for name, step in steps:
         try:
-            async with asyncio.timeout(_STOP_STEP_SECONDS):
-                await step()
+            await bounded(step(), _STOP_STEP_SECONDS)
         except TimeoutError:
             log.warning("stopping: %s did not stop in time", name)
         except Exception as exc:
