@@ -512,8 +512,10 @@ def test_the_network_is_closed_but_for_what_each_service_uses(overlay: str) -> N
     # Who calls whose API (the services' trusted_callers and their public calls).
     for callee, callers in {
         "identity": ["applications", "documents", "records", "notifications"],
-        "applications": ["records"],
-        "documents": ["applications"],
+        "applications": ["records", "notifications", "identity"],
+        "documents": ["applications", "notifications", "identity"],
+        "records": ["identity"],
+        "notifications": ["identity"],
     }.items():
         for caller in callers:
             assert _admits(policies[callee], labels[caller], "http"), (caller, callee)

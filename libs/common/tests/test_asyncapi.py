@@ -177,7 +177,8 @@ async def test_it_sends_every_event_of_its_topics_and_receives_the_ones_it_handl
     documents_events = sorted(
         cls.event_type() for cls in catalog.CATALOG.values() if cls.topic == catalog.DOCUMENTS
     )
-    assert len(documents_events) == 3
+    # Uploaded, Verified, Rejected v1 (still read from the log) and v2 (published now).
+    assert len(documents_events) == 4
     assert _operation_events(document, f"send.{catalog.DOCUMENTS}") == documents_events
     assert _operation_events(document, f"receive.{catalog.APPLICATIONS}") == [
         "emk.applications.ApplicationSubmitted.v1"

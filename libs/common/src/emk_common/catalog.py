@@ -25,6 +25,8 @@ NOTIFICATIONS = "emk.notifications"
 NOTIFICATION_COMMANDS = "emk.notifications.commands"
 # Every service writes its audit journal's anchors here; identity alone reads (and keeps) them.
 AUDIT = "emk.audit"
+# Accesses to a person's data (who saw it: ids and codes only); identity alone reads them.
+ACCESS = "emk.access"
 
 TOPICS = (
     IDENTITY,
@@ -35,6 +37,7 @@ TOPICS = (
     NOTIFICATIONS,
     NOTIFICATION_COMMANDS,
     AUDIT,
+    ACCESS,
 )
 
 
@@ -162,6 +165,9 @@ class ApplicationSubmitted(_Applications):
 
 
 class ApplicationStatusChanged(_Applications):
+    """Version 1, with a person's free text: no longer published (issue #13), still read
+    from the log by its consumers. See v2."""
+
     name = "ApplicationStatusChanged"
     number: str | None = None
     # The medical book's number, once the application led to one (status ``issued``).
@@ -175,6 +181,33 @@ class ApplicationStatusChanged(_Applications):
     # As people read them, in Russian: the status, and each of ``fields`` (a path) and of
     # ``documents`` (a kind). The vocabulary is the applications service's own; consumers
     # (notifications) show these labels instead of keeping a copy of it.
+    status_label: str | None = None
+    field_labels: dict[str, str] = Field(default_factory=dict)
+    document_labels: dict[str, str] = Field(default_factory=dict)
+
+
+class ApplicationStatusChangedV2(_Applications):
+    """A change of status, without the free text of whoever made it (issue #13: nothing typed
+    by a person travels on a topic). ``has_comment`` says there is a comment; a consumer allowed
+    to (notifications) asks applications' internal API for it by the application id and
+    ``seq``, the change's place in the application's history. Producers publish only this
+    version; v1 may still be in the log."""
+
+    name = "ApplicationStatusChanged"
+    version = 2
+    # The change's entry in the application's history (0: the draft's creation): with the
+    # application id, the key of its comment in applications' internal API.
+    seq: int
+    number: str | None = None
+    # The medical book's number, once the application led to one (status ``issued``).
+    book_number: str | None = None
+    previous_status: ApplicationStatus | None = None
+    status: ApplicationStatus
+    changed_by: str | None = None
+    has_comment: bool = False
+    fields: list[str] = Field(default_factory=list)
+    documents: list[str] = Field(default_factory=list)
+    # As in v1: the applications service's own Russian names of the codes.
     status_label: str | None = None
     field_labels: dict[str, str] = Field(default_factory=dict)
     document_labels: dict[str, str] = Field(default_factory=dict)
@@ -194,9 +227,26 @@ class ApplicationApproved(_Applications):
 
 
 class ApplicationRejected(_Applications):
+    """Version 1, with a person's free text: no longer published (issue #13), still read
+    from the log by its consumers. See v2."""
+
     name = "ApplicationRejected"
     number: str | None = None
     reason: str
+    fields: list[str] = Field(default_factory=list)
+    automatic: bool = False
+
+
+class ApplicationRejectedV2(_Applications):
+    """A rejection without its reason's text: ``has_reason`` says there is one, kept in the
+    application's history at ``seq`` (the same entry as the ``ApplicationStatusChanged`` of
+    the rejection), where applications' internal API gives it to the consumers allowed."""
+
+    name = "ApplicationRejected"
+    version = 2
+    seq: int
+    number: str | None = None
+    has_reason: bool = False
     fields: list[str] = Field(default_factory=list)
     automatic: bool = False
 
@@ -237,9 +287,23 @@ class DocumentVerified(_Documents):
 
 
 class DocumentRejected(_Documents):
+    """Version 1, with a person's free text: no longer published (issue #13), still read
+    from the log by its consumers. See v2."""
+
     name = "DocumentRejected"
     rejected_by: str
     reason: str
+
+
+class DocumentRejectedV2(_Documents):
+    """A rejection without the operator's reason: ``has_reason`` says there is one, which
+    documents' internal API gives, by the document id, to the consumers allowed (a document
+    is rejected at most once)."""
+
+    name = "DocumentRejected"
+    version = 2
+    rejected_by: str
+    has_reason: bool = False
 
 
 # --- records -----------------------------------------------------------------------------
@@ -436,6 +500,34 @@ class AuditAnchored(EventData):
     at: datetime
 
 
+# An access's action and resource are codes (``read``, ``read_content``, ``record.exam``…),
+# never words someone typed.
+ACCESS_CODE = r"^[a-z][a-z0-9_.+-]{0,63}$"
+
+
+class AccessRecorded(EventData):
+    """One sealed entry of a service's audit journal about someone else's access to a
+    person's data (``emk_common.access_feed``), for that person's "who saw my data" in
+    identity. Ids and codes only: the free-text reason stays in the service (``has_reason``
+    says whether there is one; identity asks for it with a service token). ``entry_id``
+    (``<service>:<seq>``) is stable: a copy published again is the same access. The subject
+    (Kafka key) is the owner: one person's accesses stay in order."""
+
+    topic = ACCESS
+    name = "AccessRecorded"
+    entry_id: str = Field(pattern=r"^[a-z]+:[0-9]+$")
+    service: str = Field(pattern=r"^[a-z]+$")
+    owner_id: str
+    actor_id: str
+    actor_role: str = Field(pattern=ACCESS_CODE)
+    organization_id: str | None = None
+    resource: str = Field(pattern=ACCESS_CODE)
+    subject_id: str | None = None
+    action: str = Field(pattern=ACCESS_CODE)
+    at: datetime
+    has_reason: bool
+
+
 CATALOG: dict[str, type[EventData]] = {
     cls.event_type(): cls
     for cls in (
@@ -452,13 +544,16 @@ CATALOG: dict[str, type[EventData]] = {
         ApplicationDrafted,
         ApplicationSubmitted,
         ApplicationStatusChanged,
+        ApplicationStatusChangedV2,
         ClarificationRequested,
         ApplicationApproved,
         ApplicationRejected,
+        ApplicationRejectedV2,
         DeadlineBreached,
         DocumentUploaded,
         DocumentVerified,
         DocumentRejected,
+        DocumentRejectedV2,
         MedicalBookIssued,
         PositionAdded,
         ExamRecorded,
@@ -477,5 +572,6 @@ CATALOG: dict[str, type[EventData]] = {
         NotificationFailed,
         DeliverOtp,
         AuditAnchored,
+        AccessRecorded,
     )
 }

@@ -43,6 +43,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from emk_common.access_feed import install_access_feed
 from emk_common.asyncapi import AsyncAPIDocument, consumed_events, service_document
 from emk_common.auth import AccessTokenVerifier
 from emk_common.clock import Clock, utc_now
@@ -181,6 +182,8 @@ def create_app(
     (bytes) instead of ``EMK_MAX_BODY_BYTES`` — a route that streams a larger body itself."""
     # The audit journal's collector and sealer: a background loop; its anchors ride the outbox.
     install_journal(runtime)
+    # Its sealed accesses to a person's data, on emk.access; their reasons, for identity alone.
+    routers = [*routers, install_access_feed(runtime)]
     runtime.consumer.subscribe(runtime.broker)
     runtime.kafka.add_topics(runtime.consumer.topics)
     idempotency = IdempotencyStore(

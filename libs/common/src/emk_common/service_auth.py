@@ -218,6 +218,24 @@ def require_service(
     return calling_service
 
 
+def only_services(
+    caller: Callable[..., Coroutine[Any, Any, str]], *services: str
+) -> Callable[..., Coroutine[Any, Any, str]]:
+    """A route's own dependency, for an internal API whose callers are trusted each for some
+    routes only: ``caller`` (:func:`require_service`) verified the token; a service not among
+    ``services`` is refused (403)."""
+
+    async def allowed(
+        # A default, not an annotation: annotations are strings here, and ``caller`` is local.
+        service: str = Depends(caller),
+    ) -> str:
+        if service not in services:
+            raise Problem.forbidden(f"Сервису «{service}» не разрешено обращаться к этому API.")
+        return service
+
+    return allowed
+
+
 class ServiceAuth(httpx.Auth):
     """``httpx.AsyncClient(auth=ServiceAuth(issuer, "identity"))``: every request carries a
     valid token for the ``identity`` service."""

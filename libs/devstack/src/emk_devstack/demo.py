@@ -359,6 +359,7 @@ class Journey:
         say("   history: " + " → ".join(history))
         book = await the_book(self, citizen=citizen, admin=admin, application=application)
         shared = await share_the_book(self, citizen=citizen, admin=admin)
+        seen = await self.who_saw(citizen)
         self.record = {
             "number": number,
             "statuses": [h["status"] for h in final["history"]],
@@ -369,8 +370,50 @@ class Journey:
             "citizen_token": citizen,
             **book,
             **shared,
+            "access_log": seen,
         }
         return self.record
+
+    async def who_saw(self, citizen: str) -> list[dict[str, Any]]:
+        """Step 19: the citizen's "who saw my data" across the services — waiting (with a
+        deadline) until the operator's reads, the medical worker's record and the check with
+        the share code have arrived: each service publishes its sealed accesses every second
+        or so, and identity keeps them."""
+        say = self.say
+        say("19. Who saw my data (identity, from every service's audit journal)")
+
+        def arrived(items: list[dict[str, Any]]) -> bool:
+            seen = {(i["service"], i["actor"]["role"]) for i in items}
+            return {
+                ("applications", "operator"),
+                ("records", "medical_worker"),
+                ("records", "share_code"),
+            } <= seen
+
+        async def every_access() -> list[dict[str, Any]] | None:
+            items: list[dict[str, Any]] = []
+            before: str | None = None
+            while True:
+                params = {"limit": 100, **({"before": before} if before else {})}
+                page = await self.call("GET", "identity", "/me/access-log", token=citizen,
+                                       params=params)  # fmt: skip
+                items.extend(page["items"])
+                before = page["next"]
+                if before is None:
+                    return items if arrived(items) else None
+
+        items = await waiting(every_access, "the accesses in the citizen's log", within=60)
+        for item in items:
+            who = item["actor"]["role_label"]
+            if item["actor"]["name"]:
+                who += f" {item['actor']['name']}"
+            if item["actor"]["organization_id"]:
+                who += f" (организация {item['actor']['organization_id']})"
+            reason = item["reason"] or ("причина недоступна" if item["reason_unavailable"] else "")
+            say(f"   {item['at'][:19]} {item['service_label']}: {who} — "
+                f"{item['action_label']} ({item['resource_label']})"
+                + (f"; причина: {reason}" if reason else ""))  # fmt: skip
+        return list(items)
 
 
 def urls_from_environment(environ: dict[str, str] | None = None) -> dict[str, str]:

@@ -7,10 +7,10 @@ and ACLs are generated from.
 the table against the code: the topics each service's built app subscribes to and publishes
 (its AsyncAPI), and the topics of the events its code makes.
 
-A service may write only its own topics, the ``SHARED`` ones (its audit journal's anchors) and
-its own dead-letter topic ``emk.<service>.dlq``, and read only the topics it consumes, in its
-own consumer group (its name: the default of ``KAFKA_CONSUMER_GROUP``) — or, for the
-``BROADCAST`` topics, without a group.
+A service may write only its own topics, the ``SHARED`` ones (its audit journal's anchors and
+its accesses to a person's data) and its own dead-letter topic ``emk.<service>.dlq``, and read
+only the topics it consumes, in its own consumer group (its name: the default of
+``KAFKA_CONSUMER_GROUP``) — or, for the ``BROADCAST`` topics, without a group.
 """
 
 from __future__ import annotations
@@ -49,25 +49,28 @@ BROADCAST = frozenset({SESSIONS})
 # The audit journals' anchors (emk_common.journal): every service writes them, identity alone
 # reads them. The one topic with more than one publisher.
 AUDIT = "emk.audit"
-SHARED = frozenset({AUDIT})
+# Accesses to a person's data (emk_common.access_feed: ids and codes): every service writes
+# them, identity alone reads them, for the person's "who saw my data".
+ACCESS = "emk.access"
+SHARED = frozenset({AUDIT, ACCESS})
 
 # The table. Keep it true: the test in tests/deploy fails when the code disagrees.
 TABLE: Mapping[str, Flows] = {
     "identity": Flows(
-        publishes=(AUDIT, "emk.identity", SESSIONS, "emk.notifications.commands"),
-        consumes=(AUDIT, SESSIONS),
+        publishes=(ACCESS, AUDIT, "emk.identity", SESSIONS, "emk.notifications.commands"),
+        consumes=(ACCESS, AUDIT, SESSIONS),
     ),
     "applications": Flows(
-        publishes=(AUDIT, "emk.applications"),
+        publishes=(ACCESS, AUDIT, "emk.applications"),
         consumes=("emk.documents", SESSIONS, "emk.records"),
     ),
-    "documents": Flows(publishes=(AUDIT, "emk.documents"), consumes=(SESSIONS,)),
+    "documents": Flows(publishes=(ACCESS, AUDIT, "emk.documents"), consumes=(SESSIONS,)),
     "records": Flows(
-        publishes=(AUDIT, "emk.records"),
+        publishes=(ACCESS, AUDIT, "emk.records"),
         consumes=("emk.applications", "emk.identity", SESSIONS),
     ),
     "notifications": Flows(
-        publishes=(AUDIT, "emk.notifications"),
+        publishes=(ACCESS, AUDIT, "emk.notifications"),
         consumes=(
             "emk.applications",
             "emk.identity",

@@ -132,6 +132,12 @@ class Caller:
         return {"Authorization": f"Bearer {token}"}
 
 
+def _named(envelope: Envelope, name: str) -> bool:
+    """Whether the envelope's type (``<topic>.<Name>.v<N>``) is of the event ``name``."""
+    _, event, version = envelope.type.rsplit(".", 2)
+    return event == name and version.startswith("v")
+
+
 class TopicTap:
     """Every envelope on a topic, read back from Kafka as an outside consumer would (no
     group), each with the wall-clock second it arrived."""
@@ -188,12 +194,12 @@ class TopicTap:
             self.seen.append((time.time(), Envelope.from_bytes(record.value)))
 
     def of(self, subject: str, name: str | None = None) -> list[Envelope]:
-        """The envelopes of one aggregate, of one event name (``ApplicationRejected``) or all."""
+        """The envelopes of one aggregate, of one event name (``ApplicationRejected``, of any
+        version) or all."""
         return [
             envelope
             for _, envelope in self.seen
-            if envelope.subject == subject
-            and (name is None or envelope.type.endswith(f".{name}.v1"))
+            if envelope.subject == subject and (name is None or _named(envelope, name))
         ]
 
     def first_arrival(self, subject: str, name: str) -> float | None:
@@ -201,7 +207,7 @@ class TopicTap:
             (
                 at
                 for at, envelope in self.seen
-                if envelope.subject == subject and envelope.type.endswith(f".{name}.v1")
+                if envelope.subject == subject and _named(envelope, name)
             ),
             None,
         )

@@ -14,8 +14,9 @@ class ApplicationsSettings(ServiceSettings):
     service_name: ClassVar[str] = "applications"
     http_port: int = 8002  # API.md's local port (``APPLICATIONS_HTTP_PORT``)
 
-    # Who may read an application's employer and position (GET /internal/v1/applications/…).
-    trusted_callers: list[str] = Field(default_factory=lambda: ["records"])
+    # Who may call the internal API (GET /internal/v1/applications/…): records reads an
+    # application's employer and position, notifications the comment of a change.
+    trusted_callers: list[str] = Field(default_factory=lambda: ["records", "notifications"])
 
     # Working days (DOMAIN.md): review, review after a clarification, review in a peak
     # period, and the applicant's time to answer a clarification request.

@@ -62,6 +62,11 @@ async def test_records_alone_reads_the_employer_and_position(service: Applicatio
         foreign = await http.get(
             path, headers={"Authorization": f"Bearer {service_token('documents', 'applications')}"}
         )
+        # notifications is a trusted caller of the API, for the comments only.
+        notifications = await http.get(
+            path,
+            headers={"Authorization": f"Bearer {service_token('notifications', 'applications')}"},
+        )
         unknown = await http.get(
             f"/internal/v1/applications/{uuid.uuid4().hex}/employment",
             headers={"Authorization": f"Bearer {service_token('records', 'applications')}"},
@@ -77,6 +82,7 @@ async def test_records_alone_reads_the_employer_and_position(service: Applicatio
         "position": EMPLOYER["position"],
     }
     assert foreign.status_code == 403
+    assert notifications.status_code == 403
     assert unknown.status_code == 404
 
 

@@ -46,7 +46,7 @@ async def test_an_operator_takes_a_submitted_application(s: Rig) -> None:
     assert (taken.status, taken.assignee_id) == (Status.IN_REVIEW, "operator-1")
     assert (taken.history[-1].by, taken.history[-1].by_role) == ("operator-1", "operator")
     changed = s.store.events[-1]
-    assert isinstance(changed, catalog.ApplicationStatusChanged)
+    assert isinstance(changed, catalog.ApplicationStatusChangedV2)
     assert (changed.status, changed.changed_by) == ("in_review", "operator-1")
 
 
@@ -95,9 +95,11 @@ async def test_the_operator_asks_for_a_clarification(s: Rig) -> None:
         requested_at=s.clock(), requested_by="operator-1", answer_due=date(2026, 3, 6),
     )  # fmt: skip
     changed, requested = s.store.events[-2:]
-    assert isinstance(changed, catalog.ApplicationStatusChanged)
-    assert (changed.comment, changed.field_labels, changed.document_labels) == (
-        "Нечитаемый скан",
+    assert isinstance(changed, catalog.ApplicationStatusChangedV2)
+    assert application.history[changed.seq].comment == "Нечитаемый скан"
+    assert "Нечитаемый скан" not in changed.model_dump_json()
+    assert (changed.has_comment, changed.field_labels, changed.document_labels) == (
+        True,
         {"employer.inn": "ИНН работодателя"},
         {"passport": "Скан паспорта"},
     )
@@ -163,12 +165,13 @@ async def test_the_applicant_answers_a_clarification(s: Rig) -> None:
     assert (answered.answered_at, answered.answer_due) == (s.clock(), None)
     assert answered.due_date == date(2026, 3, 17)  # the ten days keep running
     changed = s.store.events[-1]
-    assert isinstance(changed, catalog.ApplicationStatusChanged)
-    assert (changed.previous_status, changed.status, changed.comment) == (
+    assert isinstance(changed, catalog.ApplicationStatusChangedV2)
+    assert (changed.previous_status, changed.status, changed.has_comment) == (
         "clarification_requested",
         "in_review",
-        "Исправил ИНН",
+        True,
     )
+    assert answered.history[changed.seq].comment == "Исправил ИНН"
 
 
 async def test_only_a_clarification_is_answered_and_only_complete(s: Rig) -> None:
@@ -193,8 +196,8 @@ async def test_the_assignee_approves_when_every_document_is_verified(s: Rig) -> 
     assert (approved.status, approved.approved_by) == (Status.APPROVED, "operator-1")
     assert approved.lanes == ["status:approved"]
     changed, event = s.store.events[-2:]
-    assert isinstance(changed, catalog.ApplicationStatusChanged)
-    assert changed.status == "approved"
+    assert isinstance(changed, catalog.ApplicationStatusChangedV2)
+    assert (changed.status, changed.has_comment) == ("approved", False)
     assert isinstance(event, catalog.ApplicationApproved)
     assert event.number == "2026-000001"
 
@@ -221,10 +224,13 @@ async def test_the_assignee_rejects_naming_what_is_wrong(s: Rig) -> None:
     assert rejected.status is Status.REJECTED
     assert rejected.rejection == Rejection("Чужой паспорт", tuple(fields), automatic=False)
     changed, event = s.store.events[-2:]
-    assert isinstance(changed, catalog.ApplicationStatusChanged)
+    assert isinstance(changed, catalog.ApplicationStatusChangedV2)
     assert (changed.status, changed.fields) == ("rejected", fields)
-    assert isinstance(event, catalog.ApplicationRejected)
-    assert (event.reason, event.fields, event.automatic) == ("Чужой паспорт", fields, False)
+    assert isinstance(event, catalog.ApplicationRejectedV2)
+    assert (event.has_reason, event.fields, event.automatic) == (True, fields, False)
+    assert event.seq == changed.seq == len(rejected.history) - 1
+    assert rejected.history[event.seq].comment == "Чужой паспорт"
+    assert "Чужой паспорт" not in event.model_dump_json() + changed.model_dump_json()
 
 
 async def test_a_rejection_names_only_known_paths(s: Rig) -> None:
@@ -247,7 +253,7 @@ async def test_an_issued_book_makes_the_application_ready_once(s: Rig) -> None:
     issued = s.store.applications[application.id]
     assert (issued.status, issued.book) == (Status.ISSUED, IssuedBook("book-1", "77-000001"))
     changed = s.store.events[-1]
-    assert isinstance(changed, catalog.ApplicationStatusChanged)
+    assert isinstance(changed, catalog.ApplicationStatusChangedV2)
     assert (changed.status, changed.book_number, changed.changed_by) == (
         "issued",
         "77-000001",

@@ -44,10 +44,13 @@ async def test_an_unanswered_clarification_is_rejected_once_when_its_time_is_up(
     breached, changed, event = s.store.events[written:]
     assert isinstance(breached, catalog.DeadlineBreached)
     assert (breached.deadline, breached.due_date) == ("clarification_answer", date(2026, 3, 6))
-    assert isinstance(changed, catalog.ApplicationStatusChanged)
+    assert isinstance(changed, catalog.ApplicationStatusChangedV2)
     assert (changed.status, changed.changed_by) == ("rejected", "system")
-    assert isinstance(event, catalog.ApplicationRejected)
-    assert (event.automatic, event.reason) == (True, AUTO_REJECT_REASON)
+    assert isinstance(event, catalog.ApplicationRejectedV2)
+    assert (event.automatic, event.has_reason) == (True, True)
+    # The reason stays in the history entry both events name; the topic gets no text.
+    assert event.seq == changed.seq == len(rejected.history) - 1
+    assert rejected.history[event.seq].comment == AUTO_REJECT_REASON
     s.clock.advance(days=30)
     assert await s.scheduler.tick() == 0
     assert len(s.store.events) == written + 3

@@ -255,7 +255,7 @@ async def test_a_complete_draft_is_submitted_with_a_number_and_a_deadline(s: Rig
     submitted_event, changed = s.store.events[-2:]
     assert isinstance(submitted_event, catalog.ApplicationSubmitted)
     assert (submitted_event.number, submitted_event.due_date) == ("2026-000001", date(2026, 3, 10))
-    assert isinstance(changed, catalog.ApplicationStatusChanged)
+    assert isinstance(changed, catalog.ApplicationStatusChangedV2)
     assert (changed.previous_status, changed.status, changed.status_label) == (
         "draft",
         "submitted",

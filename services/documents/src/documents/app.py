@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from documents.adapters.s3 import EncryptedS3
 from documents.adapters.scanner import Clamd
-from documents.api import routes
+from documents.api import internal, routes
 from documents.domain.inspection import MAX_BYTES
 from documents.ports import ObjectStorage, Scanner
 from documents.service import Documents
@@ -18,6 +18,7 @@ from emk_common.auth import AccessTokenVerifier
 from emk_common.clock import Clock, utc_now
 from emk_common.crypto import FieldCipher
 from emk_common.service import create_app, create_runtime
+from emk_common.service_auth import ServiceTokenVerifier
 from emk_common.settings import decode_keyring
 
 # The upload (``POST /api/v1/documents``) streams its multipart body itself and refuses it
@@ -59,7 +60,10 @@ def build(
         runtime,
         title="ЭМК — documents",
         description="Uploaded scans: malware-scanned, encrypted in S3, reviewed by operators.",
-        routers=[routes.router],
+        routers=[
+            routes.router,
+            internal.internal_router(ServiceTokenVerifier.from_settings(settings)),
+        ],
         body_limits={"/api/v1/documents": UPLOAD_BODY_BYTES},
     )
     app.state.documents = documents

@@ -246,6 +246,17 @@ class Documents:
         await self._log(who, stored, decision, reason)
         return stored
 
+    async def rejection_reason(self, document_id: str) -> str:
+        """The reason a rejected document was rejected for, for the services allowed (its
+        ``DocumentRejected`` event says only that there is one); 404 for an unknown document,
+        one not rejected, or a rejection without a reason."""
+        document = await self.store.get(document_id)
+        if document is None:
+            raise _problem(access.NotVisibleError())
+        if document.status != "rejected" or not (document.reason and document.reason.strip()):
+            raise Problem.not_found("У документа нет причины отклонения.")
+        return document.reason
+
     # --- helpers -----------------------------------------------------------------------------
 
     async def _visible(

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
+
 from emk_common.settings import ServiceSettings
 
 
 class DocumentsSettings(ServiceSettings):
     service_name: ClassVar[str] = "documents"
     http_port: int = 8003  # API.md's local port (``DOCUMENTS_HTTP_PORT``)
+
+    # Who may call the internal API: notifications reads why a document was rejected
+    # (GET /internal/v1/documents/{id}/rejection).
+    trusted_callers: list[str] = Field(default_factory=lambda: ["notifications"])
 
     # Where clamd listens (INSTREAM over TCP), and how long a scan may take before the
     # upload is refused with a 503 (never stored unscanned).

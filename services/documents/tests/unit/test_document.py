@@ -49,9 +49,13 @@ def test_a_document_is_decided_once() -> None:
     assert rejected.history[-1] == domain.HistoryEntry(
         "rejected", later, "operator-1", "Скан нечитаем"
     )
-    assert event == catalog.DocumentRejected(
-        document_id="d1", owner_id="owner-1", rejected_by="operator-1", reason="Скан нечитаем"
+    # The reason stays with the document; the event only says there is one (issue #13).
+    assert event == catalog.DocumentRejectedV2(
+        document_id="d1", owner_id="owner-1", rejected_by="operator-1", has_reason=True
     )
+    _, silent = domain.decide(new(), "operator-1", "rejected", "  ", later)
+    assert isinstance(silent, catalog.DocumentRejectedV2)
+    assert not silent.has_reason
     with pytest.raises(AlreadyDecidedError) as again:
         domain.decide(rejected, "operator-1", "verified", None, later)
     assert again.value.status == "rejected"

@@ -203,11 +203,16 @@ async def test_an_operator_decides_once_and_events_follow(s: Service) -> None:
         catalog.DocumentVerified(
             document_id=first.id, owner_id="owner-1", verified_by="operator-1"
         ),
-        catalog.DocumentRejected(
+        catalog.DocumentRejectedV2(
             document_id=second.id, owner_id="owner-1", rejected_by="operator-1",
-            reason="Скан нечитаем",
+            has_reason=True,
         ),
     ]  # fmt: skip
+    assert await s.documents.rejection_reason(second.id) == "Скан нечитаем"
+    for not_rejected in (first.id, "no-such-document"):
+        with pytest.raises(Problem) as missing:
+            await s.documents.rejection_reason(not_rejected)
+        assert missing.value.status == 404
     assert s.store.actions(second.id)[-1] == ("operator-1", "rejected", "Скан нечитаем")
 
 

@@ -12,17 +12,28 @@ from emk_common.auth import AccessTokenVerifier, Principal
 from emk_common.clock import Clock, utc_now
 from emk_common.crypto import BlindIndex, FieldCipher
 from emk_common.service import create_app, create_runtime
-from emk_common.service_auth import ServiceTokenVerifier
+from emk_common.service_auth import ServiceTokenIssuer, ServiceTokenVerifier
 from identity.adapters.courier import SealedCodeCourier
 from identity.adapters.passwords import Argon2Passwords
+from identity.adapters.reasons import HttpAccessReasons
 from identity.adapters.registries import LocalPersonRegistry
 from identity.adapters.token_keys import SigningKeys
 from identity.api import internal, routes
-from identity.handlers import audit
-from identity.ports import CodeCourier, PasswordHasher, PersonRegistry, TokenKeys
+from identity.domain.accesses import STAFF_ROLES
+from identity.handlers import accesses, audit
+from identity.ports import (
+    AccessReasonSource,
+    CodeCourier,
+    PasswordHasher,
+    PersonRegistry,
+    TokenKeys,
+)
 from identity.service import Identity
+from identity.service.accesses import WhoSaw
 from identity.settings import IdentitySettings
 from identity.store import IdentityStore
+from identity.store.accesses import COLLECTION as DATA_ACCESSES
+from identity.store.accesses import DataAccesses
 from identity.store.anchors import COLLECTION as AUDIT_ANCHORS
 from identity.store.anchors import AuditAnchors
 
@@ -36,6 +47,7 @@ def build(
     passwords: PasswordHasher | None = None,
     keys: TokenKeys | None = None,
     service_verifier: ServiceTokenVerifier | None = None,
+    reasons: AccessReasonSource | None = None,
 ) -> FastAPI:
     runtime = create_runtime(
         settings,
@@ -80,6 +92,18 @@ def build(
     anchors = AuditAnchors(runtime.collection(AUDIT_ANCHORS))
     runtime.startup.append(anchors.ensure_indexes)
     audit.subscribe(runtime.consumer, anchors)
+    # Every service's accesses to a person's data, for "who saw my data" (emk_common.access_feed).
+    data_accesses = DataAccesses(runtime.collection(DATA_ACCESSES))
+    runtime.startup.append(data_accesses.ensure_indexes)
+    accesses.subscribe(runtime.consumer, data_accesses)
+    if reasons is None:
+        reasons = HttpAccessReasons.of(
+            settings.peer_urls(),
+            ServiceTokenIssuer.from_settings(settings),
+            settings.access_reasons_timeout_seconds,
+        )
+    runtime.shutdown.append(reasons.close)
+    who_saw = WhoSaw(data_accesses, reasons, identity.users.get, STAFF_ROLES)
     app = create_app(
         runtime,
         title="ЭМК — identity",
@@ -93,6 +117,7 @@ def build(
         ],
     )
     app.state.identity = identity
+    app.state.who_saw = who_saw
     # Identity checks its own tokens against its keys directly (no JWKS over HTTP), and
     # refuses the tokens of a session that has ended.
     app.state.access_verifier = AccessTokenVerifier(

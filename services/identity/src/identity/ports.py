@@ -244,3 +244,18 @@ class Store(Protocol):
     def ghosts(self) -> Ghosts: ...
 
     async def ensure_indexes(self) -> None: ...
+
+
+class ReasonsUnavailableError(Exception):
+    """A service did not give the reasons of its accesses (down, slow, or refusing)."""
+
+
+class AccessReasonSource(Protocol):
+    """The services' internal ``/internal/v1/access-log/reasons``: the free-text reasons of
+    their accesses stay with them and are asked for when their owner looks."""
+
+    async def reasons(self, service: str, entry_ids: list[str]) -> dict[str, str | None]:
+        """entry id → reason; raises ``ReasonsUnavailableError``."""
+        ...
+
+    async def close(self) -> None: ...

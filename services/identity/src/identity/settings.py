@@ -19,6 +19,24 @@ class IdentitySettings(ServiceSettings):
         default_factory=lambda: ["applications", "documents", "records", "notifications"]
     )
 
+    # The services whose accesses to a person's data identity shows (``/me/access-log``), and
+    # where their reasons are asked for (the unprefixed ``<SERVICE>_URL`` of the local stack).
+    applications_url: str = "http://127.0.0.1:8002"
+    documents_url: str = "http://127.0.0.1:8003"
+    records_url: str = "http://127.0.0.1:8004"
+    notifications_url: str = "http://127.0.0.1:8005"
+    # How long a service may take to give the reasons of a page (the page waits for it).
+    access_reasons_timeout_seconds: float = Field(default=0.75, gt=0)
+
+    def peer_urls(self) -> dict[str, str]:
+        return {
+            "identity": self.identity_url,  # its own journal's reasons, asked the same way
+            "applications": self.applications_url,
+            "documents": self.documents_url,
+            "records": self.records_url,
+            "notifications": self.notifications_url,
+        }
+
     # One-time codes (contacts and login).
     otp_ttl_seconds: int = 300
     otp_max_attempts: int = 5

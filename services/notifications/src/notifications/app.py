@@ -15,6 +15,7 @@ from emk_common.service import create_app, create_runtime
 from emk_common.service_auth import ServiceAuth, ServiceTokenIssuer
 from emk_common.settings import decode_keyring
 from notifications.adapters.channels import SmsSpool, SmtpSender
+from notifications.adapters.comments import ApplicationComments
 from notifications.adapters.directory import IdentityDirectory
 from notifications.adapters.sealed import Keyring
 from notifications.api import routes, templates
@@ -23,7 +24,13 @@ from notifications.domain.reminders import QuietHours
 from notifications.domain.retry import RetryPolicy
 from notifications.handlers import applications, commands, records
 from notifications.handlers import identity as identity_events
-from notifications.ports import CodeOpener, ContactDirectory, EmailSender, SmsSender
+from notifications.ports import (
+    ChangeComments,
+    CodeOpener,
+    ContactDirectory,
+    EmailSender,
+    SmsSender,
+)
 from notifications.reminders import ReminderLoop
 from notifications.service import Notifications
 from notifications.settings import NotificationsSettings
@@ -37,6 +44,7 @@ def build(
     sms: SmsSender | None = None,
     email: EmailSender | None = None,
     directory: ContactDirectory | None = None,
+    comments: ChangeComments | None = None,
     codes: CodeOpener | None = None,
     verifier: AccessTokenVerifier | None = None,
 ) -> FastAPI:
@@ -55,6 +63,14 @@ def build(
         )
         runtime.shutdown.append(identity.aclose)
         directory = identity
+    if comments is None:
+        applications_api = ApplicationComments(
+            settings.applications_url,
+            ServiceAuth(ServiceTokenIssuer.from_settings(settings), "applications"),
+            settings.applications_timeout_seconds,
+        )
+        runtime.shutdown.append(applications_api.aclose)
+        comments = applications_api
     if sms is None:
         sms = SmsSpool(settings.emk_var_dir / "sms.jsonl", clock)
     if email is None:
@@ -72,6 +88,7 @@ def build(
     notifications = Notifications(
         store,
         directory=directory,
+        comments=comments,
         sms=sms,
         email=email,
         codes=codes,

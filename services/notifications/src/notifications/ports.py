@@ -74,6 +74,23 @@ class IdentityRefusedError(Exception):
     """Identity refused the request (unknown user, or our service token was not accepted)."""
 
 
+class ChangeComments(Protocol):
+    """Applications' internal API: the comment of one change of an application (an
+    operator's or the applicant's words, a rejection's reason). Its events say only that there
+    is one and at which ``seq`` of the history (issue #13: no free text on topics)."""
+
+    async def comment(self, application_id: str, seq: int) -> str: ...
+
+
+class ApplicationsUnavailableError(Exception):
+    """Applications did not answer, or answered with a server error (worth retrying)."""
+
+
+class ApplicationsRefusedError(Exception):
+    """Applications refused the request (no such change or comment, or our service token
+    was not accepted): asking again would not help."""
+
+
 @dataclass(frozen=True, repr=False)
 class OpenedCode:
     destination: str

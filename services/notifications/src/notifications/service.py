@@ -32,6 +32,7 @@ from emk_common.auth import Access, PersonalData, Principal
 from emk_common.catalog import (
     AccountLocked,
     ApplicationStatusChanged,
+    ApplicationStatusChangedV2,
     BookAccessGranted,
     BookDueDatesChanged,
     BookValidityChanged,
@@ -45,6 +46,7 @@ from emk_common.clock import Clock
 from emk_common.events import Envelope, EventData
 from emk_common.field_errors import FieldError
 from emk_common.inbox import after_commit
+from emk_common.kafka import DeadLetter, RetryLater
 from emk_common.problems import Problem
 from emk_identifiers import InvalidIdentifier, region_time_zone
 from notifications.domain import texts
@@ -64,6 +66,9 @@ from notifications.domain.notification import (
 from notifications.domain.reminders import MOSCOW, QuietHours, Reminder, plan, quiet_hours_of
 from notifications.domain.retry import EXPIRED, NO_CONTACT, RetryPolicy, State, Verdict
 from notifications.ports import (
+    ApplicationsRefusedError,
+    ApplicationsUnavailableError,
+    ChangeComments,
     CodeOpener,
     ContactDirectory,
     Contacts,
@@ -105,9 +110,12 @@ class Notifications:
         sms_per_hour: int = 0,
         reminder_hour: int = 10,
         reminders_planned: Callable[[], None] = lambda: None,
+        comments: ChangeComments | None = None,
     ) -> None:
         self.store = store
         self.directory = directory
+        # Where a v2 status change's comment is read (None: no event with one is expected).
+        self.comments = comments
         self.sms = sms
         self.email = email
         self.codes = codes
@@ -131,14 +139,40 @@ class Notifications:
     # --- telling people (inside the inbox transaction) ----------------------------------
 
     async def status_changed(
-        self, event: ApplicationStatusChanged, event_id: str, session: Session
+        self,
+        event: ApplicationStatusChanged | ApplicationStatusChangedV2,
+        event_id: str,
+        session: Session,
     ) -> None:
+        """Told as it always was, whichever version came: v1 carries its comment, v2 only
+        says there is one, read from applications here (:meth:`_comment_of`)."""
+        comment = (
+            await self._comment_of(event)
+            if isinstance(event, ApplicationStatusChangedV2)
+            else event.comment
+        )
         subject = ApplicationRef(
             event.application_id, event.number, event.status, event.status_label
         )
-        await self._notify(
-            event.applicant_id, texts.StatusChange.of(event), subject, event_id, session
-        )
+        message = texts.StatusChange.of(event, comment)
+        await self._notify(event.applicant_id, message, subject, event_id, session)
+
+    async def _comment_of(self, event: ApplicationStatusChangedV2) -> str | None:
+        """The comment the event says there is, from applications' internal API. The one call
+        to a peer while an event is handled (inside its inbox transaction, bounded by the
+        client's timeout): the text is kept with the notification, as a v1 event's was.
+        Applications away: ``RetryLater`` (the event waits, never dead-lettered); a refusal
+        (no such change, our token refused) would not pass on retrying: ``DeadLetter``."""
+        if not event.has_comment:
+            return None
+        if self.comments is None:
+            raise DeadLetter("no source of the comments of application changes is wired")
+        try:
+            return await self.comments.comment(event.application_id, event.seq)
+        except ApplicationsUnavailableError as exc:
+            raise RetryLater(f"applications: {exc}") from None
+        except ApplicationsRefusedError as exc:
+            raise DeadLetter(f"applications refused a change's comment: {exc}") from None
 
     async def book_access_granted(
         self, event: BookAccessGranted, event_id: str, session: Session

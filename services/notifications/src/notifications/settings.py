@@ -38,6 +38,12 @@ class NotificationsSettings(ServiceSettings):
     dispatch_concurrency: int = 8
     # Contacts are asked of identity at send time, never stored here.
     identity_timeout_seconds: float = 5.0
+    # The comment of an application's change is asked of applications' internal API while its
+    # event is handled (events carry no free text); where applications is (``APPLICATIONS_URL``
+    # works too, as the local stack sets it), and how long it may take: the event's inbox
+    # transaction waits for it.
+    applications_url: str = "http://127.0.0.1:8002"
+    applications_timeout_seconds: float = 5.0
 
     # Reminders before due dates: sent at this hour (Moscow) on their day; due ones are
     # looked for this often (and at once when planned), each claimed for this long.

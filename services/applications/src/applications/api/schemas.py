@@ -327,6 +327,16 @@ class EmploymentOut(BaseModel):
         )  # fmt: skip
 
 
+class ChangeCommentOut(BaseModel):
+    """The comment of one change of an application (its place ``seq`` in the history), for
+    the notifications service: the free text that stays off the topics."""
+
+    application_id: str
+    seq: int
+    status: str
+    comment: str
+
+
 class PeakPeriodOut(BaseModel):
     start: date
     end: date

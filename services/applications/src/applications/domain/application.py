@@ -277,10 +277,12 @@ class Application:
             rejection=Rejection(reason=reason, fields=tuple(fields), automatic=automatic),
         )  # fmt: skip
         change.events.append(
-            catalog.ApplicationRejected(
+            catalog.ApplicationRejectedV2(
                 **self._base(),
+                # The rejection's own entry, where its reason is kept (never on the topic).
+                seq=len(change.application.history) - 1,
                 number=self.number,
-                reason=reason,
+                has_reason=_has_text(reason),
                 fields=list(fields),
                 automatic=automatic,
             )
@@ -360,16 +362,18 @@ class Application:
         book_number: str | None = None,
         **changes: object,
     ) -> Change:
-        """A change of status, with the one event every change raises."""
+        """A change of status, with the one event every change raises. The comment stays in
+        the history entry the change adds (``seq``); the event only says there is one."""
         target = next_status(self.status, action)
         number = changes.get("number", self.number)
-        changed = catalog.ApplicationStatusChanged(
+        changed = catalog.ApplicationStatusChangedV2(
             **self._base(),
+            seq=len(self.history),
             number=number if isinstance(number, str) else None,
             previous_status=self.status,
             status=target,
             changed_by=actor.user_id,
-            comment=comment,
+            has_comment=_has_text(comment),
             fields=list(fields),
             documents=list(documents),
             book_number=book_number,
@@ -392,6 +396,10 @@ class Application:
                 else None
             )
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _has_text(text: str | None) -> bool:
+    return bool(text and text.strip())
 
 
 __all__ = ["AUTO_REJECT_REASON", "Application", "Change"]

@@ -12,13 +12,20 @@ from emk_common import catalog
 from emk_common.events import Envelope
 from emk_common.kafka import EventConsumer
 
-DocumentEvent = catalog.DocumentUploaded | catalog.DocumentVerified | catalog.DocumentRejected
+DocumentEvent = (
+    catalog.DocumentUploaded
+    | catalog.DocumentVerified
+    | catalog.DocumentRejected
+    | catalog.DocumentRejectedV2
+)
 
-# event → (the status it means, the inbox name of its handler)
+# event → (the status it means, the inbox name of its handler). Both versions of a rejection
+# mean the same here (v1 may still be in the log; the reason was never read).
 _STATUSES: dict[type[DocumentEvent], tuple[str, str]] = {
     catalog.DocumentUploaded: ("pending_review", "applications.document_uploaded"),
     catalog.DocumentVerified: ("verified", "applications.document_verified"),
     catalog.DocumentRejected: ("rejected", "applications.document_rejected"),
+    catalog.DocumentRejectedV2: ("rejected", "applications.document_rejected.v2"),
 }
 
 

@@ -23,6 +23,7 @@ from applications.domain.statuses import Status
 from applications.service.applicant import Applicant
 from applications.service.core import actor_of
 from applications.service.operator import Operator
+from applications.service.problems import no_comment
 from applications.service.reading import Page, Reading
 from emk_common.auth import Principal
 from emk_common.field_errors import FieldErrors
@@ -62,6 +63,16 @@ class Applications(Applicant, Operator, Reading):
     async def employment(self, application_id: str) -> Application:
         """What the records service puts in a book: the employer and the position."""
         return await self._existing(application_id)
+
+    async def change_comment(self, application_id: str, seq: int) -> tuple[Status, str]:
+        """The comment of the change at ``seq`` of the application's history (a status
+        change's, a rejection's reason): the free text its events only say exists. 404 for an
+        unknown application or change, and for a change without a comment."""
+        application = await self._existing(application_id)
+        entry = application.history[seq] if 0 <= seq < len(application.history) else None
+        if entry is None or not (entry.comment and entry.comment.strip()):
+            raise no_comment()
+        return entry.status, entry.comment
 
     # --- the production calendar an admin keeps ------------------------------------------------
 

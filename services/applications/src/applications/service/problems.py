@@ -26,6 +26,11 @@ def not_found() -> Problem:
     return Problem.not_found(_NOT_FOUND)
 
 
+def no_comment() -> Problem:
+    """No change at that place of the history, or one without a comment."""
+    return Problem.not_found("Комментарий к изменению заявления не найден.")
+
+
 @contextlib.contextmanager
 def problems() -> Iterator[None]:
     """The domain's and the ports' refusals, as the API answers them."""

@@ -149,10 +149,12 @@ def decide(
             document_id=document.id, owner_id=document.owner_id, verified_by=by
         )
     else:
-        event = catalog.DocumentRejected(
+        # The reason is the operator's own words: it stays with the document, and the event
+        # only says there is one (documents' internal API gives it to whom may read it).
+        event = catalog.DocumentRejectedV2(
             document_id=document.id,
             owner_id=document.owner_id,
             rejected_by=by,
-            reason=reason or "",
+            has_reason=bool(reason and reason.strip()),
         )
     return decided, event

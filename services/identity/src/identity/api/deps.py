@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from emk_common.auth import Principal, current_principal, require_roles
 from emk_common.http import client_ip
 from identity.service import Identity
+from identity.service.accesses import WhoSaw
 
 
 async def get_identity(request: Request) -> Identity:
@@ -18,6 +19,14 @@ async def get_identity(request: Request) -> Identity:
 
 
 IdentityDep = Annotated[Identity, Depends(get_identity)]
+
+
+async def get_who_saw(request: Request) -> WhoSaw:
+    who_saw: WhoSaw = request.app.state.who_saw
+    return who_saw
+
+
+WhoSawDep = Annotated[WhoSaw, Depends(get_who_saw)]
 CurrentUser = Annotated[Principal, Depends(current_principal)]
 Citizen = Annotated[Principal, Depends(require_roles("citizen"))]
 Admin = Annotated[Principal, Depends(require_roles("admin"))]

@@ -3,7 +3,9 @@ asks the use cases (``identity.service``) and renders the answer (``api/schemas.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
 
 from emk_common.problems import problem_responses
 from identity.api.deps import (
@@ -14,8 +16,10 @@ from identity.api.deps import (
     LoginLimit,
     RegisterLimit,
     VerifyLimit,
+    WhoSawDep,
 )
 from identity.api.schemas import (
+    AccessLogPage,
     AccountStatus,
     ContactCode,
     ContactResend,
@@ -34,6 +38,7 @@ from identity.api.schemas import (
     TotpCode,
     TotpEnrolment,
 )
+from identity.service.accesses import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(prefix="/api/v1/identity", tags=["identity"])
 
@@ -100,6 +105,24 @@ async def logout(user: CurrentUser, identity: IdentityDep) -> Response:
 )
 async def me(user: CurrentUser, identity: IdentityDep) -> Profile:
     return Profile.of(await identity.require(user.user_id))
+
+
+@router.get("/me/access-log", responses=problem_responses(403, 422))
+async def access_log(
+    user: Citizen,
+    who_saw: WhoSawDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Accesses a page.")] = (
+        DEFAULT_LIMIT
+    ),
+    before: Annotated[
+        str | None, Query(max_length=200, description="The `next` of the previous page.")
+    ] = None,
+) -> AccessLogPage:
+    """Who saw my data: every access to the citizen's data in every service, newest first —
+    staff reads with their role, organisation and reason; checks with a share code; medical
+    workers' reads and records. A reason its service could not give now is ``null`` with
+    ``reason_unavailable``."""
+    return AccessLogPage.of(await who_saw.page(user.user_id, limit=limit, before=before))
 
 
 @router.put("/me/personal-data", responses=problem_responses(403, 404, 409))

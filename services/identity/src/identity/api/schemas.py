@@ -3,12 +3,19 @@ once) and the bodies of the answers, built from the aggregate."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from emk_common.field_errors import RequestBody
+from identity.domain.accesses import (
+    ACTION_LABELS,
+    RESOURCE_LABELS,
+    ROLE_LABELS,
+    SERVICE_LABELS,
+    label,
+)
 from identity.domain.entries import (
     AddressEntry,
     PassportEntry,
@@ -21,6 +28,7 @@ from identity.domain.session import Challenge
 from identity.domain.user import STATUS_LABELS, SecondFactor, Status, User
 from identity.ports import PublishedKey
 from identity.service import Tokens
+from identity.service.accesses import Seen, SeenPage
 
 BEARER: Literal["Bearer"] = "Bearer"
 
@@ -329,3 +337,62 @@ class Jwks(BaseModel):
     @classmethod
     def of(cls, published: list[PublishedKey]) -> Jwks:
         return cls(keys=[Jwk(x=k.x, kid=k.kid) for k in published])
+
+
+# --- who saw my data ---------------------------------------------------------------------------
+
+
+class AccessActor(BaseModel):
+    role: str = Field(description="The role's code (`operator`, `medical_worker`, …).")
+    role_label: str
+    organization_id: str | None
+    name: str | None = Field(description="A staff member's name, when identity knows it.")
+
+
+class AccessItem(BaseModel):
+    id: str = Field(description="The access's id in its service's journal.")
+    at: datetime
+    service: str
+    service_label: str
+    actor: AccessActor
+    resource: str
+    resource_label: str
+    subject_id: str | None
+    action: str
+    action_label: str
+    reason: str | None
+    reason_unavailable: bool = Field(
+        description="The service keeping the reason did not answer: try again later."
+    )
+
+    @classmethod
+    def of(cls, seen: Seen) -> AccessItem:
+        a = seen.access
+        return cls(
+            id=a.id,
+            at=a.at,
+            service=a.service,
+            service_label=label(SERVICE_LABELS, a.service),
+            actor=AccessActor(
+                role=a.actor_role,
+                role_label=label(ROLE_LABELS, a.actor_role),
+                organization_id=a.organization_id,
+                name=seen.actor_name,
+            ),
+            resource=a.resource,
+            resource_label=label(RESOURCE_LABELS, a.resource),
+            subject_id=a.subject_id,
+            action=a.action,
+            action_label=label(ACTION_LABELS, a.action),
+            reason=seen.reason,
+            reason_unavailable=seen.reason_unavailable,
+        )
+
+
+class AccessLogPage(BaseModel):
+    items: list[AccessItem]
+    next: str | None = Field(description="Pass as `before` for the next (older) page.")
+
+    @classmethod
+    def of(cls, page: SeenPage) -> AccessLogPage:
+        return cls(items=[AccessItem.of(s) for s in page.items], next=page.next)

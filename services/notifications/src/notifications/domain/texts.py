@@ -17,7 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from emk_common.catalog import ApplicationStatusChanged, BookAccessGranted, ShareChecked
+from emk_common.catalog import (
+    ApplicationStatusChanged,
+    ApplicationStatusChangedV2,
+    BookAccessGranted,
+    ShareChecked,
+)
 from notifications.domain import templates
 from notifications.domain.templates.account import ACCOUNT_LOCKED as ACCOUNT_LOCKED
 from notifications.domain.templates.account import (
@@ -62,11 +67,19 @@ class StatusChange:
     document_labels: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, event: ApplicationStatusChanged) -> StatusChange:
+    def of(
+        cls,
+        event: ApplicationStatusChanged | ApplicationStatusChangedV2,
+        comment: str | None = None,
+    ) -> StatusChange:
+        """``comment``: the one a v2 event says there is, read from applications (a v1 event
+        carries its own, and this is ignored)."""
+        if isinstance(event, ApplicationStatusChanged):
+            comment = event.comment
         return cls(
             number=event.number,
             status=event.status,
-            comment=(event.comment or "").strip() or None,
+            comment=(comment or "").strip() or None,
             fields=tuple(event.fields),
             documents=tuple(event.documents),
             book_number=event.book_number,

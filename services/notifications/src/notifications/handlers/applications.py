@@ -1,5 +1,7 @@
 """``ApplicationStatusChanged`` (on ``emk.applications``) → the applicant is told: in-app at
-once, SMS and e-mail staged for the dispatcher, inside the inbox transaction."""
+once, SMS and e-mail staged for the dispatcher, inside the inbox transaction. v2 carries no
+comment, only whether there is one: it is read from applications' internal API (while
+applications is away the event waits, ``RetryLater``); v1, still in the log, carries its own."""
 
 from __future__ import annotations
 
@@ -15,5 +17,11 @@ def subscribe(consumer: EventConsumer, notifications: Notifications) -> None:
     @consumer.on(catalog.ApplicationStatusChanged, name="notifications.application_status")
     async def application_status(
         event: catalog.ApplicationStatusChanged, envelope: Envelope, session: AsyncClientSession
+    ) -> None:
+        await notifications.status_changed(event, envelope.id, session)
+
+    @consumer.on(catalog.ApplicationStatusChangedV2, name="notifications.application_status.v2")
+    async def application_status_v2(
+        event: catalog.ApplicationStatusChangedV2, envelope: Envelope, session: AsyncClientSession
     ) -> None:
         await notifications.status_changed(event, envelope.id, session)

@@ -9,7 +9,8 @@ before the check answers. Checks arriving together are written together (``Group
 a check costs a fraction of one write instead of a read-modify-write of its share, which is
 what keeps the public check near the speed of a bare lookup. The holder's list counts them.
 The first check of a Moscow day also marks the share, conditionally, staging the event that
-tells the holder — once a day per code, however many replicas check at once.
+tells the holder and the audit journal's entry of the check (the holder's "who saw my data",
+through identity) — once a day per code, however many replicas check at once.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
+from emk_common.audit import AccessLog
 from emk_common.clock import Clock
 from emk_common.events import Envelope, EventData
 from emk_common.group_insert import GroupInsert
+from emk_common.journal import stage
 from emk_common.outbox import Outbox
 from records.domain.book import Book
 from records.domain.shares import RECENT_CHECKS, PublicCard, Share, ShareChecks, public_card
@@ -38,6 +41,7 @@ class Shares:
     share_checks: GroupInsert
     codec: Codec
     outbox: Outbox
+    access_log: AccessLog
     _clock: Clock  # the events' time
 
     async def ensure_share_indexes(self) -> None:
@@ -129,8 +133,18 @@ class Shares:
         are staged by the first check of ``today``, and only by it."""
         if events:
             day = today.isoformat()
-            staged = self.outbox.update(
-                share.id, {"$set": {"told_on": day}}, self._wrap_share(share, events)
+            # Who checked is not known (a code is a bearer secret): the code itself is the
+            # actor, and the employer the share names, if any, its organisation.
+            entry = self.access_log.entry(
+                share.book_id, share.holder_id, actor_id=f"share:{share.id}",
+                actor_role="share_code", action="share_check", reason=None, at=now,
+                organization_id=share.employer_inn,
+            )  # fmt: skip
+            staged = stage(
+                self.outbox.update(
+                    share.id, {"$set": {"told_on": day}}, self._wrap_share(share, events)
+                ),
+                [entry],
             )
             # Another check of this day may have come first: then it told the holder.
             await self.shares.update_one({"_id": share.id, "told_on": {"$ne": day}}, staged)
