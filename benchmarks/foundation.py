@@ -432,7 +432,7 @@ async def run(bootstrap: str) -> dict[str, Any]:
             "first handler call to the commit of the last effect; its handler inserts one "
             "document with emk_common.inbox.insert_effect, as a service's handler writes new "
             "documents (in a batch: one insert_many per collection before the commit; one by "
-            "one: an insert at once). "
+            "one: an insert at once); no service's handler uses it yet. "
             "raw_insert_many writes the same documents, a batch's worth per call, and no inbox.",
         ],
         "samples": {

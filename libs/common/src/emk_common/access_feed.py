@@ -16,6 +16,7 @@ given to identity alone (``GET /internal/v1/access-log/reasons``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -129,18 +130,30 @@ class AccessFeed:
             .sort("seq", ASCENDING)
             .to_list(self._batch_size)
         )
-        done = start
-        try:
-            for entry in entries:
-                if entry["seq"] != done + 1:
-                    break  # a gap: the sealer is still writing that seal
-                event = access_event(self._service, entry)
-                if event is not None:
-                    await self._publish(event)
-                done = int(entry["seq"])
-        finally:
-            if done != start:
-                await self._advance(start, done)
+        contiguous: list[tuple[int, catalog.AccessRecorded | None]] = []
+        for entry in entries:
+            if entry["seq"] != start + len(contiguous) + 1:
+                break  # a gap: the sealer is still writing that seal
+            contiguous.append((int(entry["seq"]), access_event(self._service, entry)))
+        # Side by side, as the outbox relay publishes: one broker round trip a batch, not an
+        # entry (a listing journals an entry per row it shows).
+        outcomes = iter(
+            await asyncio.gather(
+                *(self._publish(event) for _, event in contiguous if event is not None),
+                return_exceptions=True,
+            )
+        )
+        done, failure = start, None
+        for seq, event in contiguous:
+            outcome = next(outcomes) if event is not None else None
+            if isinstance(outcome, BaseException):
+                failure = outcome
+                break
+            done = seq
+        if done != start:
+            await self._advance(start, done)
+        if failure is not None:
+            raise failure  # what follows it goes again next round (identity keeps it once)
         return done - start
 
     async def _publish(self, event: catalog.AccessRecorded) -> None:
@@ -217,9 +230,11 @@ class AccessReasons(BaseModel):
 def reasons_router(
     journal: AsyncCollection[Doc], service: str, verifier: ServiceTokenVerifier
 ) -> APIRouter:
-    """``GET /internal/v1/access-log/reasons?id=<service>:<seq>&id=…``: the free-text reasons
-    of this service's entries, for identity alone (another caller: 403). Ids of other
-    services, unknown ids and entries without a reason answer ``reason: null``."""
+    """``GET /internal/v1/access-log/reasons?owner=<person>&id=<service>:<seq>&id=…``: the
+    free-text reasons of this service's entries about ``owner``, for identity alone (another
+    caller: 403). Ids of other services or other people, unknown ids, entries the owner does
+    not read and entries without a reason answer ``reason: null``: a sequence restarted after
+    a restore can never show one person another's reason."""
     router = APIRouter(
         prefix="/internal/v1/access-log",
         tags=["internal"],
@@ -229,6 +244,9 @@ def reasons_router(
 
     @router.get("/reasons")
     async def access_reasons(
+        owner: Annotated[
+            str, Query(min_length=1, max_length=100, description="Whose accesses they are.")
+        ],
         ids: Annotated[
             list[str],
             Query(alias="id", min_length=1, max_length=MAX_REASON_IDS, description="Entry ids."),
@@ -245,8 +263,14 @@ def reasons_router(
         )
         found: dict[str, str | None] = {}
         if seqs:
-            docs = await journal.find({"seq": {"$in": seqs}}, {"seq": 1, "reason": 1}).to_list()
-            found = {entry_id(service, int(d["seq"])): d.get("reason") for d in docs}
+            docs = await journal.find(
+                {"seq": {"$in": seqs}, "owner_id": owner}, {"seq": 1, "reason": 1, "listed": 1}
+            ).to_list()
+            found = {
+                entry_id(service, int(d["seq"])): d.get("reason")
+                for d in docs
+                if d.get("listed") is not False
+            }
         return AccessReasons(items=[AccessReason(id=i, reason=found.get(i)) for i in wanted])
 
     return router

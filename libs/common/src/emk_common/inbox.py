@@ -58,9 +58,11 @@ async def insert_effect(
 
     In a batch the insert is deferred to the end of the batch's transaction and made with the
     other effects' documents for the same collection, in one ``insert_many``; it commits or
-    rolls back with the batch all the same. The handler must therefore not read them back
-    itself, and a duplicate key fails the batch (which is then applied one by one, where the
-    insert is made at once and the handler sees its own error)."""
+    rolls back with the batch all the same. Neither the handler nor a later effect of the same
+    batch may therefore read or update them (it would not find them): for documents nothing
+    else touches before the batch commits — a delivery staged, a notification kept. A
+    duplicate key fails the batch (which is then applied one by one, where the insert is made
+    at once and the handler sees its own error)."""
     if not documents:
         return
     deferred = _deferred_inserts.get()

@@ -41,6 +41,7 @@ from pydantic import ValidationError
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import ConnectionFailure, PyMongoError
 
+from emk_common import catalog
 from emk_common.catalog import dlq_topic
 from emk_common.events import Envelope, EventData
 from emk_common.inbox import Effect, Inbox, InboxItem
@@ -271,8 +272,14 @@ class ConsumerStats:
 _BATCH_POLL_MS = 20
 
 
+# Topics whose records someone is waiting for (a one-time code to log in with): read by a
+# consumer of their own (EventConsumer.subscribe).
+URGENT_TOPICS = frozenset({catalog.NOTIFICATION_COMMANDS})
+
+
 class EventConsumer:
-    """Declares a service's event handlers; one Kafka subscriber per topic.
+    """Declares a service's event handlers; one Kafka subscriber for its topics (and one for
+    each urgent topic it reads).
 
     With ``consumer_batch_max`` above 1, what one fetch returns (up to that many records) is
     applied as a batch: one MongoDB transaction for every inbox mark and effect, then one
@@ -308,15 +315,22 @@ class EventConsumer:
         )
 
     def subscribe(self, broker: KafkaBroker) -> None:
-        """One subscriber, so one member of the group per replica, for every topic: each
-        member that joins makes the whole group rebalance, and a service whose every topic had
-        its own consumer took 35-47 s to join on Tansu (one rebalance per topic)."""
+        """One subscriber, so one member of the group per replica, for the service's topics:
+        each member that joins makes the whole group rebalance, and a service whose every
+        topic had its own consumer took 35-47 s to join on Tansu (one rebalance per topic).
+        A topic of commands someone is waiting for (a login code) has a subscriber of its
+        own, so that it never queues behind an event whose handler waits out an outage."""
+        urgent = [t for t in self.topics if t in URGENT_TOPICS]
+        rest = [t for t in self.topics if t not in URGENT_TOPICS]
+        for topics in (urgent, rest):
+            if topics:
+                self._subscribe(broker, topics)
+
+    def _subscribe(self, broker: KafkaBroker, topics: Sequence[str]) -> None:
         settings = self._settings
-        if not self.topics:
-            return
         session = settings.kafka_session_timeout_ms
         broker.subscriber(
-            *self.topics,
+            *topics,
             group_id=self.group_id,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
@@ -327,7 +341,7 @@ class EventConsumer:
             batch=settings.consumer_batch_max > 1,
             max_records=settings.consumer_batch_max,
             batch_timeout_ms=_BATCH_POLL_MS,
-            title=f"{settings.service_name}:events",
+            title=f"{settings.service_name}:{topics[0] if len(topics) == 1 else 'events'}",
         )(self._make_entrypoint(broker))
 
     def _make_entrypoint(self, broker: KafkaBroker) -> Callable[[KafkaMessage], Awaitable[None]]:

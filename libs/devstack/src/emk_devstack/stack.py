@@ -240,22 +240,25 @@ class Stack:
             for launched in (kafka, mongodb, smtp, clamd):
                 self._await(*launched)
 
-    def start_services(self, names: Iterable[str] = SERVICES) -> None:
-        """Start the services side by side, then wait for each to be ready."""
+    def start_services(self, names: Iterable[str] = SERVICES, *, consuming: bool = True) -> None:
+        """Start the services side by side, then wait for each to be ready: once its
+        consumers have joined their group (``consuming``, as the platform starts, so that no
+        journey begins ahead of them), or once it serves (a service started again while a
+        test holds a server it needs frozen)."""
         names = list(names)
         for name in names:
             if name not in SERVICES:
                 raise ValueError(f"unknown service {name!r}; known: {', '.join(SERVICES)}")
         self.check_ports(names)
         with self._stopping_on_failure():
-            launched = [self._launch(name) for name in names]
+            launched = [self._launch(name, consuming=consuming) for name in names]
             for child, probe in launched:
                 self._await(child, probe)
 
     def start_server(self, name: str) -> None:
         """Start one server again after ``stop_server`` (tests simulate outages this way)."""
         if name in SERVICES:
-            self.start_services([name])
+            self.start_services([name], consuming=False)
             return
         self.check_ports([name])
         with self._stopping_on_failure():
@@ -312,9 +315,11 @@ class Stack:
         self.check_ports([name])
         return self._launch(name, verb="restarting")
 
-    def _launch(self, name: str, verb: str = "starting") -> tuple[Child, Probe]:
+    def _launch(
+        self, name: str, verb: str = "starting", *, consuming: bool = False
+    ) -> tuple[Child, Probe]:
         port = self.ports.of(name)
-        argv, extra_env, probe = self._command(name, port)
+        argv, extra_env, probe = self._command(name, port, consuming=consuming)
         if name in SERVICES:
             label = PURPOSES[name]
             env = {**os.environ, **self.env}
@@ -333,7 +338,9 @@ class Stack:
         seconds = self._supervisor.wait_ready(child, probe, timeout=self.ready_timeout)
         self._log(f"{PURPOSES[child.name]} ready ({seconds:.1f} s)")
 
-    def _command(self, name: str, port: int) -> tuple[list[str], dict[str, str], Probe]:
+    def _command(
+        self, name: str, port: int, *, consuming: bool = False
+    ) -> tuple[list[str], dict[str, str], Probe]:
         listening = tcp_accepts(HOST, port)
         if name == "s3":
             return self._s3_command(port)
@@ -360,9 +367,10 @@ class Stack:
             argv = [clamav.clamd_binary(), f"--config-file={config}"]
             return argv, {}, clamav.clamd_pongs(HOST, port)
         # A service: its own package's __main__ runs uvicorn on <SERVICE>_HTTP_PORT; ready
-        # once it consumes, so a journey started then is never ahead of its consumers.
+        # once it serves, or (``consuming``) once its consumers have joined their group.
         readyz = f"{self.service_url(name)}/readyz"
-        return [sys.executable, "-m", name], {}, service_consuming(readyz)
+        probe = service_consuming(readyz) if consuming else http_ok(readyz)
+        return [sys.executable, "-m", name], {}, probe
 
     def _gateway_command(self, port: int) -> tuple[list[str], dict[str, str], Probe]:
         (ping,) = free_ports(1, avoid=set(astuple(self.ports)))

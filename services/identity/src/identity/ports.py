@@ -254,8 +254,11 @@ class AccessReasonSource(Protocol):
     """The services' internal ``/internal/v1/access-log/reasons``: the free-text reasons of
     their accesses stay with them and are asked for when their owner looks."""
 
-    async def reasons(self, service: str, entry_ids: list[str]) -> dict[str, str | None]:
-        """entry id → reason; raises ``ReasonsUnavailableError``."""
+    async def reasons(
+        self, service: str, owner_id: str, entry_ids: list[str]
+    ) -> dict[str, str | None]:
+        """entry id → reason, of ``owner_id``'s entries only; raises
+        ``ReasonsUnavailableError``."""
         ...
 
     async def close(self) -> None: ...

@@ -33,7 +33,9 @@ class FakeReasons:
     def __init__(self) -> None:
         self.asked: list[tuple[str, list[str]]] = []
 
-    async def reasons(self, service: str, entry_ids: list[str]) -> dict[str, str | None]:
+    async def reasons(
+        self, service: str, owner_id: str, entry_ids: list[str]
+    ) -> dict[str, str | None]:
         self.asked.append((service, list(entry_ids)))
         if service == "records":
             raise ReasonsUnavailableError("records: ConnectError")

@@ -161,8 +161,8 @@ class Notifications:
         """The comment the event says there is, from applications' internal API. The one call
         to a peer while an event is handled (inside its inbox transaction, bounded by the
         client's timeout): the text is kept with the notification, as a v1 event's was.
-        Applications away: ``RetryLater`` (the event waits, never dead-lettered); a refusal
-        (no such change, our token refused) would not pass on retrying: ``DeadLetter``."""
+        Applications away, busy or refusing our token: ``RetryLater`` (the event waits, never
+        dead-lettered); no such change (404) would not pass on retrying: ``DeadLetter``."""
         if not event.has_comment:
             return None
         if self.comments is None:

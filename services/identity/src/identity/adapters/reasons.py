@@ -35,12 +35,15 @@ class HttpAccessReasons:
             }
         )
 
-    async def reasons(self, service: str, entry_ids: list[str]) -> dict[str, str | None]:
+    async def reasons(
+        self, service: str, owner_id: str, entry_ids: list[str]
+    ) -> dict[str, str | None]:
         client = self._clients.get(service)
         if client is None:
             raise ReasonsUnavailableError(f"{service}: no address")
         try:
-            response = await client.get(PATH, params=[("id", i) for i in entry_ids])
+            params = httpx.QueryParams([("owner", owner_id), *(("id", i) for i in entry_ids)])
+            response = await client.get(PATH, params=params)
         except httpx.HTTPError as exc:
             raise ReasonsUnavailableError(f"{service}: {type(exc).__name__}") from None
         if response.status_code != 200:

@@ -85,7 +85,7 @@ class WhoSaw:
         position = decode_cursor(before) if before else None
         found = await self.accesses.of(owner_id, limit=limit + 1, before=position)
         shown, more = found[:limit], len(found) > limit
-        reasons, away = await self._reasons_of(shown)
+        reasons, away = await self._reasons_of(owner_id, shown)
         names = await self._names(shown)
         items = [
             Seen(
@@ -100,16 +100,20 @@ class WhoSaw:
         cursor = encode_cursor(Position(last.at, last.id)) if more and last else None
         return SeenPage(items, cursor)
 
-    async def _reasons_of(self, shown: Sequence[Access]) -> tuple[dict[str, str | None], set[str]]:
+    async def _reasons_of(
+        self, owner_id: str, shown: Sequence[Access]
+    ) -> tuple[dict[str, str | None], set[str]]:
         """entry id → reason, from each service with a reason on the page, side by side;
-        and the services that did not answer."""
+        and the services that did not answer. A service gives the reasons of the owner's
+        entries only (an id that names another person's entry answers none)."""
         wanted: dict[str, list[str]] = {}
         for access in shown:
             if access.has_reason:
                 wanted.setdefault(access.service, []).append(access.id)
         services = list(wanted)
         answers = await asyncio.gather(
-            *(self._reasons.reasons(s, wanted[s]) for s in services), return_exceptions=True
+            *(self._reasons.reasons(s, owner_id, wanted[s]) for s in services),
+            return_exceptions=True,
         )
         reasons: dict[str, str | None] = {}
         away: set[str] = set()

@@ -7,11 +7,14 @@ notification, as the text of a v1 event was.
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import quote
 
 import httpx
 
 from notifications.ports import ApplicationsRefusedError, ApplicationsUnavailableError
+
+log = logging.getLogger(__name__)
 
 
 class ApplicationComments:
@@ -34,10 +37,15 @@ class ApplicationComments:
             response = await self._client.get(path)
         except httpx.HTTPError as exc:
             raise ApplicationsUnavailableError(type(exc).__name__) from None
-        if response.status_code >= 500:
+        if response.status_code == 404:
+            raise ApplicationsRefusedError("HTTP 404")
+        if response.status_code in (401, 403):
+            # Our token refused: a key rotation, a clock, a caller missing from applications'
+            # settings — the operators' to mend, and the event's to wait for, never to lose.
+            log.error("applications refused this service's token (HTTP %d)", response.status_code)
             raise ApplicationsUnavailableError(f"HTTP {response.status_code}")
         if response.status_code != 200:
-            raise ApplicationsRefusedError(f"HTTP {response.status_code}")
+            raise ApplicationsUnavailableError(f"HTTP {response.status_code}")
         comment = response.json().get("comment")
         if not isinstance(comment, str):
             raise ApplicationsRefusedError("an answer without a comment")
