@@ -133,15 +133,15 @@ async def test_others_accesses_go_out_in_order_with_ids_and_codes_only() -> None
     moved = await feed(journal, state, broker).publish_once()
     assert moved == 5
     assert await feed(journal, state, broker).cursor() == 5
-    assert broker.entry_ids() == ["documents:1", "documents:3", "documents:5"]
+    assert broker.entry_ids() == ["documents:1:oid1", "documents:3:oid3", "documents:5:oid5"]
     topic, key, body, headers = broker.records[0]
     assert (topic, key) == (catalog.ACCESS, "citizen-1")
-    assert headers["ce_id"] == "documents:1"  # the inbox dedupes a copy published again
+    assert headers["ce_id"] == "documents:1:oid1"  # the inbox dedupes a copy published again
     assert REASON.encode() not in body
     assert "Петров".encode() not in body
     data = json.loads(body)["data"]
     assert data == {
-        "entry_id": "documents:1", "service": "documents", "owner_id": "citizen-1",
+        "entry_id": "documents:1:oid1", "service": "documents", "owner_id": "citizen-1",
         "actor_id": "operator-1", "actor_role": "operator", "organization_id": "org-1",
         "resource": "document", "subject_id": "doc-1", "action": "read_content",
         "at": "2026-11-30T09:00:00Z", "has_reason": True,
@@ -155,10 +155,10 @@ async def test_the_feed_stops_at_a_gap_and_goes_on_once_the_seal_is_written() ->
     journal = FakeCollection([entry(1), entry(2), entry(4)])
     state, broker = FakeCollection(), FakeBroker()
     assert await feed(journal, state, broker).publish_once() == 2
-    assert broker.entry_ids() == ["documents:1", "documents:2"]
+    assert broker.entry_ids() == ["documents:1:oid1", "documents:2:oid2"]
     journal.docs.append(entry(3))
     assert await feed(journal, state, broker).publish_once() == 2
-    assert broker.entry_ids() == [f"documents:{n}" for n in (1, 2, 3, 4)]
+    assert broker.entry_ids() == [f"documents:{n}:oid{n}" for n in (1, 2, 3, 4)]
 
 
 async def test_a_failed_publish_keeps_the_cursor_after_the_last_acknowledged() -> None:
@@ -174,7 +174,9 @@ async def test_a_failed_publish_keeps_the_cursor_after_the_last_acknowledged() -
     assert await feed(journal, state, broker).publish_once() == 2
     # 3, published beside the failed 2, goes again with it: at least once (identity keeps
     # an entry once).
-    assert broker.entry_ids() == ["documents:1", "documents:3", "documents:2", "documents:3"]
+    assert broker.entry_ids() == [
+        "documents:1:oid1", "documents:3:oid3", "documents:2:oid2", "documents:3:oid3"
+    ]  # fmt: skip
 
 
 async def test_nothing_moves_while_the_broker_is_away() -> None:
@@ -207,7 +209,7 @@ async def test_an_entry_not_made_of_codes_is_left_off_and_the_feed_goes_on() -> 
     assert access_event("documents", typed) is None
     journal, state, broker = FakeCollection([typed, entry(2)]), FakeCollection(), FakeBroker()
     assert await feed(journal, state, broker).publish_once() == 2
-    assert broker.entry_ids() == ["documents:2"]
+    assert broker.entry_ids() == ["documents:2:oid2"]
 
 
 # --- the reasons endpoint ------------------------------------------------------------------
@@ -231,8 +233,8 @@ async def test_only_identity_reads_the_reasons() -> None:
     install_problem_handlers(app)
     app.include_router(reasons_router(cast(AsyncCollection[Doc], journal), "documents", verifier))
     path = "/internal/v1/access-log/reasons"
-    ids = {"owner": "citizen-1", "id": ["documents:1", "documents:2", "documents:3",
-                                         "documents:4", "records:1", "x"]}  # fmt: skip
+    ids = {"owner": "citizen-1", "id": ["documents:1:oid1", "documents:2:oid2", "documents:3:oid3",
+                                         "documents:4:oid4", "records:1", "x"]}  # fmt: skip
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://documents"
     ) as http:
@@ -250,10 +252,10 @@ async def test_only_identity_reads_the_reasons() -> None:
     assert mine.status_code == 200, mine.text
     assert mine.json() == {
         "items": [
-            {"id": "documents:1", "reason": REASON},
-            {"id": "documents:2", "reason": None},
-            {"id": "documents:3", "reason": None},  # another person's
-            {"id": "documents:4", "reason": None},  # not one the owner reads
+            {"id": "documents:1:oid1", "reason": REASON},
+            {"id": "documents:2:oid2", "reason": None},
+            {"id": "documents:3:oid3", "reason": None},  # another person's
+            {"id": "documents:4:oid4", "reason": None},  # not one the owner reads
             {"id": "records:1", "reason": None},  # not this service's
             {"id": "x", "reason": None},
         ]

@@ -55,8 +55,11 @@ REASON_READER = "identity"
 MAX_REASON_IDS = 200
 
 
-def entry_id(service: str, seq: int) -> str:
-    return f"{service}:{seq}"
+def entry_id(service: str, seq: int, oid: object) -> str:
+    """``<service>:<seq>:<the entry's _id>``: the seq finds the entry, the _id makes the id the
+    entry's alone (another deployment's journal, or this one restored and restarted, counts
+    the same seqs again)."""
+    return f"{service}:{seq}:{oid}"
 
 
 def access_event(service: str, entry: Mapping[str, Any]) -> catalog.AccessRecorded | None:
@@ -80,7 +83,7 @@ def _event(
     service: str, entry: Mapping[str, Any], resource: str, subject: Any
 ) -> catalog.AccessRecorded:
     return catalog.AccessRecorded(
-        entry_id=entry_id(service, int(entry["seq"])),
+        entry_id=entry_id(service, int(entry["seq"]), entry["_id"]),
         service=service,
         owner_id=str(entry["owner_id"]),
         actor_id=str(entry["actor_id"]),
@@ -253,12 +256,11 @@ def reasons_router(
         ],
     ) -> AccessReasons:
         wanted = list(dict.fromkeys(ids))
-        prefix = f"{service}:"
         seqs = sorted(
             {
-                int(i[len(prefix) :])
-                for i in wanted
-                if i.startswith(prefix) and i[len(prefix) :].isdigit()
+                int(parts[1])
+                for parts in (i.split(":") for i in wanted)
+                if len(parts) == 3 and parts[0] == service and parts[1].isdigit()
             }
         )
         found: dict[str, str | None] = {}
@@ -267,7 +269,7 @@ def reasons_router(
                 {"seq": {"$in": seqs}, "owner_id": owner}, {"seq": 1, "reason": 1, "listed": 1}
             ).to_list()
             found = {
-                entry_id(service, int(d["seq"])): d.get("reason")
+                entry_id(service, int(d["seq"]), d["_id"]): d.get("reason")
                 for d in docs
                 if d.get("listed") is not False
             }

@@ -510,12 +510,13 @@ class AccessRecorded(EventData):
     person's data (``emk_common.access_feed``), for that person's "who saw my data" in
     identity. Ids and codes only: the free-text reason stays in the service (``has_reason``
     says whether there is one; identity asks for it with a service token). ``entry_id``
-    (``<service>:<seq>``) is stable: a copy published again is the same access. The subject
+    (``<service>:<seq>:<entry _id>``) is stable: a copy published again is the same access,
+    and no other journal's entry has it. The subject
     (Kafka key) is the owner: one person's accesses stay in order."""
 
     topic = ACCESS
     name = "AccessRecorded"
-    entry_id: str = Field(pattern=r"^[a-z]+:[0-9]+$")
+    entry_id: str = Field(pattern=r"^[a-z]+:[0-9]+:[0-9A-Za-z]+$")
     service: str = Field(pattern=r"^[a-z]+$")
     owner_id: str
     actor_id: str
