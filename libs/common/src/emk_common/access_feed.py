@@ -33,8 +33,7 @@ from emk_common import catalog
 from emk_common.events import EVENT_CONTENT_TYPE, Envelope
 from emk_common.journal import ACCESS_LOG, SEAL_SECONDS
 from emk_common.kafka import BrokerPublisher
-from emk_common.leases import ShardLeases
-from emk_common.loops import PollingLoop
+from emk_common.leases import LeasedWork, ShardLeases
 from emk_common.outbox import Publisher
 from emk_common.problems import problem_responses
 from emk_common.service_auth import ServiceTokenVerifier, require_service
@@ -195,27 +194,19 @@ class AccessFeedLoop:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.feed = feed
-        self._leases = leases
         self._batch_size = batch_size
-        self._monotonic = monotonic
-        self._next_maintenance = 0.0
-        self.loop = PollingLoop("access-feed", self.round, poll_seconds)
+        self._leased = LeasedWork(
+            "access-feed", self._publish, leases, poll_seconds=poll_seconds, monotonic=monotonic
+        )
+        self.loop = self._leased.loop
+        self.round = self._leased.round
 
-    async def round(self) -> None:
-        now = self._monotonic()
-        if now >= self._next_maintenance:
-            await self._leases.maintain()
-            self._next_maintenance = now + self._leases.lease_seconds / 4
-        if not self._leases.owned():
-            return
+    async def _publish(self) -> None:
         while await self.feed.publish_once() >= self._batch_size:
             pass
 
     async def run(self) -> None:
-        try:
-            await self.loop.run()
-        finally:
-            await self._leases.release_all()
+        await self._leased.run()
 
 
 # --- the reasons, for identity ---------------------------------------------------------------
@@ -300,13 +291,7 @@ def install_access_feed(runtime: Runtime) -> APIRouter:
             BrokerPublisher(runtime.kafka),
             service=settings.service_name,
         ),
-        ShardLeases(
-            runtime.db["access_feed_leases"],
-            runtime.db["access_feed_members"],
-            owner=f"{settings.service_name}-{runtime.replica_id}",
-            shards=1,
-            lease_seconds=settings.outbox_lease_seconds,
-        ),
+        LeasedWork.leases_of(runtime, "access_feed"),
     )
     runtime.background.append(feed.run)
     verifier = ServiceTokenVerifier(

@@ -46,8 +46,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from emk_common import catalog
 from emk_common.clock import Clock, utc_now
 from emk_common.events import Envelope
-from emk_common.leases import ShardLeases
-from emk_common.loops import PollingLoop
+from emk_common.leases import LeasedWork, ShardLeases
 from emk_common.outbox import OUTBOX_FIELD, Outbox
 
 if TYPE_CHECKING:
@@ -301,33 +300,25 @@ class Journal:
     ) -> None:
         self.collector = collector
         self.sealer = sealer
-        self._leases = leases
         self._batch_size = batch_size
-        self._monotonic = monotonic
-        self._next_maintenance = 0.0
-        self.loop = PollingLoop("audit-journal", self.round, poll_seconds)
+        self._leased = LeasedWork(
+            "audit-journal", self._seal, leases, poll_seconds=poll_seconds, monotonic=monotonic
+        )
+        self.loop = self._leased.loop
+        self.round = self._leased.round
 
     async def prepare(self) -> None:
         await self.collector.ensure_indexes()
         await self.sealer.prepare()
 
-    async def round(self) -> None:
-        now = self._monotonic()
-        if now >= self._next_maintenance:
-            await self._leases.maintain()
-            self._next_maintenance = now + self._leases.lease_seconds / 4
-        if not self._leases.owned():
-            return
+    async def _seal(self) -> None:
         while await self.collector.collect_once(self._batch_size) >= self._batch_size:
             pass
         while await self.sealer.seal_once() >= self._batch_size:
             pass
 
     async def run(self) -> None:
-        try:
-            await self.loop.run()
-        finally:
-            await self._leases.release_all()
+        await self._leased.run()
 
 
 def install_journal(runtime: Runtime) -> Journal:
@@ -355,14 +346,7 @@ def install_journal(runtime: Runtime) -> Journal:
             clock=runtime.clock,
             sealed=runtime.wake_relay,
         ),
-        # Real seconds, shared with the other replicas (as the relay's leases).
-        ShardLeases(
-            runtime.db["journal_leases"],
-            runtime.db["journal_members"],
-            owner=f"{settings.service_name}-{runtime.replica_id}",
-            shards=1,
-            lease_seconds=settings.outbox_lease_seconds,
-        ),
+        LeasedWork.leases_of(runtime, "journal"),
     )
     runtime.startup.append(journal.prepare)
     runtime.background.append(journal.run)

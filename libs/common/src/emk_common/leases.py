@@ -19,16 +19,20 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from emk_common.clock import Clock, utc_now
+from emk_common.loops import PollingLoop
+
+if TYPE_CHECKING:
+    from emk_common.service import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -152,3 +156,51 @@ class ShardLeases:
             {"_id": shard, "owner": self.owner, "epoch": held.epoch},
             {"$set": {"owner": None, "expires_at": datetime.fromtimestamp(0, UTC)}},
         )
+
+
+class LeasedWork:
+    """Work one replica at a time does (the audit journal's sealing, the access feed): a
+    polling loop that keeps a one-shard lease — heartbeat and renewal every quarter of its
+    term — and runs ``work`` while it holds it; the lease is given back when it stops."""
+
+    def __init__(
+        self,
+        name: str,
+        work: Callable[[], Awaitable[None]],
+        leases: ShardLeases,
+        *,
+        poll_seconds: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._work = work
+        self._leases = leases
+        self._monotonic = monotonic
+        self._next_maintenance = 0.0
+        self.loop = PollingLoop(name, self.round, poll_seconds)
+
+    @staticmethod
+    def leases_of(runtime: Runtime, prefix: str) -> ShardLeases:
+        """One shard, kept in the service's ``<prefix>_leases`` and ``<prefix>_members``; real
+        seconds, shared with the other replicas (as the relay's leases)."""
+        settings = runtime.settings
+        return ShardLeases(
+            runtime.db[f"{prefix}_leases"],
+            runtime.db[f"{prefix}_members"],
+            owner=f"{settings.service_name}-{runtime.replica_id}",
+            shards=1,
+            lease_seconds=settings.outbox_lease_seconds,
+        )
+
+    async def round(self) -> None:
+        now = self._monotonic()
+        if now >= self._next_maintenance:
+            await self._leases.maintain()
+            self._next_maintenance = now + self._leases.lease_seconds / 4
+        if self._leases.owned():
+            await self._work()
+
+    async def run(self) -> None:
+        try:
+            await self.loop.run()
+        finally:
+            await self._leases.release_all()
